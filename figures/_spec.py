@@ -1,0 +1,37 @@
+"""The contract every figure module fulfils, and the computation context it is given.
+
+A figure module defines ``FIGURE = FigureSpec(...)`` (or ``FIGURES = [...]``):
+
+    compute(params, ctx) -> data      pure numbers: dict of numpy arrays, numbers, strings,
+                                      or JSON-able lists/dicts; cached on disk by figures.cache
+    plot(data, params) -> Figure      matplotlib only, no computation
+    tables(data, params) -> {filename: text}     optional (markdown, CSV)
+    agreement(data, params) -> str               optional one-line theory-vs-simulation summary
+
+``presets`` maps "quick" (default run, minutes), "full" (paper scale) and "tiny" (tests,
+seconds) to parameter dicts. Bump ``version`` whenever ``compute`` changes its numbers:
+the cache key contains it, so stale entries are never plotted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    caption: str
+    compute: Callable[[dict, Any], dict]
+    plot: Callable[[dict, dict], Any]
+    presets: dict
+    version: str = "1"
+    tables: Callable[[dict, dict], dict] | None = None
+    agreement: Callable[[dict, dict], str] | None = None
+    order: int = 100                      # position in the gallery (lower first)
+    expected_seconds: dict = field(default_factory=dict)   # preset -> rough run time on 2 cores
+
+    def params(self, preset: str) -> dict:
+        if preset not in self.presets:
+            raise ValueError(f"preset must be one of {sorted(self.presets)} for figure {self.name!r}, got {preset!r}")
+        return dict(self.presets[preset])

@@ -1,0 +1,74 @@
+"""One style for every figure: colours per initialiser, markers, sizes, saving.
+
+Theory is drawn as lines, simulation as points with error bars; an initialiser has the
+same colour in every figure.
+"""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+INIT_COLOURS = {
+    "micheli": "#d62728",
+    "micheli_reset": "#ff7f0e",
+    "micheli_temporal": "#8c564b",
+    "finite_width": "#e377c2",
+    "kaiming": "#1f77b4",
+    "xavier": "#2ca02c",
+    "lecun": "#17becf",
+    "pytorch_default": "#7f7f7f",
+    "fluctuation": "#9467bd",
+    "ding": "#bcbd22",
+}
+_FALLBACK = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+INIT_LABELS = {
+    "micheli": "Micheli (paper)",
+    "micheli_reset": "Micheli leak/reset (code)",
+    "micheli_temporal": "temporal (this toolkit)",
+    "finite_width": "finite-width (this toolkit)",
+    "kaiming": "Kaiming",
+    "xavier": "Xavier",
+    "lecun": "LeCun",
+    "pytorch_default": "PyTorch default",
+    "fluctuation": "fluctuation-driven",
+    "ding": "Ding et al.",
+}
+
+RC = {
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "legend.framealpha": 0.85,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.linewidth": 1.6,
+    "errorbar.capsize": 2,
+}
+plt.rcParams.update(RC)
+
+THEORY = {"linestyle": "-"}
+SIMULATION = {"marker": "o", "linestyle": "none", "markersize": 3.5, "elinewidth": 1}
+
+
+def colour(name: str) -> str:
+    """Colour of an initialiser (stable across figures); unknown names get a fixed fallback."""
+    if name in INIT_COLOURS:
+        return INIT_COLOURS[name]
+    return _FALLBACK[sum(map(ord, name)) % len(_FALLBACK)]
+
+
+def label(name: str) -> str:
+    return INIT_LABELS.get(name, name)
+
+
+def new_figure(nrows=1, ncols=1, width=None, height=None, **kwargs):
+    """plt.subplots with the project's default size (3.6 x 3.0 inches per panel)."""
+    width = width or 3.6 * ncols + 0.6
+    height = height or 3.0 * nrows + 0.4
+    return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kwargs)

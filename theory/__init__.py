@@ -1,0 +1,20 @@
+"""Closed forms and mean-field maps for weight initialisation of deep spiking networks.
+
+Float64 throughout; every function validates its inputs (ValueError naming the argument).
+"""
+from .closed_form import log_optimal_sigma, optimal_sigma, optimal_weight_var
+from .gaussian import firing_probability, log_tail, orthant, tail
+from .inits import predict, sample_weights, weight_std
+from .meanfield import (
+    FixedPoint, Propagation, basin_boundary, correlation_fixed_point, correlation_map,
+    critical_threshold, depth_scale, fixed_points, length_map, length_map_slope, propagate,
+    rate_map, stable_fixed_point,
+)
+
+__all__ = [
+    "optimal_sigma", "log_optimal_sigma", "optimal_weight_var", "firing_probability", "tail",
+    "log_tail", "orthant", "propagate", "fixed_points", "stable_fixed_point", "basin_boundary",
+    "depth_scale", "critical_threshold", "correlation_map", "correlation_fixed_point",
+    "length_map", "length_map_slope", "rate_map", "FixedPoint", "Propagation",
+    "sample_weights", "weight_std", "predict",
+]

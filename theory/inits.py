@@ -1,0 +1,173 @@
+"""Registry of weight initialisers: the paper's and the ANN/SNN baselines (science.md §7).
+
+Each entry maps a layer's (fan_in, fan_out, threshold, beta, own parameters) to the weight
+distribution, zero-mean normal or uniform, and its std. ``sample_weights`` draws float32
+(fan_in, fan_out) matrices from it; ``predict`` runs :func:`theory.meanfield.propagate` with
+the entry's std, so every initialiser's per-layer prediction comes from the same map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import _checks
+from .closed_form import optimal_sigma
+from .gaussian import density, tail
+from .meanfield import Propagation, propagate
+
+__all__ = ["Initialiser", "INITIALISERS", "register", "names", "get", "weight_std",
+           "distribution", "sample_weights", "predict"]
+
+
+@dataclass(frozen=True)
+class Initialiser:
+    """One registry entry. ``std(fan_in, fan_out, threshold, beta, **params)`` -> float."""
+    name: str
+    formula: str
+    source: str
+    std: Callable[..., float]
+    dist: str = "normal"          # "normal" or "uniform" (zero mean either way)
+    params: tuple = ()            # names of the entry's own keyword parameters
+
+
+INITIALISERS: dict[str, Initialiser] = {}
+
+
+def register(name, formula, source, dist="normal", params=()):
+    """Decorator adding a std function to the registry (later modules register theirs too)."""
+    def wrap(func):
+        INITIALISERS[name] = Initialiser(name, formula, source, func, dist, tuple(params))
+        return func
+    return wrap
+
+
+@register("micheli", "std = 1/sqrt(n Q(theta))  [q* = target_var: sqrt(q*/(n Q(theta/sqrt q*)))]",
+          "Micheli, Booij, van Gemert, Tomen 2024, arXiv 2410.00580", params=("target_var",))
+def _micheli(fan_in, fan_out, threshold, beta, target_var=1.0):
+    """The paper's init: Var[w] = q* / (n Q(theta/sqrt q*)), keeps Var[u] = q* across layers."""
+    return optimal_sigma(threshold, fan_in, target_var)
+
+
+@register("micheli_reset",
+          "Var[w] = [1 - beta^2 - theta^2 p(1-p) + 2 beta theta phi(theta)/p] / (n p), p = Q(theta)",
+          "Micheli et al. 2024, authors' public code (leak/reset variant)")
+def _micheli_reset(fan_in, fan_out, threshold, beta):
+    """Authors' leak/reset variant. It uses E[u | u > theta] = phi/p where the covariance
+    phi(theta) would be exact (science.md §6): a baseline, not a derivation."""
+    p = float(tail(threshold))
+    numerator = 1.0 - beta**2 - threshold**2 * p * (1.0 - p) + 2.0 * beta * threshold * float(density(threshold)) / p
+    if numerator <= 0:
+        raise ValueError(
+            f"micheli_reset gives a non-positive weight variance for threshold={threshold}, beta={beta} "
+            f"(numerator {numerator:.3g}); the formula is defined only where it is positive")
+    return float(np.sqrt(numerator / (fan_in * p)))
+
+
+@register("kaiming", "std = sqrt(2/n)", "He, Zhang, Ren, Sun 2015")
+def _kaiming(fan_in, fan_out, threshold, beta):
+    """He init for ReLU: Var[w] = 2/n."""
+    return float(np.sqrt(2.0 / fan_in))
+
+
+@register("xavier", "std = sqrt(2/(n_in + n_out))", "Glorot & Bengio 2010")
+def _xavier(fan_in, fan_out, threshold, beta):
+    """Glorot normal: Var[w] = 2/(fan_in + fan_out)."""
+    return float(np.sqrt(2.0 / (fan_in + fan_out)))
+
+
+@register("lecun", "std = sqrt(1/n)", "LeCun, Bottou, Orr, Mueller 1998")
+def _lecun(fan_in, fan_out, threshold, beta):
+    """LeCun normal: Var[w] = 1/n."""
+    return float(np.sqrt(1.0 / fan_in))
+
+
+@register("pytorch_default", "w ~ U(-1/sqrt(n), 1/sqrt(n)), std = 1/sqrt(3n)",
+          "torch.nn.Linear default (kaiming_uniform with a = sqrt 5)", dist="uniform")
+def _pytorch_default(fan_in, fan_out, threshold, beta):
+    """torch.nn.Linear's default: uniform on +-1/sqrt(n), i.e. std 1/sqrt(3n)."""
+    return float(1.0 / np.sqrt(3.0 * fan_in))
+
+
+@register("fluctuation",
+          "std = theta sqrt(1-beta^2) / (xi sqrt(n nu))  (discrete-time, no reset, Bernoulli(nu) inputs)",
+          "Rossbroich, Gygax & Zenke 2022 (stork)", params=("xi", "nu"))
+def _fluctuation(fan_in, fan_out, threshold, beta, xi=1.0, nu=None):
+    """Fluctuation-driven init: the stationary membrane std of u[t] = beta u[t-1] + sum w s,
+    sqrt(n nu / (1-beta^2)) std_w, is set to theta/xi. Defaults: xi = 1 (threshold one std
+    above the mean) and nu = Q(theta), the input rate the paper's fixed point has."""
+    xi = float(_checks.positive(xi, "xi"))
+    nu = float(tail(threshold)) if nu is None else float(_checks.unit_interval(nu, "nu"))
+    if nu == 0.0:
+        raise ValueError("nu must be > 0 (an input rate of 0 gives an infinite weight std)")
+    if beta >= 1.0:
+        raise ValueError("beta must be < 1 for the fluctuation init (no stationary variance at beta = 1)")
+    return float(abs(threshold) * np.sqrt(1.0 - beta**2) / (xi * np.sqrt(fan_in * nu)))
+
+
+@register("ding", "std = sqrt(2) theta / (lambda sqrt(n))", "Ding et al. 2022", params=("lam",))
+def _ding(fan_in, fan_out, threshold, beta, lam=1.0):
+    """Ding et al.'s threshold-scaled Kaiming: std = sqrt(2) theta / (lambda sqrt n), lambda = 1 default."""
+    lam = float(_checks.positive(lam, "lam"))
+    return float(np.sqrt(2.0) * abs(threshold) / (lam * np.sqrt(fan_in)))
+
+
+def names() -> list[str]:
+    """Registered initialiser names."""
+    return list(INITIALISERS)
+
+
+def get(name: str) -> Initialiser:
+    """The registry entry; ValueError listing the known names otherwise."""
+    if name not in INITIALISERS:
+        raise ValueError(f"name must be one of {sorted(INITIALISERS)}, got {name!r}")
+    return INITIALISERS[name]
+
+
+def _layer_args(fan_in, fan_out, threshold, beta):
+    fan_in = int(_checks.positive_int(fan_in, "fan_in"))
+    fan_out = int(_checks.positive_int(fan_out, "fan_out"))
+    threshold = float(_checks.finite(threshold, "threshold"))
+    beta = float(_checks.unit_interval(beta, "beta"))
+    return fan_in, fan_out, threshold, beta
+
+
+def weight_std(name, fan_in, fan_out=None, threshold=1.0, beta=0.0, **params) -> float:
+    """Std of initialiser ``name`` for one layer (fan_out defaults to fan_in)."""
+    entry = get(name)
+    unknown = set(params) - set(entry.params)
+    if unknown:
+        raise ValueError(f"params for {name!r} must be among {list(entry.params)}, got {sorted(unknown)}")
+    args = _layer_args(fan_in, fan_in if fan_out is None else fan_out, threshold, beta)
+    return float(entry.std(*args, **params))
+
+
+def distribution(name, fan_in, fan_out=None, threshold=1.0, beta=0.0, **params) -> dict:
+    """{'dist': 'normal', 'std': s} or {'dist': 'uniform', 'low': -a, 'high': a, 'std': s}."""
+    std = weight_std(name, fan_in, fan_out, threshold, beta, **params)
+    if get(name).dist == "uniform":
+        half = std * np.sqrt(3.0)
+        return {"dist": "uniform", "low": -half, "high": half, "std": std}
+    return {"dist": "normal", "std": std}
+
+
+def sample_weights(name, fan_in, fan_out, rng, threshold=1.0, beta=0.0, **params) -> np.ndarray:
+    """Draw a float32 (fan_in, fan_out) weight matrix from initialiser ``name``.
+
+    ``rng`` is a numpy.random.Generator (or an int seed). Draws are made in float64 and
+    cast, so the same seed gives the same matrix on every platform numpy supports.
+    """
+    rng = np.random.default_rng(rng)
+    spec = distribution(name, fan_in, fan_out, threshold, beta, **params)
+    shape = (int(fan_in), int(fan_out))
+    if spec["dist"] == "uniform":
+        return rng.uniform(spec["low"], spec["high"], size=shape).astype(np.float32)
+    return (spec["std"] * rng.standard_normal(shape)).astype(np.float32)
+
+
+def predict(name, depth, width, threshold=1.0, beta=0.0, q0=1.0, bias_var=0.0, **params) -> Propagation:
+    """Mean-field per-layer variance and rate for a homogeneous stack (fan_in = fan_out = width)
+    initialised with ``name``; the same :func:`propagate` as every other prediction."""
+    std = weight_std(name, width, width, threshold, beta, **params)
+    return propagate(depth, std, width, threshold, q0=q0, bias_var=bias_var)

@@ -1,0 +1,225 @@
+"""Mean-field (infinite-width, one time step) maps of a deep spiking layer stack.
+
+Length map (science.md §4), float64, for weights of std sigma_w, fan-in n, bias variance b:
+
+    q_l = g(q_{l-1}) = n sigma_w^2 Q(theta / sqrt(q_{l-1})) + b,      rate p_l = Q(theta / sqrt(q_l))
+
+Its slope is g'(q) = n sigma_w^2 phi(z) z / (2 q),  z = theta / sqrt(q). Correlation map
+between two inputs whose membranes have correlation c:
+
+    c_l = [n sigma_w^2 P2(z, c_{l-1}) + b] / q_l,    P2(z, c) = P(X > z, Y > z), corr(X, Y) = c.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from . import _checks
+from .gaussian import density, firing_probability, orthant
+
+__all__ = [
+    "Propagation", "FixedPoint", "length_map", "length_map_slope", "rate_map", "propagate",
+    "fixed_points", "stable_fixed_point", "basin_boundary", "depth_scale",
+    "critical_threshold", "correlation_map", "correlation_fixed_point",
+]
+
+
+def _gain(sigma_w, fan_in):
+    return _checks.positive_int(fan_in, "fan_in") * _checks.non_negative(sigma_w, "sigma_w") ** 2
+
+
+def length_map(q, sigma_w, fan_in, threshold, bias_var=0.0):
+    """g(q) = fan_in sigma_w^2 Q(theta / sqrt q) + bias_var  (membrane variance one layer up)."""
+    q = _checks.non_negative(q, "q")
+    threshold = _checks.finite(threshold, "threshold")
+    bias_var = _checks.non_negative(bias_var, "bias_var")
+    out = _gain(sigma_w, fan_in) * firing_probability(threshold, q) + bias_var
+    return _checks.scalar_or_array(out)
+
+
+def length_map_slope(q, sigma_w, fan_in, threshold):
+    """g'(q) = fan_in sigma_w^2 phi(z) z / (2 q), z = theta/sqrt(q); limit 0 at q = 0 for theta > 0."""
+    q = _checks.non_negative(q, "q")
+    threshold = _checks.finite(threshold, "threshold")
+    gain = _gain(sigma_w, fan_in)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = threshold / np.sqrt(q)
+        slope = gain * density(z) * z / (2.0 * q)
+    # phi(z) decays faster than 1/q grows, so the slope tends to 0 at q -> 0 when theta != 0.
+    slope = np.where(q > 0, slope, 0.0)
+    return _checks.scalar_or_array(slope)
+
+
+def rate_map(rate, sigma_w, fan_in, threshold, bias_var=0.0):
+    """Firing-rate map p_l = Q(theta / sqrt(fan_in sigma_w^2 p_{l-1} + bias_var))."""
+    rate = _checks.unit_interval(rate, "rate")
+    threshold = _checks.finite(threshold, "threshold")
+    bias_var = _checks.non_negative(bias_var, "bias_var")
+    q = _gain(sigma_w, fan_in) * rate + bias_var
+    return _checks.scalar_or_array(firing_probability(threshold, q))
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """Per-layer mean-field prediction, arrays of length depth + 1 (index 0 = input layer).
+
+    q[l]    membrane variance Var[u_l] (zero-mean membrane at the first step from rest)
+    rate[l] firing probability P(u_l > theta) = E[s_l] = E[s_l^2]
+    """
+    q: np.ndarray
+    rate: np.ndarray
+
+
+def propagate(depth, sigma_w, fan_in, threshold, q0=1.0, bias_var=0.0):
+    """Iterate the length map ``depth`` times from q_0 = q0.
+
+        q_l = fan_in sigma_w^2 Q(theta / sqrt(q_{l-1})) + bias_var,   rate_l = Q(theta / sqrt(q_l))
+
+    ``sigma_w`` and ``fan_in`` may be scalars or sequences of length ``depth`` (one per
+    weight layer, for stacks of varying width). Returns :class:`Propagation` with arrays of
+    length depth + 1. Float64.
+    """
+    depth = _checks.non_negative_int(depth, "depth")
+    threshold = float(_checks.finite(threshold, "threshold"))
+    q0 = float(_checks.non_negative(q0, "q0"))
+    bias_var = float(_checks.non_negative(bias_var, "bias_var"))
+    gain = np.broadcast_to(_gain(sigma_w, fan_in), (depth,)) if depth else np.zeros(0)
+    q = np.empty(depth + 1)
+    q[0] = q0
+    for layer in range(depth):
+        q[layer + 1] = gain[layer] * firing_probability(threshold, q[layer]) + bias_var
+    return Propagation(q=q, rate=firing_probability(threshold, q))
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """A fixed point q = g(q) of the length map: its slope g'(q), stability |g'| < 1, and
+    the firing probability Q(theta/sqrt q) there."""
+    q: float
+    slope: float
+    stable: bool
+    rate: float
+
+
+def fixed_points(sigma_w, fan_in, threshold, bias_var=0.0, grid_points: int = 4000):
+    """Every fixed point of the length map, in increasing q, each with slope and stability.
+
+    All fixed points lie in [0, n sigma_w^2 + b] because Q <= 1. q = 0 is one whenever
+    b = 0 and theta >= 0 (silence is absorbing); its slope is 0, so it is always stable.
+    The others are found by bracketing sign changes of g(q) - q on a logarithmic grid and
+    refining with Brent's method (tangent double roots, which exist only on a measure-zero
+    set of parameters, may be missed).
+    """
+    threshold = float(_checks.finite(threshold, "threshold"))
+    bias_var = float(_checks.non_negative(bias_var, "bias_var"))
+    gain = float(_gain(sigma_w, fan_in))
+    upper = gain + bias_var
+
+    def excess(q):
+        return gain * firing_probability(threshold, q) + bias_var - q
+
+    roots = []
+    if bias_var == 0.0 and threshold >= 0.0:
+        roots.append(0.0)
+    if upper > 0.0:
+        grid = np.concatenate([np.geomspace(upper * 1e-12, upper, grid_points), [upper * 1.001]])
+        values = excess(grid)
+        for k in np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)[0]:
+            roots.append(optimize.brentq(excess, grid[k], grid[k + 1], xtol=1e-15, rtol=1e-15))
+        roots.extend(float(grid[k]) for k in np.nonzero(values == 0.0)[0])
+    points = []
+    for q in sorted(set(roots)):
+        slope = float(length_map_slope(q, np.sqrt(gain), 1, threshold))
+        points.append(FixedPoint(q=float(q), slope=slope, stable=abs(slope) < 1.0,
+                                 rate=float(firing_probability(threshold, q))))
+    return points
+
+
+def stable_fixed_point(sigma_w, fan_in, threshold, bias_var=0.0):
+    """The largest stable fixed point (the active state), or the q = 0 one if none is active."""
+    stable = [p for p in fixed_points(sigma_w, fan_in, threshold, bias_var) if p.stable]
+    return stable[-1]
+
+
+def basin_boundary(sigma_w, fan_in, threshold, bias_var=0.0):
+    """The unstable fixed point separating silence from activity: iterating from below it
+    goes to q = 0, from above it goes to the active stable point. None if there is none."""
+    points = fixed_points(sigma_w, fan_in, threshold, bias_var)
+    active = stable_fixed_point(sigma_w, fan_in, threshold, bias_var)
+    unstable = [p for p in points if not p.stable and 0.0 < p.q < active.q]
+    return unstable[-1] if unstable else None
+
+
+def depth_scale(sigma_w, fan_in, threshold, bias_var=0.0):
+    """xi = -1 / log|g'(q*)| at the active stable fixed point: perturbations of q decay as
+    exp(-l / xi). Infinite at a marginal point, 0 where the slope is 0 (q* = 0)."""
+    point = stable_fixed_point(sigma_w, fan_in, threshold, bias_var)
+    slope = abs(point.slope)
+    if slope == 0.0:
+        return 0.0
+    return float(-1.0 / np.log(slope)) if slope < 1.0 else float("inf")
+
+
+def _paper_slope(z):
+    # slope of the length map at q* under the paper's init: z phi(z) / (2 Q(z)), z = theta/sqrt(q*)
+    return z * density(z) / (2.0 * firing_probability(z, 1.0))
+
+
+def critical_threshold(target_var=1.0):
+    """Threshold above which the paper's fixed point q* becomes unstable.
+
+    With sigma_w = optimal_sigma(theta, n, q*) the slope at q* is z phi(z) / (2 Q(z)),
+    z = theta / sqrt(q*), independent of n; it increases with z and crosses 1 at
+    z_c ~= 1.19, so theta_c = z_c sqrt(q*). Solved by Brent's method.
+    """
+    target_var = float(_checks.positive(target_var, "target_var"))
+    z_c = optimize.brentq(lambda z: _paper_slope(z) - 1.0, 0.1, 10.0, xtol=1e-15, rtol=1e-15)
+    return float(z_c * np.sqrt(target_var))
+
+
+def correlation_map(c, sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
+    """Membrane correlation one layer up for two inputs with membrane variance q and
+    correlation c (infinite width, one step):
+
+        c_l = [n sigma_w^2 P2(theta/sqrt q, c) + b] / (n sigma_w^2 Q(theta/sqrt q) + b)
+
+    c = 1 maps to 1; its slope there is infinite for the step nonlinearity.
+    """
+    c = _checks.as_float_array(c, "c")
+    if np.any(np.abs(c) > 1):
+        raise ValueError(f"c must lie in [-1, 1], got {c!r}")
+    q = _checks.positive(q, "q")
+    threshold = _checks.finite(threshold, "threshold")
+    bias_var = _checks.non_negative(bias_var, "bias_var")
+    gain = _gain(sigma_w, fan_in)
+    z = threshold / np.sqrt(q)
+    q_out = gain * firing_probability(threshold, q) + bias_var
+    if np.any(q_out <= 0):
+        raise ValueError("sigma_w is 0 and bias_var is 0: the output variance is 0, so the correlation is undefined")
+    return _checks.scalar_or_array((gain * orthant(z, c) + bias_var) / q_out)
+
+
+def correlation_slope(c, sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
+    """dc_l/dc = n sigma_w^2 exp(-z^2/(1+c)) / (2 pi sqrt(1-c^2) q_l); infinite at c = 1."""
+    c = _checks.as_float_array(c, "c")
+    q = _checks.positive(q, "q")
+    threshold = _checks.finite(threshold, "threshold")
+    gain = _gain(sigma_w, fan_in)
+    z = threshold / np.sqrt(q)
+    q_out = gain * firing_probability(threshold, q) + _checks.non_negative(bias_var, "bias_var")
+    with np.errstate(divide="ignore"):
+        dens = np.exp(-z * z / (1.0 + c)) / (2.0 * np.pi * np.sqrt(1.0 - c * c))
+    return _checks.scalar_or_array(gain * dens / q_out)
+
+
+def correlation_fixed_point(sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
+    """The stable fixed point c* < 1 of the correlation map (c = 1 is always a fixed point
+    but unstable, with infinite slope). Returns (c_star, slope_at_c_star)."""
+    f = lambda c: correlation_map(c, sigma_w, fan_in, threshold, q, bias_var) - c  # noqa: E731
+    lo, hi = -1.0, 1.0 - 1e-12
+    if f(lo) < 0:
+        raise ValueError("the correlation map has no fixed point below 1 for these parameters")
+    c_star = optimize.brentq(f, lo, hi, xtol=1e-14)
+    return float(c_star), float(correlation_slope(c_star, sigma_w, fan_in, threshold, q, bias_var))
