@@ -1,0 +1,9 @@
+"""Numba-jitted simulators of deep spiking networks (float32 state, float64 statistics).
+
+run_network: forward pass with per-layer, per-step rate and membrane statistics.
+Encodings: gaussian_currents, static_currents, bernoulli_spikes, as_currents.
+Monte Carlo: monte_carlo, compare, sweep (repeated draws with confidence intervals).
+"""
+from .network import NetworkResult, run_network
+
+__all__ = ["NetworkResult", "run_network"]
