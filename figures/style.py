@@ -71,4 +71,11 @@ def new_figure(nrows=1, ncols=1, width=None, height=None, **kwargs):
     """plt.subplots with the project's default size (3.6 x 3.0 inches per panel)."""
     width = width or 3.6 * ncols + 0.6
     height = height or 3.0 * nrows + 0.4
+    kwargs.setdefault("layout", "constrained")
     return plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kwargs)
+
+
+def legend_below(fig, axes, ncol=4):
+    """One legend for the whole figure, below the panels, so it never hides data."""
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol)

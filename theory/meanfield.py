@@ -108,9 +108,12 @@ def fixed_points(sigma_w, fan_in, threshold, bias_var=0.0, grid_points: int = 40
 
     All fixed points lie in [0, n sigma_w^2 + b] because Q <= 1. q = 0 is one whenever
     b = 0 and theta >= 0 (silence is absorbing); its slope is 0, so it is always stable.
-    The others are found by bracketing sign changes of g(q) - q on a logarithmic grid and
-    refining with Brent's method (tangent double roots, which exist only on a measure-zero
-    set of parameters, may be missed).
+    The others are roots of h(q) = g(q) - q. The interval is first cut at the roots of
+    h'(q) = g'(q) - 1 (bracketed on a log grid, refined by Brent's method); h is monotone
+    between consecutive cuts, so each piece holds at most one root, found by Brent's method.
+    This finds nearly-coincident pairs of fixed points (near the critical threshold) that a
+    plain sign-change scan would miss; an exactly tangent root is reported when |h| there is
+    at round-off level.
     """
     threshold = float(_checks.finite(threshold, "threshold"))
     bias_var = float(_checks.non_negative(bias_var, "bias_var"))
@@ -120,15 +123,25 @@ def fixed_points(sigma_w, fan_in, threshold, bias_var=0.0, grid_points: int = 40
     def excess(q):
         return gain * firing_probability(threshold, q) + bias_var - q
 
+    def excess_slope(q):
+        return length_map_slope(q, np.sqrt(gain), 1, threshold) - 1.0
+
     roots = []
     if bias_var == 0.0 and threshold >= 0.0:
         roots.append(0.0)
     if upper > 0.0:
-        grid = np.concatenate([np.geomspace(upper * 1e-12, upper, grid_points), [upper * 1.001]])
-        values = excess(grid)
-        for k in np.nonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)[0]:
-            roots.append(optimize.brentq(excess, grid[k], grid[k + 1], xtol=1e-15, rtol=1e-15))
-        roots.extend(float(grid[k]) for k in np.nonzero(values == 0.0)[0])
+        grid = np.geomspace(upper * 1e-12, upper * 1.001, grid_points)
+        slopes = excess_slope(grid)
+        cuts = [optimize.brentq(excess_slope, grid[k], grid[k + 1], xtol=1e-15, rtol=1e-15)
+                for k in np.nonzero(np.sign(slopes[:-1]) * np.sign(slopes[1:]) < 0)[0]]
+        edges = [grid[0], *cuts, grid[-1]]
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            h_lo, h_hi = excess(lo), excess(hi)
+            if h_lo * h_hi < 0:
+                roots.append(optimize.brentq(excess, lo, hi, xtol=1e-15, rtol=1e-15))
+        for cut in cuts:  # tangent roots: h touches 0 at a critical point
+            if abs(excess(cut)) <= 1e-13 * max(1.0, cut):
+                roots.append(cut)
     points = []
     for q in sorted(set(roots)):
         slope = float(length_map_slope(q, np.sqrt(gain), 1, threshold))
