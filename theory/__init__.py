@@ -3,6 +3,10 @@
 Float64 throughout; every function validates its inputs (ValueError naming the argument).
 """
 from .closed_form import log_optimal_sigma, optimal_sigma, optimal_weight_var
+from .finite_width import (
+    SpikeCountChain, finite_width_expansion, finite_width_sigma, min_width, spike_count_chain,
+    survival_depth, survival_probability,
+)
 from .gaussian import firing_probability, log_tail, orthant, tail
 from .inits import predict, sample_weights, weight_std
 from .meanfield import (
@@ -17,4 +21,6 @@ __all__ = [
     "depth_scale", "critical_threshold", "correlation_map", "correlation_fixed_point",
     "length_map", "length_map_slope", "rate_map", "FixedPoint", "Propagation",
     "sample_weights", "weight_std", "predict",
+    "SpikeCountChain", "spike_count_chain", "survival_probability", "min_width", "survival_depth",
+    "finite_width_sigma", "finite_width_expansion",
 ]
