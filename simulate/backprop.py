@@ -1,0 +1,209 @@
+"""``loss_and_grads``: softmax cross-entropy on output spike counts and its BPTT gradients.
+
+Network (science.md §2): layer 0 is a LIF layer driven by ``currents`` (T, B, n_0); layer
+l = 1..L gets I_l[t] = s_{l-1}[t] @ W_l (+ b_l). The readout is snnTorch's ``ce_count_loss``:
+
+    c_b     = sum_t s_L[t, b]                               (spike counts, B x n_L)
+    loss    = -(1/B) sum_b log softmax(c_b)[y_b]
+    dL/ds_L[t, b] = (softmax(c_b) - onehot(y_b)) / B        for every t
+
+and the gradients are exact BPTT through the LIF recursion with the surrogate derivative
+g(u - theta) in place of the step's, the reset detached (simulate/bptt_kernels.py):
+
+    dW_l = sum_{t,b} s_{l-1}[t, b]^T dI_l[t, b],   db_l = sum_{t,b} dI_l[t, b],
+    dL/ds_{l-1}[t] = dI_l[t] @ W_l^T
+
+The layers are processed one at a time over all T steps, because within a layer the only
+recursion is the membrane's: every matrix product covers T*B rows at once. Forward currents
+of binary spikes are row gathers; the products of the backward are float32 BLAS (sgemm), or
+a sparse gather for the weight gradient when the spikes below are sparse. dtype: float32
+weights -> float32 simulation (the default); float64 weights -> float64 throughout (tests).
+Deterministic for a fixed number of threads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from theory import _checks
+from theory.surrogates import SURROGATES, surrogate_code
+
+from . import bptt_kernels as K
+
+__all__ = ["RESETS", "loss_and_grads", "forward_backward", "forward", "BatchResult"]
+
+RESETS = {"subtract": 0, "zero": 1, "none": 2}
+_SPARSE_BELOW = 0.25      # spike density under which the weight gradient uses the gather kernel
+
+
+@dataclass
+class BatchResult:
+    """What one forward (+ backward) pass of a batch yields.
+
+    loss          mean cross-entropy on spike counts (float)
+    counts        (B, n_L) float64 output spike counts
+    rates         (L+1,) float64 mean spike per neuron per step of every layer
+    weight_grads  list of (fan_in, fan_out) arrays or None (forward only)
+    bias_grads    list of (fan_out,) arrays, or None
+    spikes        list of L+1 (T, B, n_l) arrays: every layer's spikes (or smooth steps)
+    """
+    loss: float
+    counts: np.ndarray
+    rates: np.ndarray
+    weight_grads: list | None = None
+    bias_grads: list | None = None
+    spikes: list | None = None
+
+
+def _validate(weights, biases, currents, labels, beta, threshold, reset, surrogate, surrogate_scale):
+    if not isinstance(weights, (list, tuple)) or len(weights) < 1:
+        raise ValueError("weights must be a non-empty list of (fan_in, fan_out) arrays")
+    dtype = np.dtype(np.asarray(weights[0]).dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"weights must be float32 (training) or float64 (tests), got {dtype}")
+    currents = np.ascontiguousarray(currents, dtype=dtype)
+    if currents.ndim != 3 or min(currents.shape) < 1:
+        raise ValueError(f"currents must have shape (T, B, n_0), got {currents.shape}")
+    width = currents.shape[2]
+    checked = []
+    for index, weight in enumerate(weights):
+        weight = np.ascontiguousarray(weight, dtype=dtype)
+        if weight.ndim != 2 or weight.shape[0] != width:
+            raise ValueError(f"weights[{index}] must have shape ({width}, fan_out), got {weight.shape}")
+        width = weight.shape[1]
+        checked.append(weight)
+    if biases is not None:
+        if len(biases) != len(checked):
+            raise ValueError(f"biases must be None or a list of {len(checked)} arrays")
+        biases = [np.ascontiguousarray(b, dtype=dtype) for b in biases]
+        for index, (bias, weight) in enumerate(zip(biases, checked)):
+            if bias.shape != (weight.shape[1],):
+                raise ValueError(f"biases[{index}] must have shape ({weight.shape[1]},), got {bias.shape}")
+    labels = np.asarray(labels)
+    if labels.shape != (currents.shape[1],) or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be an integer array of shape ({currents.shape[1]},), got {labels.shape} {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= width):
+        raise ValueError(f"labels must lie in [0, {width - 1}] (output width), got range "
+                         f"[{labels.min()}, {labels.max()}]")
+    beta = float(_checks.unit_interval(beta, "beta"))
+    threshold = float(_checks.finite(threshold, "threshold"))
+    _checks.choice(reset, "reset", RESETS)
+    code = surrogate_code(surrogate)
+    scale = SURROGATES[surrogate][1] if surrogate_scale is None else float(_checks.positive(surrogate_scale, "surrogate_scale"))
+    return checked, biases, currents, labels.astype(np.int64), beta, threshold, code, scale
+
+
+def _cross_entropy(counts, labels):
+    """Mean CE of softmax(counts) and its gradient w.r.t. counts (float64, max-shifted)."""
+    shifted = counts - counts.max(axis=1, keepdims=True)
+    log_z = np.log(np.exp(shifted).sum(axis=1))
+    rows = np.arange(len(labels))
+    loss = float(np.mean(log_z - shifted[rows, labels]))
+    grad = np.exp(shifted - log_z[:, None])
+    grad[rows, labels] -= 1.0
+    return loss, grad / len(labels)
+
+
+def _layer_currents(spikes, weight, bias, binary):
+    """I = s @ W (+ b) for (T, B, n_in) spikes -> (T, B, n_out)."""
+    steps, batch, n_in = spikes.shape
+    flat = spikes.reshape(steps * batch, n_in)
+    if binary:
+        out = np.empty((steps * batch, weight.shape[1]), weight.dtype)
+        has_bias = bias is not None
+        K.gather_currents(flat, weight, bias if has_bias else weight[0, :0], has_bias, out)
+    else:
+        out = flat @ weight
+        if bias is not None:
+            out += bias
+    return out.reshape(steps, batch, weight.shape[1])
+
+
+def _weight_grad(spikes, grad_currents, binary):
+    """dW = S^T dI over all T*B rows; a gather when S is binary and sparse, else sgemm."""
+    steps, batch, n_in = spikes.shape
+    flat = spikes.reshape(steps * batch, n_in)
+    grad_flat = grad_currents.reshape(steps * batch, -1)
+    if binary and np.count_nonzero(flat) < _SPARSE_BELOW * flat.size:
+        out = np.empty((n_in, grad_flat.shape[1]), grad_flat.dtype)
+        K.sparse_weight_grad(np.ascontiguousarray(flat.T), grad_flat, out)
+        return out
+    return flat.T @ grad_flat
+
+
+def forward_backward(weights, biases, currents, labels, *, beta, threshold, reset="subtract",
+                     surrogate="atan", surrogate_scale=None, smooth_slope=None,
+                     backward=True) -> BatchResult:
+    """Forward pass recording membranes, loss on output spike counts, and (if ``backward``)
+    the BPTT gradients; see the module docstring. ``smooth_slope`` = k > 0 replaces the step
+    by the logistic 1/(1+e^{-k(u-theta)}) and the surrogate by its exact derivative (the
+    finite-difference test mode; ``surrogate`` is then ignored)."""
+    weights, biases, currents, labels, beta, threshold, code, scale = _validate(
+        weights, biases, currents, labels, beta, threshold, reset, surrogate, surrogate_scale)
+    dtype = weights[0].dtype.type
+    smooth = smooth_slope is not None
+    if smooth:
+        smooth_slope = float(_checks.positive(smooth_slope, "smooth_slope"))
+        code, scale = surrogate_code("sigmoid"), smooth_slope
+    reset_code = RESETS[reset]
+    beta_d, threshold_d = dtype(beta), dtype(threshold)
+    slope_d = dtype(smooth_slope if smooth else 0.0)
+
+    steps, batch, _ = currents.shape
+    spikes, mems = [], []
+    layer_input = currents
+    for layer in range(len(weights) + 1):
+        if layer > 0:
+            bias = None if biases is None else biases[layer - 1]
+            layer_input = _layer_currents(spikes[-1], weights[layer - 1], bias, binary=not smooth)
+        mem = np.empty_like(layer_input)
+        out = np.empty_like(layer_input)
+        K.lif_forward(layer_input, beta_d, threshold_d, reset_code, slope_d, mem, out)
+        spikes.append(out)
+        mems.append(mem)
+    rates = np.array([float(s.mean(dtype=np.float64)) for s in spikes])
+    counts = spikes[-1].sum(axis=0, dtype=np.float64)
+    loss, grad_counts = _cross_entropy(counts, labels)
+    result = BatchResult(loss=loss, counts=counts, rates=rates, spikes=spikes)
+    if not backward:
+        return result
+
+    grad_spikes = np.ascontiguousarray(np.broadcast_to(grad_counts.astype(dtype), spikes[-1].shape))
+    weight_grads = [None] * len(weights)
+    bias_grads = None if biases is None else [None] * len(weights)
+    for layer in range(len(weights), 0, -1):
+        grad_currents = np.empty_like(grad_spikes)
+        K.lif_backward(grad_spikes, mems[layer], beta_d, threshold_d, reset_code, code, dtype(scale),
+                       grad_currents)
+        weight_grads[layer - 1] = _weight_grad(spikes[layer - 1], grad_currents, binary=not smooth)
+        if bias_grads is not None:
+            bias_grads[layer - 1] = grad_currents.sum(axis=(0, 1))
+        if layer > 1:   # no weights feed layer 0: its spike gradient is never needed
+            flat = grad_currents.reshape(steps * batch, -1) @ weights[layer - 1].T
+            grad_spikes = flat.reshape(steps, batch, -1)
+    result.weight_grads = weight_grads
+    result.bias_grads = bias_grads
+    return result
+
+
+def forward(weights, biases, currents, labels, *, beta, threshold, reset="subtract") -> BatchResult:
+    """Loss, output counts and layer rates without the backward pass (evaluation)."""
+    return forward_backward(weights, biases, currents, labels, beta=beta, threshold=threshold,
+                            reset=reset, backward=False)
+
+
+def loss_and_grads(weights, biases, currents, labels, *, beta, threshold, reset,
+                   surrogate="atan", surrogate_scale=2.0, smooth_slope=None):
+    """(loss, weight_grads, bias_grads) of the mean softmax cross-entropy on output spike counts.
+
+    weights: list of L (fan_in, fan_out) float32 arrays (float64 for tests); biases: None or
+    a list of L (fan_out,) arrays; currents (T, B, n_0) drive the input LIF layer; labels (B,)
+    ints. ``surrogate_scale=None`` takes the surrogate's snnTorch default. Gradients as
+    snnTorch autograd would give through ``Leaky`` (reset_delay=True, reset detached);
+    bias_grads is None when biases is None. ValueError on bad input.
+    """
+    result = forward_backward(weights, biases, currents, labels, beta=beta, threshold=threshold,
+                              reset=reset, surrogate=surrogate, surrogate_scale=surrogate_scale,
+                              smooth_slope=smooth_slope)
+    return result.loss, result.weight_grads, result.bias_grads

@@ -1,0 +1,149 @@
+"""Numba kernels for training: forward with recorded membranes, and the BPTT backward.
+
+Dynamics (science.md §2, snnTorch ``Leaky`` with ``reset_delay=True``), reset codes
+0 = subtract, 1 = zero, 2 = none, r[t-1] = H(u[t-1] - theta) the previous step's spike:
+
+    subtract: u[t] = (beta u[t-1] + I[t]) - theta r[t-1]
+    zero:     u[t] = beta ((1 - r[t-1]) u[t-1]) + I[t]
+    none:     u[t] = beta u[t-1] + I[t]
+    s[t] = H(u[t] - theta)           (strict >; or the smooth test step, see below)
+
+The float operations are written in the same order as simulate/kernels.py, so with the same
+float32 inputs the spikes are bit-identical to ``simulate.run_network``.
+
+Backward (reset detached: r[t-1] is a constant, no gradient flows through it):
+
+    du[t]      = ds[t] * g(u[t] - theta) + du[t+1] * beta * (1 - r[t])   [zero reset]
+    du[t]      = ds[t] * g(u[t] - theta) + du[t+1] * beta                 [subtract, none]
+    dI[t]      = du[t]
+
+with g the surrogate derivative. The kernels are generic over float32/float64 (Numba
+compiles one version per dtype): float32 for training, float64 for the gradient tests.
+``smooth_slope > 0`` selects the smooth test mode: s[t] = 1/(1 + e^{-k (u[t] - theta)}) is sent
+forward (the reset flag r stays the hard step, detached), and the caller uses the logistic
+derivative with the same k as the surrogate, so the backward is the exact gradient.
+Every kernel is parallel over independent output elements (rows or samples): each value is
+written by one iteration with a fixed summation order, so results are deterministic.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from theory import surrogates as _surrogates
+
+_atan = njit(cache=True, inline="always")(_surrogates.atan)
+_fast_sigmoid = njit(cache=True, inline="always")(_surrogates.fast_sigmoid)
+_sigmoid = njit(cache=True, inline="always")(_surrogates.sigmoid)
+_triangular = njit(cache=True, inline="always")(_surrogates.triangular)
+_straight_through = njit(cache=True, inline="always")(_surrogates.straight_through)
+
+
+@njit(cache=True, inline="always")
+def surrogate(code, x, scale):
+    """g(x) of surrogate ``code`` (the order of theory.surrogates.SURROGATES)."""
+    if code == 0:
+        return _atan(x, scale)
+    if code == 1:
+        return _fast_sigmoid(x, scale)
+    if code == 2:
+        return _sigmoid(x, scale)
+    if code == 3:
+        return _triangular(x, scale)
+    return _straight_through(x, scale)
+
+
+@njit(cache=True, parallel=True)
+def gather_currents(spikes, weight, bias, has_bias, out):
+    """out[r] = sum of weight rows i with spikes[r, i] != 0 (increasing i), then + bias.
+
+    spikes (R, n_in) binary, weight (n_in, n_out), out (R, n_out); R = T * B rows. At firing
+    rate p this touches a fraction p of the weights instead of the dense product's all.
+    """
+    rows, n_in = spikes.shape
+    n_out = weight.shape[1]
+    for r in prange(rows):
+        acc = np.zeros(n_out, out.dtype)
+        for i in range(n_in):
+            if spikes[r, i] != 0:
+                for j in range(n_out):
+                    acc[j] += weight[i, j]
+        if has_bias:
+            for j in range(n_out):
+                acc[j] += bias[j]
+        for j in range(n_out):
+            out[r, j] = acc[j]
+
+
+@njit(cache=True, parallel=True)
+def lif_forward(currents, beta, threshold, reset_code, smooth_slope, mem_out, spikes_out):
+    """Run the LIF recursion over T for every (sample, neuron); record u and s (T, B, n).
+
+    ``beta``/``threshold``/``smooth_slope`` must have the dtype of ``currents``.
+    """
+    steps, batch, width = currents.shape
+    one = currents.dtype.type(1.0)
+    zero = currents.dtype.type(0.0)
+    for b in prange(batch):
+        for j in range(width):
+            u = zero
+            r = zero
+            for t in range(steps):
+                current = currents[t, b, j]
+                if reset_code == 0:
+                    u = (beta * u + current) - threshold * r
+                elif reset_code == 1:
+                    u = beta * ((one - r) * u) + current
+                else:
+                    u = beta * u + current
+                r = one if u > threshold else zero
+                mem_out[t, b, j] = u
+                if smooth_slope > zero:
+                    x = u - threshold
+                    e = np.exp(-smooth_slope * abs(x))
+                    spikes_out[t, b, j] = one / (one + e) if x >= zero else e / (one + e)
+                else:
+                    spikes_out[t, b, j] = r
+
+
+@njit(cache=True, parallel=True)
+def lif_backward(grad_spikes, mem, beta, threshold, reset_code, surrogate_code, scale, grad_currents):
+    """BPTT through one LIF layer: dI[t] from dL/ds[t] (T, B, n) and the recorded u[t].
+
+    Runs t = T-1 .. 0 per (sample, neuron) with the detached-reset carry of the module
+    docstring; writes grad_currents (T, B, n).
+    """
+    steps, batch, width = grad_spikes.shape
+    one = mem.dtype.type(1.0)
+    zero = mem.dtype.type(0.0)
+    for b in prange(batch):
+        for j in range(width):
+            carry = zero
+            for t in range(steps - 1, -1, -1):
+                grad_u = grad_spikes[t, b, j] * surrogate(surrogate_code, mem[t, b, j] - threshold, scale) + carry
+                grad_currents[t, b, j] = grad_u
+                if t > 0:
+                    if reset_code == 1 and mem[t - 1, b, j] > threshold:
+                        carry = zero          # zero reset: u[t] does not depend on u[t-1]
+                    else:
+                        carry = beta * grad_u
+
+
+@njit(cache=True, parallel=True)
+def sparse_weight_grad(spikes_t, grad_currents, out):
+    """out[i] = sum over rows r with spikes_t[i, r] != 0 of grad_currents[r] (increasing r).
+
+    The weight gradient S^T dI for binary S: spikes_t (n_in, R) is S transposed, grad_currents
+    (R, n_out), out (n_in, n_out). Parallel over input neurons i: each row of out is owned by
+    one iteration, so the sum order is fixed.
+    """
+    n_in, rows = spikes_t.shape
+    n_out = grad_currents.shape[1]
+    for i in prange(n_in):
+        acc = np.zeros(n_out, out.dtype)
+        for r in range(rows):
+            if spikes_t[i, r] != 0:
+                for j in range(n_out):
+                    acc[j] += grad_currents[r, j]
+        for j in range(n_out):
+            out[i, j] = acc[j]

@@ -1,0 +1,186 @@
+"""Gradients of simulate.loss_and_grads against two independent references.
+
+1. Smooth mode (step -> logistic with slope k, surrogate -> its exact derivative): the BPTT
+   gradient IS the gradient of a smooth function, so it must equal central finite
+   differences. Float64, eps = 1e-6: truncation error ~ eps^2 k^3 ~ 1e-10 and round-off
+   ~ 1e-16 / eps ~ 1e-10 relative, so 1e-5 leaves a wide margin while any wrong term
+   (a missing carry, a wrong reset factor) gives errors of order 1e-1.
+2. Heaviside + surrogate in float32 against a plain NumPy float64 BPTT written from the
+   equations in a different order (time outer, layers inner). Float32 rounding of sums
+   over <= a few hundred terms gives ~1e-6 relative; 1e-4 is the issue's bound.
+Neither check is statistical: each is deterministic for its seed.
+"""
+import numpy as np
+import pytest
+
+from simulate.backprop import forward_backward, loss_and_grads
+from theory.surrogates import SURROGATES, smooth_step
+
+RESETS = ["subtract", "zero", "none"]
+
+
+def _network(rng, widths, dtype, with_bias):
+    weights = [(rng.standard_normal((a, b)) * 1.6 / np.sqrt(a)).astype(dtype)
+               for a, b in zip(widths[:-1], widths[1:])]
+    biases = [(0.3 * rng.standard_normal(b)).astype(dtype) for b in widths[1:]] if with_bias else None
+    return weights, biases
+
+
+def reference_bptt(weights, biases, currents, labels, beta, threshold, reset, grad_fn, step_fn):
+    """Plain NumPy float64 BPTT, time-major: forward t = 0..T-1 over all layers, backward
+    t = T-1..0 over layers top-down, carrying dL/du_l[t+1] per layer."""
+    weights = [np.asarray(w, np.float64) for w in weights]
+    biases = None if biases is None else [np.asarray(b, np.float64) for b in biases]
+    currents = np.asarray(currents, np.float64)
+    steps, batch, _ = currents.shape
+    depth = len(weights)
+    widths = [currents.shape[2]] + [w.shape[1] for w in weights]
+    u = [np.zeros((steps, batch, n)) for n in widths]
+    s = [np.zeros((steps, batch, n)) for n in widths]
+    hard = [np.zeros((steps, batch, n)) for n in widths]
+    for t in range(steps):
+        for l in range(depth + 1):
+            if l == 0:
+                current = currents[t]
+            else:
+                current = s[l - 1][t] @ weights[l - 1] + (0 if biases is None else biases[l - 1])
+            u_prev = u[l][t - 1] if t else np.zeros(widths[l])
+            r_prev = hard[l][t - 1] if t else np.zeros(widths[l])
+            if reset == "subtract":
+                u[l][t] = beta * u_prev + current - threshold * r_prev
+            elif reset == "zero":
+                u[l][t] = beta * (1 - r_prev) * u_prev + current
+            else:
+                u[l][t] = beta * u_prev + current
+            hard[l][t] = (u[l][t] > threshold).astype(float)
+            s[l][t] = step_fn(u[l][t] - threshold)
+    counts = s[depth].sum(axis=0)
+    p = np.exp(counts - counts.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    loss = -np.mean(np.log(p[np.arange(batch), labels]))
+    grad_counts = p.copy()
+    grad_counts[np.arange(batch), labels] -= 1
+    grad_counts /= batch
+    dW = [np.zeros_like(w) for w in weights]
+    db = [np.zeros(w.shape[1]) for w in weights]
+    grad_u_next = [np.zeros((batch, n)) for n in widths]
+    for t in range(steps - 1, -1, -1):
+        grad_s = grad_counts
+        for l in range(depth, 0, -1):
+            factor = beta * (1 - hard[l][t]) if reset == "zero" else beta
+            grad_u = grad_s * grad_fn(u[l][t] - threshold) + grad_u_next[l] * factor
+            grad_u_next[l] = grad_u
+            dW[l - 1] += s[l - 1][t].T @ grad_u
+            db[l - 1] += grad_u.sum(0)
+            grad_s = grad_u @ weights[l - 1].T
+    return loss, dW, db
+
+
+def _rel_err(a, b):
+    a, b = np.concatenate([np.ravel(x) for x in a]), np.concatenate([np.ravel(x) for x in b])
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("reset", RESETS)
+@pytest.mark.parametrize("with_bias", [False, True])
+@pytest.mark.parametrize("steps", [1, 4])
+def test_smooth_mode_matches_finite_differences(reset, with_bias, steps):
+    rng = np.random.default_rng([11, steps, int(with_bias), RESETS.index(reset)])
+    widths = [6, 5, 4, 3]     # depth 3: three weight layers after the input LIF layer
+    weights, biases = _network(rng, widths, np.float64, with_bias)
+    currents = rng.uniform(0.0, 2.5, (steps, 3, widths[0]))
+    labels = rng.integers(0, widths[-1], 3)
+    kw = dict(beta=0.6, threshold=1.0, reset=reset, smooth_slope=4.0)
+    loss, grads, bias_grads = loss_and_grads(weights, biases, currents, labels, **kw)
+    assert np.isfinite(loss)
+    params = weights + (biases or [])
+    analytic = grads + (bias_grads or [])
+    eps = 1e-6
+    numeric = []
+    for p in params:
+        g = np.zeros_like(p)
+        for idx in np.ndindex(p.shape):
+            old = p[idx]
+            p[idx] = old + eps
+            up = loss_and_grads(weights, biases, currents, labels, **kw)[0]
+            p[idx] = old - eps
+            down = loss_and_grads(weights, biases, currents, labels, **kw)[0]
+            p[idx] = old
+            g[idx] = (up - down) / (2 * eps)
+        numeric.append(g)
+    assert np.linalg.norm(np.concatenate([g.ravel() for g in numeric])) > 1e-3   # not a dead net
+    assert _rel_err(analytic, numeric) < 1e-5
+
+
+@pytest.mark.parametrize("reset", RESETS)
+@pytest.mark.parametrize("surrogate", list(SURROGATES))
+def test_heaviside_float32_matches_numpy_reference(reset, surrogate):
+    rng = np.random.default_rng([5, RESETS.index(reset), list(SURROGATES).index(surrogate)])
+    widths = [30, 25, 20, 10]
+    with_bias = surrogate in ("atan", "sigmoid")
+    weights, biases = _network(rng, widths, np.float32, with_bias)
+    steps, batch = 6, 8
+    currents = rng.uniform(0.0, 1.5, (steps, batch, widths[0])).astype(np.float32)
+    labels = rng.integers(0, 10, batch)
+    func, scale = SURROGATES[surrogate]
+    loss, grads, bias_grads = loss_and_grads(weights, biases, currents, labels, beta=0.5,
+                                             threshold=1.0, reset=reset, surrogate=surrogate,
+                                             surrogate_scale=scale)
+    ref_loss, ref_w, ref_b = reference_bptt(weights, biases, currents, labels, 0.5, 1.0, reset,
+                                            lambda x: func(x, scale), lambda x: (x > 0).astype(float))
+    assert abs(loss - ref_loss) <= 1e-4 * abs(ref_loss)
+    assert all(np.linalg.norm(g) > 0 for g in ref_w)            # every layer gets a signal
+    assert _rel_err(grads, ref_w) < 1e-4
+    if with_bias:
+        assert _rel_err(bias_grads, ref_b) < 1e-4
+    else:
+        assert bias_grads is None
+
+
+def test_smooth_reference_agrees_with_kernels_in_float64():
+    """The NumPy reference in smooth mode equals the kernels (a check of the reference itself)."""
+    rng = np.random.default_rng(3)
+    weights, biases = _network(rng, [8, 6, 5], np.float64, True)
+    currents = rng.uniform(0, 2, (5, 4, 8))
+    labels = rng.integers(0, 5, 4)
+    loss, grads, bias_grads = loss_and_grads(weights, biases, currents, labels, beta=0.7, threshold=1.0,
+                                             reset="zero", smooth_slope=3.0)
+    ref = reference_bptt(weights, biases, currents, labels, 0.7, 1.0, "zero",
+                         lambda x: SURROGATES["sigmoid"][0](x, 3.0), lambda x: smooth_step(x, 3.0))
+    assert abs(loss - ref[0]) < 1e-12
+    assert _rel_err(grads, ref[1]) < 1e-12 and _rel_err(bias_grads, ref[2]) < 1e-12
+
+
+def test_forward_spikes_equal_run_network():
+    """The training forward and simulate.run_network give bit-identical spikes (same float32
+    operation order) on random configurations, every reset, with and without biases."""
+    network = pytest.importorskip("simulate.network")
+    rng = np.random.default_rng(17)
+    for trial in range(6):
+        reset = RESETS[trial % 3]
+        widths = list(rng.integers(5, 60, size=rng.integers(2, 6)))
+        weights, biases = _network(rng, widths, np.float32, trial % 2 == 1)
+        currents = rng.uniform(0, 2, (int(rng.integers(1, 8)), 5, widths[0])).astype(np.float32)
+        labels = rng.integers(0, widths[-1], 5)
+        ours = forward_backward(weights, biases, currents, labels, beta=0.5, threshold=1.0,
+                                reset=reset, backward=False)
+        theirs = network.run_network(weights, currents, beta=0.5, threshold=1.0, reset=reset,
+                                     biases=biases, record_spikes=True)
+        for mine, other in zip(ours.spikes, theirs.spikes):
+            np.testing.assert_array_equal(mine, other.astype(np.float32))
+
+
+def test_bad_input_raises_named_errors():
+    w = [np.zeros((4, 3), np.float32)]
+    cur = np.zeros((2, 2, 4), np.float32)
+    with pytest.raises(ValueError, match="reset"):
+        loss_and_grads(w, None, cur, np.array([0, 1]), beta=0.5, threshold=1.0, reset="soft")
+    with pytest.raises(ValueError, match="surrogate"):
+        loss_and_grads(w, None, cur, np.array([0, 1]), beta=0.5, threshold=1.0, reset="zero", surrogate="x")
+    with pytest.raises(ValueError, match="labels"):
+        loss_and_grads(w, None, cur, np.array([0, 3]), beta=0.5, threshold=1.0, reset="zero")
+    with pytest.raises(ValueError, match="beta"):
+        loss_and_grads(w, None, cur, np.array([0, 1]), beta=1.5, threshold=1.0, reset="zero")
+    with pytest.raises(ValueError, match=r"weights\[0\]"):
+        loss_and_grads([np.zeros((5, 3), np.float32)], None, cur, np.array([0, 1]), beta=0.5,
+                       threshold=1.0, reset="zero")
