@@ -24,14 +24,42 @@ from numba import njit, prange
 BLOCK = 128    # neurons per work item: 512 bytes of accumulator, slab of n_in * 512 bytes
 
 
-@njit(cache=True, inline="always")
-def _lif_update(u, s, current, beta, threshold, reset_code):
-    """New membrane of one neuron (float32) from its previous u, s and current."""
+@njit(cache=True)
+def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row):
+    """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8).
+
+    One branch-free loop per reset mode so that LLVM vectorises it; returns the spike count.
+    """
+    width = u.shape[0]
     if reset_code == 0:
-        return (beta * u + current) - threshold * s
-    if reset_code == 1:
-        return beta * ((np.float32(1.0) - s) * u) + current
-    return beta * u + current
+        for j in range(width):
+            u[j] = (beta * u[j] + current[j]) - threshold * s[j]
+    elif reset_code == 1:
+        for j in range(width):
+            u[j] = beta * ((np.float32(1.0) - s[j]) * u[j]) + current[j]
+    else:
+        for j in range(width):
+            u[j] = beta * u[j] + current[j]
+    count = 0
+    for j in range(width):
+        fired = u[j] > threshold
+        s[j] = np.float32(fired)
+        spikes_row[j] = np.uint8(fired)
+        count += np.int64(fired)
+    return count
+
+
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def _moments(u):
+    """(sum u, sum u^2) in float64. Reassociation lets the sum vectorise; the order is fixed
+    by the compiled code, so the result is still the same on every run and thread count."""
+    total = 0.0
+    total_sq = 0.0
+    for j in range(u.shape[0]):
+        value = np.float64(u[j])
+        total += value
+        total_sq += value * value
+    return total, total_sq
 
 
 @njit(cache=True, parallel=True)
@@ -48,25 +76,12 @@ def input_layer(drive, beta, threshold, reset_code, spikes_out, part_sum, part_s
         b = item % batch
         j0 = block * BLOCK
         w = min(BLOCK, width - j0)
-        u = np.zeros(BLOCK, np.float32)
-        s = np.zeros(BLOCK, np.float32)
+        u = np.zeros(w, np.float32)
+        s = np.zeros(w, np.float32)
         for t in range(steps):
-            total = 0.0
-            total_sq = 0.0
-            count = 0
-            for j in range(w):
-                new_u = _lif_update(u[j], s[j], drive[t, b, j0 + j], beta, threshold, reset_code)
-                u[j] = new_u
-                fired = new_u > threshold
-                s[j] = np.float32(1.0) if fired else np.float32(0.0)
-                spikes_out[t, b, j0 + j] = 1 if fired else 0
-                count += 1 if fired else 0
-                value = np.float64(new_u)
-                total += value
-                total_sq += value * value
-            part_sum[block, t, b] = total
-            part_sumsq[block, t, b] = total_sq
-            part_active[block, t, b] = count
+            part_active[block, t, b] = _lif_block(u, s, drive[t, b, j0:j0 + w], beta, threshold,
+                                                  reset_code, spikes_out[t, b, j0:j0 + w])
+            part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
 
 
 @njit(cache=True, parallel=True)
@@ -87,35 +102,19 @@ def hidden_layer(weight, bias, has_bias, active_index, active_count, beta, thres
         b = item % batch
         j0 = block * BLOCK
         w = min(BLOCK, n_out - j0)
-        u = np.zeros(BLOCK, np.float32)
-        s = np.zeros(BLOCK, np.float32)
-        current = np.empty(BLOCK, np.float32)
+        u = np.zeros(w, np.float32)
+        s = np.zeros(w, np.float32)
+        current = np.empty(w, np.float32)
         for t in range(steps):
-            for j in range(w):
-                current[j] = np.float32(0.0)
+            current[:] = 0.0
+            # slices, not element indexing: they vectorise (no per-element wraparound checks)
             for a in range(active_count[t, b]):
-                row = active_index[t, b, a]
-                for j in range(w):
-                    current[j] += weight[row, j0 + j]
+                current += weight[active_index[t, b, a], j0:j0 + w]
             if has_bias:
-                for j in range(w):
-                    current[j] += bias[j0 + j]
-            total = 0.0
-            total_sq = 0.0
-            count = 0
-            for j in range(w):
-                new_u = _lif_update(u[j], s[j], current[j], beta, threshold, reset_code)
-                u[j] = new_u
-                fired = new_u > threshold
-                s[j] = np.float32(1.0) if fired else np.float32(0.0)
-                spikes_out[t, b, j0 + j] = 1 if fired else 0
-                count += 1 if fired else 0
-                value = np.float64(new_u)
-                total += value
-                total_sq += value * value
-            part_sum[block, t, b] = total
-            part_sumsq[block, t, b] = total_sq
-            part_active[block, t, b] = count
+                current += bias[j0:j0 + w]
+            part_active[block, t, b] = _lif_block(u, s, current, beta, threshold, reset_code,
+                                                  spikes_out[t, b, j0:j0 + w])
+            part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
 
 
 @njit(cache=True, parallel=True)
@@ -126,9 +125,11 @@ def gather_active(spikes, active_index, active_count):
     for item in prange(steps * batch):
         t = item // batch
         b = item % batch
+        row = spikes[t, b]
+        out = active_index[t, b]
         count = 0
         for j in range(width):
-            if spikes[t, b, j] != 0:
-                active_index[t, b, count] = j
-                count += 1
+            # branch-free: always write, advance only on a spike (rate ~0.16 mispredicts a branch)
+            out[count] = j
+            count += row[j] != 0
         active_count[t, b] = count
