@@ -27,6 +27,19 @@ def _default(obj):
     raise TypeError(f"cannot put {type(obj).__name__} in a cache key")
 
 
+def code_version(module_name: str) -> str:
+    """Short hash of a module's source file: part of every cache key, so editing the code that
+    computes an entry invalidates it even if nobody bumps the hand-written version."""
+    import importlib
+    import inspect
+
+    try:
+        source = inspect.getsource(importlib.import_module(module_name))
+    except (OSError, TypeError, ImportError):
+        return "nosource"
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
 def make_key(kind: str, version: str, params: dict) -> str:
     """sha256 of the canonical JSON of (kind, version, params)."""
     text = json.dumps({"kind": kind, "version": str(version), "params": params},

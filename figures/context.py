@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from tqdm.auto import tqdm
 
-from .cache import Cache, decode_roundtrip, make_key
+from .cache import Cache, code_version, decode_roundtrip, make_key
 
 
 def _run(func, item):
@@ -30,6 +30,7 @@ class Context:
     def map(self, func, items, version: str = "1", desc: str | None = None) -> list:
         items = list(items)
         kind = f"{func.__module__}.{func.__qualname__}".replace("<", "").replace(">", "")
+        version = f"{version}-{code_version(func.__module__)}"
         keys = [make_key(kind, version, item) for item in items]
         results = [self.cache.load(kind, key) for key in keys]
         todo = [i for i, r in enumerate(results) if r is None]

@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
-from .cache import Cache, save_npz
+from .cache import Cache, code_version, save_npz
 from .context import Context
 
 
@@ -34,7 +34,8 @@ def render(spec, preset: str, out_dir: Path, cache: Cache, jobs: int = 1,
     start = time.perf_counter()
     params = spec.params(preset)
     ctx = Context(cache, jobs=jobs, progress=progress, label=spec.name)
-    data, from_cache = cache.get_or_compute(f"figure-{spec.name}", spec.version, params,
+    version = f"{spec.version}-{code_version(spec.compute.__module__)}"
+    data, from_cache = cache.get_or_compute(f"figure-{spec.name}", version, params,
                                             lambda p: spec.compute(p, ctx))
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []

@@ -116,3 +116,11 @@ def test_cli_list_and_bad_only(capsys):
     assert "theory_length_map" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         paper_figs.main(["--only", "no_such_figure"])
+
+
+def test_code_version_tracks_the_module_source():
+    from figures.cache import code_version
+
+    first = code_version("figures.theory_length_map")
+    assert len(first) == 12 and first != code_version("figures.theory_depth_profile")
+    assert code_version("no.such.module") == "nosource"
