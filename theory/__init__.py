@@ -7,6 +7,10 @@ from .finite_width import (
     SpikeCountChain, finite_width_expansion, finite_width_sigma, min_width, spike_count_chain,
     survival_depth, survival_probability,
 )
+from .gradients import (
+    GradientProfile, chi, chi_one_fixed_points, chi_one_scale, gradient_profile, output_delta_sq,
+    surrogate_moment,
+)
 from .gaussian import firing_probability, log_tail, orthant, tail
 from .inits import predict, sample_weights, weight_std
 from .meanfield import (
@@ -23,4 +27,6 @@ __all__ = [
     "sample_weights", "weight_std", "predict",
     "SpikeCountChain", "spike_count_chain", "survival_probability", "min_width", "survival_depth",
     "finite_width_sigma", "finite_width_expansion",
+    "chi", "surrogate_moment", "output_delta_sq", "gradient_profile", "GradientProfile",
+    "chi_one_scale", "chi_one_fixed_points",
 ]
