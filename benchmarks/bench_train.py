@@ -1,0 +1,107 @@
+"""Time per training batch (forward + backward + Adam) against the dense float32 GEMM floor.
+
+The floor is the time of the SAME matrix products done dense by float32 BLAS (sgemm) in the
+same run: per weight layer the forward current product (T*B x n_in) @ (n_in x n_out), the
+weight gradient (n_in x T*B) @ (T*B x n_out), and the spike gradient (T*B x n_out) @
+(n_out x n_in) for every layer but the first (nothing below the input layer needs one).
+Medians over repeats after a warm-up call (Numba compile time reported separately).
+
+    python benchmarks/bench_train.py                     # depth 10 and 50, width 100, T 10, B 64
+    python benchmarks/bench_train.py --epoch             # plus one full MNIST epoch at depth 10
+    python benchmarks/bench_train.py --threads 1         # Numba threads (default: all)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from simulate.backprop import forward_backward  # noqa: E402
+from simulate.data import load_mnist  # noqa: E402
+from simulate.optim import Adam  # noqa: E402
+from simulate.train import TrainConfig, _currents, build_network, train  # noqa: E402
+
+
+def _median_time(func, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_depth(depth, width, steps, batch, repeats, data):
+    config = TrainConfig(depth=depth, width=width, steps=steps, batch_size=batch)
+    weights, biases = build_network(config, 784, 10)
+    optimizer = Adam(weights, lr=1e-3)
+    currents = _currents(data.x_train[:batch], steps)
+    labels = data.y_train[:batch].astype(np.int64)
+
+    def one_batch():
+        result = forward_backward(weights, None, currents, labels, beta=0.5, threshold=1.0)
+        optimizer.step(result.weight_grads)
+        return result
+
+    start = time.perf_counter()
+    first = one_batch()
+    first_call = time.perf_counter() - start
+    ours = _median_time(one_batch, repeats)
+
+    rows = steps * batch
+    rng = np.random.default_rng(0)
+    shapes = [w.shape for w in weights]
+    lhs = [rng.random((rows, a), dtype=np.float32) for a, _ in shapes]
+    grads = [rng.random((rows, b), dtype=np.float32) for _, b in shapes]
+
+    def floor():
+        for layer, w in enumerate(weights):
+            lhs[layer] @ w                       # forward currents
+            lhs[layer].T @ grads[layer]          # weight gradient
+            if layer > 0:
+                grads[layer] @ w.T               # spike gradient to the layer below
+    floor()
+    floor_time = _median_time(floor, repeats)
+    return {"depth": depth, "ours": ours, "floor": floor_time, "first_call": first_call,
+            "rates": first.rates}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--depths", default="10,50")
+    parser.add_argument("--width", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--epoch", action="store_true", help="also time one full MNIST epoch at depth 10")
+    args = parser.parse_args(argv)
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    print(f"numba threads {numba.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
+    data = load_mnist()
+    for depth in [int(d) for d in args.depths.split(",")]:
+        r = bench_depth(depth, args.width, args.steps, args.batch, args.repeats, data)
+        print(f"depth {depth:3d} width {args.width} T {args.steps} B {args.batch}: "
+              f"batch {1e3 * r['ours']:.2f} ms, GEMM floor {1e3 * r['floor']:.2f} ms, "
+              f"ratio {r['ours'] / r['floor']:.2f}x; first call (compile) {r['first_call']:.1f} s; "
+              f"output rate {r['rates'][-1]:.3f}")
+    if args.epoch:
+        start = time.perf_counter()
+        history = train(TrainConfig(depth=10, width=args.width, steps=args.steps, batch_size=args.batch,
+                                    epochs=1, test_size=10000, progress=False), data=data)
+        total = time.perf_counter() - start
+        print(f"full MNIST epoch, depth 10: training {history[0]['train_seconds']:.1f} s "
+              f"(938 batches), with test evaluation {total:.1f} s; "
+              f"test accuracy after 1 epoch {history[0]['test_accuracy']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
