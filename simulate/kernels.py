@@ -62,6 +62,22 @@ def _moments(u):
     return total, total_sq
 
 
+@njit(cache=True)
+def _input_item(item, drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active):
+    """Work item ``item`` = (column block, sample) of :func:`input_layer`: all T steps."""
+    steps, batch, width = drive.shape
+    block = item // batch
+    b = item % batch
+    j0 = block * BLOCK
+    w = min(BLOCK, width - j0)
+    u = np.zeros(w, np.float32)
+    s = np.zeros(w, np.float32)
+    for t in range(steps):
+        part_active[block, t, b] = _lif_block(u, s, drive[t, b, j0:j0 + w], beta, threshold,
+                                              reset_code, spikes_out[t, b, j0:j0 + w])
+        part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
+
+
 @njit(cache=True, parallel=True)
 def input_layer(drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active):
     """LIF layer driven by dense currents ``drive`` (T, B, n) float32.
@@ -69,19 +85,42 @@ def input_layer(drive, beta, threshold, reset_code, spikes_out, part_sum, part_s
     Writes spikes_out (T, B, n) uint8 and, per (column block, step, sample), the float64
     sum and sum of squares of u and the number of spikes into part_* (nblocks, T, B).
     """
-    steps, batch, width = drive.shape
-    nblocks = (width + BLOCK - 1) // BLOCK
-    for item in prange(nblocks * batch):
-        block = item // batch
-        b = item % batch
-        j0 = block * BLOCK
-        w = min(BLOCK, width - j0)
-        u = np.zeros(w, np.float32)
-        s = np.zeros(w, np.float32)
-        for t in range(steps):
-            part_active[block, t, b] = _lif_block(u, s, drive[t, b, j0:j0 + w], beta, threshold,
-                                                  reset_code, spikes_out[t, b, j0:j0 + w])
-            part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
+    items = part_sum.shape[0] * drive.shape[1]
+    for item in prange(items):
+        _input_item(item, drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active)
+
+
+@njit(cache=True)
+def input_layer_serial(drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active):
+    """:func:`input_layer` on one thread (small layers: no thread start-up cost); same results."""
+    items = part_sum.shape[0] * drive.shape[1]
+    for item in range(items):
+        _input_item(item, drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active)
+
+
+@njit(cache=True)
+def _hidden_item(item, weight, bias, has_bias, active_index, active_count, beta, threshold, reset_code,
+                 spikes_out, part_sum, part_sumsq, part_active):
+    """Work item ``item`` = (column block, sample) of :func:`hidden_layer`: all T steps."""
+    n_out = weight.shape[1]
+    steps, batch = active_count.shape
+    block = item // batch
+    b = item % batch
+    j0 = block * BLOCK
+    w = min(BLOCK, n_out - j0)
+    u = np.zeros(w, np.float32)
+    s = np.zeros(w, np.float32)
+    current = np.empty(w, np.float32)
+    for t in range(steps):
+        current[:] = 0.0
+        # slices, not element indexing: they vectorise (no per-element wraparound checks)
+        for a in range(active_count[t, b]):
+            current += weight[active_index[t, b, a], j0:j0 + w]
+        if has_bias:
+            current += bias[j0:j0 + w]
+        part_active[block, t, b] = _lif_block(u, s, current, beta, threshold, reset_code,
+                                              spikes_out[t, b, j0:j0 + w])
+        part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
 
 
 @njit(cache=True, parallel=True)
@@ -92,44 +131,50 @@ def hidden_layer(weight, bias, has_bias, active_index, active_count, beta, thres
     ``active_index`` (T, B, n_in) int32 holds, for each step and sample, the indices of the
     spiking inputs in increasing order in its first ``active_count[t, b]`` entries. The
     current is accumulated row by row in that order in float32, then the bias is added.
-    Outputs as in :func:`input_layer`.
+    Outputs as in :func:`input_layer`. Items are ordered block-major so that consecutive
+    items of a thread reuse the same weight slab.
     """
-    n_out = weight.shape[1]
-    steps, batch = active_count.shape
-    nblocks = (n_out + BLOCK - 1) // BLOCK
-    for item in prange(nblocks * batch):
-        block = item // batch
-        b = item % batch
-        j0 = block * BLOCK
-        w = min(BLOCK, n_out - j0)
-        u = np.zeros(w, np.float32)
-        s = np.zeros(w, np.float32)
-        current = np.empty(w, np.float32)
-        for t in range(steps):
-            current[:] = 0.0
-            # slices, not element indexing: they vectorise (no per-element wraparound checks)
-            for a in range(active_count[t, b]):
-                current += weight[active_index[t, b, a], j0:j0 + w]
-            if has_bias:
-                current += bias[j0:j0 + w]
-            part_active[block, t, b] = _lif_block(u, s, current, beta, threshold, reset_code,
-                                                  spikes_out[t, b, j0:j0 + w])
-            part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
+    items = part_sum.shape[0] * active_count.shape[1]
+    for item in prange(items):
+        _hidden_item(item, weight, bias, has_bias, active_index, active_count, beta, threshold,
+                     reset_code, spikes_out, part_sum, part_sumsq, part_active)
+
+
+@njit(cache=True)
+def hidden_layer_serial(weight, bias, has_bias, active_index, active_count, beta, threshold, reset_code,
+                        spikes_out, part_sum, part_sumsq, part_active):
+    """:func:`hidden_layer` on one thread; same results."""
+    items = part_sum.shape[0] * active_count.shape[1]
+    for item in range(items):
+        _hidden_item(item, weight, bias, has_bias, active_index, active_count, beta, threshold,
+                     reset_code, spikes_out, part_sum, part_sumsq, part_active)
+
+
+@njit(cache=True)
+def _gather_item(item, spikes, active_index, active_count):
+    steps, batch, width = spikes.shape
+    t = item // batch
+    b = item % batch
+    row = spikes[t, b]
+    out = active_index[t, b]
+    count = 0
+    for j in range(width):
+        # branch-free: always write, advance only on a spike (rate ~0.16 mispredicts a branch)
+        out[count] = j
+        count += row[j] != 0
+    active_count[t, b] = count
 
 
 @njit(cache=True, parallel=True)
 def gather_active(spikes, active_index, active_count):
     """Index lists of the spiking neurons: for each (t, b), the j with spikes[t, b, j] != 0
     in increasing order go to active_index[t, b, :count], count to active_count[t, b]."""
-    steps, batch, width = spikes.shape
-    for item in prange(steps * batch):
-        t = item // batch
-        b = item % batch
-        row = spikes[t, b]
-        out = active_index[t, b]
-        count = 0
-        for j in range(width):
-            # branch-free: always write, advance only on a spike (rate ~0.16 mispredicts a branch)
-            out[count] = j
-            count += row[j] != 0
-        active_count[t, b] = count
+    for item in prange(spikes.shape[0] * spikes.shape[1]):
+        _gather_item(item, spikes, active_index, active_count)
+
+
+@njit(cache=True)
+def gather_active_serial(spikes, active_index, active_count):
+    """:func:`gather_active` on one thread; same results."""
+    for item in range(spikes.shape[0] * spikes.shape[1]):
+        _gather_item(item, spikes, active_index, active_count)

@@ -25,6 +25,9 @@ from . import kernels
 __all__ = ["NetworkResult", "run_network", "RESETS"]
 
 RESETS = {"subtract": 0, "zero": 1, "none": 2}
+# Below this many multiply-adds (T B n_in n_out) a layer runs on one thread: waking the thread
+# pool costs more than it saves, badly so on a loaded machine (measured 5x for width 100).
+PARALLEL_WORK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,9 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
     else:
         spikes = np.empty((steps, batch, width), np.uint8)
         parts = _partials(width, steps, batch)
-        kernels.input_layer(currents, beta32, threshold32, code, spikes, *parts)
+        big = steps * batch * width * 64 >= PARALLEL_WORK
+        input_layer = kernels.input_layer if big else kernels.input_layer_serial
+        input_layer(currents, beta32, threshold32, code, spikes, *parts)
         _reduce(*parts, width, rate[0], mem_mean[0], mem_var[0], active[0])
 
     no_bias = np.zeros(0, np.float32)
@@ -180,10 +185,12 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
         fan_in, fan_out = weight.shape
         active_index = np.empty((steps, batch, fan_in), np.int32)
         active_count = np.empty((steps, batch), np.int32)
-        kernels.gather_active(spikes, active_index, active_count)
+        big = steps * batch * fan_in * fan_out >= PARALLEL_WORK
+        (kernels.gather_active if big else kernels.gather_active_serial)(spikes, active_index, active_count)
         spikes = np.empty((steps, batch, fan_out), np.uint8)
         parts = _partials(fan_out, steps, batch)
-        kernels.hidden_layer(weight, no_bias if bias is None else bias, bias is not None,
+        hidden_layer = kernels.hidden_layer if big else kernels.hidden_layer_serial
+        hidden_layer(weight, no_bias if bias is None else bias, bias is not None,
                              active_index, active_count, beta32, threshold32, code, spikes, *parts)
         del active_index
         _reduce(*parts, fan_out, rate[layer], mem_mean[layer], mem_var[layer], active[layer])

@@ -69,22 +69,27 @@ def test_numba_matches_reference_on_random_configurations():
     assert near_ties < 1e-3 * values
 
 
-def test_same_input_gives_bit_identical_output_for_any_thread_count():
-    """Determinism: the work split and summation order do not depend on the thread count."""
+def test_same_input_gives_bit_identical_output_serial_or_parallel_any_thread_count(monkeypatch):
+    """Determinism: the serial kernels, and the parallel ones on 1 or all threads, give the
+    same bits (the work split and summation order do not depend on threads)."""
+    from simulate import network
     rng = np.random.default_rng(3)
     weights, biases, currents = _random_network(rng, 5, True, False)
     before = numba.get_num_threads()
+    runs = []
     try:
-        numba.set_num_threads(1)
-        one = run_network(weights, currents, beta=0.5, threshold=1.0, biases=biases, record_spikes=True)
-        numba.set_num_threads(before)
-        many = run_network(weights, currents, beta=0.5, threshold=1.0, biases=biases, record_spikes=True)
+        for work, threads in [(1 << 62, before), (0, 1), (0, before)]:
+            monkeypatch.setattr(network, "PARALLEL_WORK", work)
+            numba.set_num_threads(threads)
+            runs.append(run_network(weights, currents, beta=0.5, threshold=1.0, biases=biases,
+                                    record_spikes=True))
     finally:
         numba.set_num_threads(before)
-    for a, b in zip(one.spikes, many.spikes):
-        np.testing.assert_array_equal(a, b)
-    for name in ("rate", "mem_mean", "mem_var", "active"):
-        np.testing.assert_array_equal(getattr(one, name), getattr(many, name))
+    for other in runs[1:]:
+        for a, b in zip(runs[0].spikes, other.spikes):
+            np.testing.assert_array_equal(a, b)
+        for name in ("rate", "mem_mean", "mem_var", "active"):
+            np.testing.assert_array_equal(getattr(runs[0], name), getattr(other, name))
 
 
 def test_spikes_are_recorded_only_when_asked_and_output_is_last_layer():

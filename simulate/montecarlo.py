@@ -1,0 +1,323 @@
+"""Monte Carlo harness: repeated independent draws of a network configuration, confidence
+intervals per layer and step, and side-by-side comparison with a theory prediction.
+
+One *draw* = fresh weights (``theory.inits.sample_weights``) AND fresh inputs, from its own
+Generator; the draws' seeds are ``SeedSequence(seed).spawn(draws)``, so draw d is the same
+whatever the number of draws or processes. Per draw the simulator reports, per layer l and
+step t, the rate, mean and (population) variance of u over batch x neurons. Across draws:
+
+    mean = (1/D) sum_d x_d,   se = std_d(x_d, ddof=1) / sqrt(D),
+    CI   = mean +- t_{(1+confidence)/2, D-1} se          (Student t interval)
+
+The t interval assumes the per-draw values are roughly normal; each is an average over
+B n_l neurons, but near silence (rate -> 0, a point mass at 0) it is only a rough guide.
+Draws are independent, so se is the honest sampling error of the finite-width network;
+differences from an infinite-width theory larger than a few se are a finite-width bias
+(O(1/n)) or a wrong assumption, not noise.
+"""
+from __future__ import annotations
+
+import itertools
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+from tqdm.auto import tqdm
+
+from theory import _checks, inits
+
+from . import encodings
+from .network import RESETS, run_network
+
+__all__ = ["MonteCarloResult", "Comparison", "monte_carlo", "compare", "sweep", "ENCODINGS"]
+
+ENCODINGS = ("gaussian", "static", "bernoulli")
+QUANTITIES = ("rate", "mem_mean", "mem_var")
+
+
+@dataclass(frozen=True)
+class MonteCarloResult:
+    """Statistics over ``draws`` independent draws. For q in rate, mem_mean, mem_var:
+
+    ``<q>_draws`` (D, L+1, T) per-draw values; ``<q>`` mean over draws, ``<q>_se`` standard
+    error, ``<q>_low`` / ``<q>_high`` the Student-t interval at ``confidence`` (all (L+1, T)).
+    ``active`` (D, L+1, T, B) int32 spike counts per layer, step and sample when
+    ``keep_active=True`` (for finite-width spike-count statistics), else None.
+    ``silent`` (L+1, T): fraction of draws in which the layer emitted no spike at that step.
+    """
+    config: dict
+    confidence: float
+    rate_draws: np.ndarray
+    mem_mean_draws: np.ndarray
+    mem_var_draws: np.ndarray
+    silent: np.ndarray
+    active: np.ndarray | None = None
+    summary: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def draws(self) -> int:
+        return self.rate_draws.shape[0]
+
+    def __getattr__(self, name):
+        # rate, rate_se, rate_low, rate_high, mem_var_se, ... from the precomputed summary
+        summary = self.__dict__.get("summary", {})
+        if name in summary:
+            return summary[name]
+        raise AttributeError(name)
+
+
+def summarise(values: np.ndarray, confidence: float) -> tuple:
+    """(mean, se, low, high) over axis 0 with a Student-t interval (needs >= 2 draws)."""
+    count = values.shape[0]
+    mean = values.mean(axis=0)
+    se = values.std(axis=0, ddof=1) / np.sqrt(count)
+    half = stats.t.ppf(0.5 + confidence / 2.0, count - 1) * se
+    return mean, se, mean - half, mean + half
+
+
+def _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
+            input_rate, init_params, bias_std):
+    depth = _checks.non_negative_int(depth, "depth")
+    widths = np.broadcast_to(_checks.positive_int(width, "width"), (depth + 1,)) \
+        if np.ndim(width) == 0 else _checks.positive_int(width, "width")
+    if widths.shape != (depth + 1,):
+        raise ValueError(f"width must be an integer or a sequence of depth + 1 = {depth + 1} widths")
+    inits.get(init)
+    _checks.choice(reset, "reset", RESETS)
+    _checks.choice(encoding, "encoding", ENCODINGS)
+    config = dict(init=init, depth=depth, widths=[int(w) for w in widths],
+                  threshold=float(_checks.finite(threshold, "threshold")),
+                  beta=float(_checks.unit_interval(beta, "beta")), reset=reset,
+                  steps=int(_checks.positive_int(steps, "steps")),
+                  batch=int(_checks.positive_int(batch, "batch")), encoding=encoding,
+                  input_std=float(_checks.non_negative(input_std, "input_std")),
+                  input_rate=float(_checks.unit_interval(input_rate, "input_rate")),
+                  init_params=dict(init_params or {}),
+                  bias_std=float(_checks.non_negative(bias_std, "bias_std")))
+    # fail now, in the caller's process, if the initialiser rejects these parameters
+    inits.weight_std(init, config["widths"][0], config["widths"][min(1, depth)], config["threshold"],
+                     config["beta"], **config["init_params"])
+    return config
+
+
+def draw_network(config: dict, rng: np.random.Generator):
+    """Weights, biases and input of one draw (weights first, then biases, then inputs)."""
+    widths = config["widths"]
+    weights = [inits.sample_weights(config["init"], fan_in, fan_out, rng, config["threshold"],
+                                    config["beta"], **config["init_params"])
+               for fan_in, fan_out in zip(widths[:-1], widths[1:])]
+    biases = None
+    if config["bias_std"] > 0:
+        biases = [(config["bias_std"] * rng.standard_normal(n)).astype(np.float32) for n in widths[1:]]
+    steps, batch, width = config["steps"], config["batch"], widths[0]
+    if config["encoding"] == "gaussian":
+        currents = encodings.gaussian_currents(steps, batch, width, rng, config["input_std"])
+    elif config["encoding"] == "static":
+        x = (config["input_std"] * rng.standard_normal((batch, width))).astype(np.float32)
+        currents = encodings.static_currents(x, steps)
+    else:
+        currents = encodings.bernoulli_spikes(config["input_rate"], steps, batch, width, rng)
+    return weights, biases, currents
+
+
+def run_draw(config: dict, seed) -> dict:
+    """One independent draw: {"rate", "mem_mean", "mem_var": (L+1, T), "active": (L+1, T, B)}."""
+    weights, biases, currents = draw_network(config, np.random.default_rng(seed))
+    result = run_network(weights, currents, beta=config["beta"], threshold=config["threshold"],
+                         reset=config["reset"], biases=biases,
+                         input_is_spikes=config["encoding"] == "bernoulli")
+    return {"rate": result.rate, "mem_mean": result.mem_mean, "mem_var": result.mem_var,
+            "active": result.active}
+
+
+def _run_draw_star(args):
+    return run_draw(*args)
+
+
+def _collect(config, outputs, confidence, keep_active):
+    stacked = {q: np.stack([o[q] for o in outputs]) for q in QUANTITIES}
+    active = np.stack([o["active"] for o in outputs])
+    summary = {}
+    for q in QUANTITIES:
+        mean, se, low, high = summarise(stacked[q], confidence)
+        summary.update({q: mean, f"{q}_se": se, f"{q}_low": low, f"{q}_high": high})
+    silent = (active.sum(axis=3) == 0).mean(axis=0)
+    return MonteCarloResult(config=config, confidence=confidence, rate_draws=stacked["rate"],
+                            mem_mean_draws=stacked["mem_mean"], mem_var_draws=stacked["mem_var"],
+                            silent=silent, active=active if keep_active else None, summary=summary)
+
+
+def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0, reset="subtract",
+                steps=1, batch=64, draws=8, seed=0, encoding="gaussian", input_std=1.0,
+                input_rate=0.2, init_params=None, bias_std=0.0, confidence=0.99,
+                keep_active=False, jobs=1, progress=False) -> MonteCarloResult:
+    """Repeat one configuration over ``draws`` independent draws (see module docstring).
+
+    init/init_params: registry name and its own parameters (theory.inits). width: one
+    integer (all layers) or depth + 1 widths. encoding: "gaussian" (N(0, input_std^2) i.i.d.
+    per step), "static" (one N(0, input_std^2) input repeated every step) or "bernoulli"
+    (input spikes at input_rate, layer 0 = the given spikes). bias_std > 0 adds N(0, bias_std^2)
+    biases. jobs > 1 runs draws in that many processes (results identical to jobs = 1).
+    Memory: one draw holds its weights (sum of fan_in fan_out float32) at a time per process.
+    """
+    config = _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
+                     input_rate, init_params, bias_std)
+    draws = int(_checks.positive_int(draws, "draws"))
+    if draws < 2:
+        raise ValueError(f"draws must be >= 2 for a standard error, got {draws}")
+    confidence = float(_checks.unit_interval(confidence, "confidence", closed_right=False))
+    seeds = _root_sequence(seed).spawn(draws)
+    outputs = _map(run_draw, [(config, s) for s in seeds], jobs, progress, f"{init} draws")
+    return _collect(config, outputs, confidence, keep_active)
+
+
+def _root_sequence(seed) -> np.random.SeedSequence:
+    """A fresh SeedSequence from an int seed or a copy of a given one (so spawning from it
+    twice gives the same children)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key)
+    return np.random.SeedSequence(_checks.non_negative_int(seed, "seed"))
+
+
+def _map(func, items, jobs, progress, desc):
+    jobs = int(_checks.positive_int(jobs, "jobs"))
+    bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    try:
+        if jobs == 1 or len(items) == 1:
+            outputs = []
+            for item in items:
+                outputs.append(func(*item))
+                bar.update()
+            return outputs
+        with ProcessPoolExecutor(max_workers=min(jobs, len(items))) as pool:
+            outputs = []
+            for output in pool.map(_star, [(func, item) for item in items]):
+                outputs.append(output)
+                bar.update()
+            return outputs
+    finally:
+        bar.close()
+
+
+def _star(packed):
+    func, item = packed
+    return func(*item)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Theory next to simulation, one row per (quantity, layer, step).
+
+    Each row: quantity, layer, step (1-based), theory, sim (mean over draws), se, low, high
+    (Student-t CI), z = (sim - theory) / se (+-inf if se = 0 and they differ), inside (theory
+    within the CI).
+    """
+    rows: list
+    confidence: float
+    draws: int
+
+    @property
+    def max_abs_z(self) -> float:
+        finite = [abs(r["z"]) for r in self.rows]
+        return float(max(finite)) if finite else 0.0
+
+    @property
+    def fraction_inside(self) -> float:
+        return float(np.mean([r["inside"] for r in self.rows])) if self.rows else 1.0
+
+    def _cells(self):
+        header = ["quantity", "layer", "step", "theory", "simulation", "se", "CI low", "CI high", "z", "in CI"]
+        body = [[r["quantity"], str(r["layer"]), str(r["step"]), f"{r['theory']:.5g}", f"{r['sim']:.5g}",
+                 f"{r['se']:.2g}", f"{r['low']:.5g}", f"{r['high']:.5g}", f"{r['z']:+.2f}",
+                 "yes" if r["inside"] else "NO"] for r in self.rows]
+        return header, body
+
+    def text(self) -> str:
+        """Aligned plain-text table with a one-line summary."""
+        header, body = self._cells()
+        widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
+        lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in [header] + body]
+        return "\n".join(lines + [self._summary()])
+
+    def markdown(self) -> str:
+        """GitHub markdown table with a one-line summary."""
+        header, body = self._cells()
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines + ["", self._summary()])
+
+    def _summary(self):
+        return (f"{self.draws} draws, {100 * self.confidence:g}% Student-t intervals: theory inside "
+                f"{100 * self.fraction_inside:.0f}% of {len(self.rows)} intervals, max |z| = {self.max_abs_z:.2f}")
+
+    def __str__(self):
+        return self.text()
+
+
+def _prediction_arrays(prediction, depth, steps):
+    if hasattr(prediction, "q") and hasattr(prediction, "rate"):       # theory.Propagation
+        prediction = {"rate": prediction.rate, "mem_var": prediction.q}
+    if not isinstance(prediction, dict) or not set(prediction) <= set(QUANTITIES) or not prediction:
+        raise ValueError(f"prediction must be a theory Propagation or a dict with keys among {QUANTITIES}")
+    out = {}
+    for quantity, values in prediction.items():
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim == 1:
+            values = values[:, None]
+        if values.shape[0] != depth + 1 or values.shape[1] > steps:
+            raise ValueError(f"prediction[{quantity!r}] must have depth + 1 = {depth + 1} rows and at most "
+                             f"{steps} step columns, got shape {values.shape}")
+        out[quantity] = values
+    return out
+
+
+def compare(mc: MonteCarloResult, prediction, layers=None, quantities=None) -> Comparison:
+    """Side-by-side table of ``prediction`` against the Monte Carlo means.
+
+    ``prediction``: a theory ``Propagation`` (q -> mem_var, rate -> rate; one step, compared
+    with step 1) or a dict {quantity: (L+1,) or (L+1, T') array}, T' <= T steps from step 1.
+    ``layers``: the layers to list (default all). Deviation z in units of the standard error.
+    """
+    depth, steps = mc.rate.shape[0] - 1, mc.rate.shape[1]
+    arrays = _prediction_arrays(prediction, depth, steps)
+    layers = range(depth + 1) if layers is None else [int(l) for l in layers]
+    quantities = [q for q in QUANTITIES if q in arrays] if quantities is None else list(quantities)
+    rows = []
+    for quantity in quantities:
+        theory = arrays[quantity]
+        mean, se = getattr(mc, quantity), getattr(mc, f"{quantity}_se")
+        low, high = getattr(mc, f"{quantity}_low"), getattr(mc, f"{quantity}_high")
+        for layer, t in itertools.product(layers, range(theory.shape[1])):
+            gap = mean[layer, t] - theory[layer, t]
+            z = gap / se[layer, t] if se[layer, t] > 0 else (0.0 if gap == 0 else np.copysign(np.inf, gap))
+            rows.append(dict(quantity=quantity, layer=layer, step=t + 1, theory=float(theory[layer, t]),
+                             sim=float(mean[layer, t]), se=float(se[layer, t]), low=float(low[layer, t]),
+                             high=float(high[layer, t]), z=float(z),
+                             inside=bool(low[layer, t] <= theory[layer, t] <= high[layer, t])))
+    return Comparison(rows=rows, confidence=mc.confidence, draws=mc.draws)
+
+
+def sweep(inits_=("micheli",), depths=(10,), widths=(1000,), thresholds=(1.0,), *, seed=0, jobs=1,
+          progress=True, **options) -> list:
+    """monte_carlo over the grid init x depth x width x threshold; returns a list of
+    (point dict, MonteCarloResult) in grid order. Each grid point gets its own child of
+    SeedSequence(seed) (by grid position), so results do not depend on ``jobs``. ``options``
+    are passed to :func:`monte_carlo` (beta, reset, steps, batch, draws, ...); grid points run
+    in ``jobs`` processes with a tqdm bar."""
+    grid = [dict(init=i, depth=d, width=w, threshold=th)
+            for i, d, w, th in itertools.product(inits_, depths, widths, thresholds)]
+    for point in grid:   # validate everything before starting any work
+        _config(point["init"], point["depth"], point["width"], point["threshold"],
+                options.get("beta", 0.0), options.get("reset", "subtract"), options.get("steps", 1),
+                options.get("batch", 64), options.get("encoding", "gaussian"), options.get("input_std", 1.0),
+                options.get("input_rate", 0.2), options.get("init_params"), options.get("bias_std", 0.0))
+    seeds = _root_sequence(seed).spawn(len(grid))
+    items = [(point, child, options) for point, child in zip(grid, seeds)]
+    results = _map(_sweep_point, items, jobs, progress, "sweep")
+    return list(zip(grid, results))
+
+
+def _sweep_point(point, seed, options):
+    return monte_carlo(point["init"], point["depth"], point["width"], threshold=point["threshold"],
+                       seed=seed, **options)
