@@ -9,26 +9,36 @@ Dynamics (science.md §2; snnTorch ``Leaky``, ``reset_delay=True``), reset codes
     s[t] = 1 if u[t] > theta else 0
 
 A hidden layer's current is I[t] = s_{l-1}[t] @ W = sum of the weight rows of the active
-inputs, so it is accumulated from a list of active indices: at rate p this touches a
-fraction p of the weights. Work is split into (column block, sample) pairs; each pair runs
+inputs, so it is accumulated from lists of active indices: at rate p this touches a
+fraction p of the weights. Work is split into (column block, sample) items; each item runs
 all T steps for BLOCK neurons, so the membrane state of the block lives in a small local
 array and the weight slab (n_in x BLOCK) stays in cache while the samples sweep over it.
-Every output element is written by exactly one iteration and every partial statistic is
-summed in a fixed order, so results do not depend on thread scheduling.
+
+Active indices are kept in a *blocked* layout, written by the layer that fires them while
+its spikes are still in registers (no separate pass over the spikes): for column block k,
+step t and sample b, the indices of the spiking neurons of that block are
+index[t, b, k BLOCK : k BLOCK + count[k, t, b]] in increasing order, so reading the blocks
+in order lists all active inputs in increasing order.
+
+Every output element is written by exactly one item and every partial statistic is summed in
+a fixed order, so results do not depend on the number of threads or their scheduling.
 """
+
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 BLOCK = 128    # neurons per work item: 512 bytes of accumulator, slab of n_in * 512 bytes
 
 
 @njit(cache=True)
-def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row):
-    """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8).
+def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row, index_row, j0):
+    """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8);
+    write the absolute indices (j0 + j) of the spiking ones to index_row[:count]; return count.
 
-    One branch-free loop per reset mode so that LLVM vectorises it; returns the spike count.
+    One branch-free loop per reset mode so that LLVM vectorises the membrane update.
+    The spike test is float32 u > float32 theta (strict).
     """
     width = u.shape[0]
     if reset_code == 0:
@@ -40,12 +50,16 @@ def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row):
     else:
         for j in range(width):
             u[j] = beta * u[j] + current[j]
-    count = 0
     for j in range(width):
         fired = u[j] > threshold
         s[j] = np.float32(fired)
         spikes_row[j] = np.uint8(fired)
-        count += np.int64(fired)
+    # a separate loop: the one above then vectorises (measured 4.5x faster per neuron).
+    # Branch-free: always write, advance only on a spike (a branch at rate ~0.16 mispredicts).
+    count = 0
+    for j in range(width):
+        index_row[count] = j0 + j
+        count += np.int64(spikes_row[j])
     return count
 
 
@@ -63,7 +77,8 @@ def _moments(u):
 
 
 @njit(cache=True)
-def _input_item(item, drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active):
+def _input_item(item, drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq,
+                part_active):
     """Work item ``item`` = (column block, sample) of :func:`input_layer`: all T steps."""
     steps, batch, width = drive.shape
     block = item // batch
@@ -73,37 +88,73 @@ def _input_item(item, drive, beta, threshold, reset_code, spikes_out, part_sum, 
     u = np.zeros(w, np.float32)
     s = np.zeros(w, np.float32)
     for t in range(steps):
-        part_active[block, t, b] = _lif_block(u, s, drive[t, b, j0:j0 + w], beta, threshold,
-                                              reset_code, spikes_out[t, b, j0:j0 + w])
+        part_active[block, t, b] = _lif_block(u, s, drive[t, b, j0:j0 + w], beta, threshold, reset_code,
+                                              spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0)
         part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
 
 
 @njit(cache=True, parallel=True)
-def input_layer(drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active):
+def input_layer(drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq, part_active):
     """LIF layer driven by dense currents ``drive`` (T, B, n) float32.
 
-    Writes spikes_out (T, B, n) uint8 and, per (column block, step, sample), the float64
-    sum and sum of squares of u and the number of spikes into part_* (nblocks, T, B).
+    Writes spikes_out (T, B, n) uint8, the blocked active-index lists index_out (T, B, n)
+    int32 with their counts part_active (nblocks, T, B), and per (block, step, sample) the
+    float64 sum and sum of squares of u into part_sum, part_sumsq (nblocks, T, B).
     """
-    items = part_sum.shape[0] * drive.shape[1]
-    for item in prange(items):
-        _input_item(item, drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active)
+    for item in prange(part_sum.shape[0] * drive.shape[1]):
+        _input_item(item, drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq,
+                    part_active)
 
 
 @njit(cache=True)
-def input_layer_serial(drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active):
-    """:func:`input_layer` on one thread (small layers: no thread start-up cost); same results."""
-    items = part_sum.shape[0] * drive.shape[1]
-    for item in range(items):
-        _input_item(item, drive, beta, threshold, reset_code, spikes_out, part_sum, part_sumsq, part_active)
+def input_layer_serial(drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq,
+                       part_active):
+    """:func:`input_layer` on one thread (small layers: no thread wake-up cost); same results."""
+    for item in range(part_sum.shape[0] * drive.shape[1]):
+        _input_item(item, drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq,
+                    part_active)
 
 
 @njit(cache=True)
-def _hidden_item(item, weight, bias, has_bias, active_index, active_count, beta, threshold, reset_code,
-                 spikes_out, part_sum, part_sumsq, part_active):
+def _accumulate_rows(weight, rows, counts, j0, w, current):
+    """current[j] += weight[row, j0 + j] for the active rows, block after block, in order.
+
+    Unsigned indices skip Numba's negative-index wraparound so the j loop vectorises; four
+    rows per pass give the CPU four independent loads in flight (measured 1.3-3.5x faster
+    than one row per pass). The additions per element stay in row order, so the sum is the
+    same as a plain sequential accumulation, bit for bit.
+    """
+    column = uint64(j0)
+    width = uint64(w)
+    for in_block in range(counts.shape[0]):
+        a = in_block * BLOCK
+        stop = a + counts[in_block]
+        while a + 4 <= stop:
+            r0 = uint64(rows[a])
+            r1 = uint64(rows[a + 1])
+            r2 = uint64(rows[a + 2])
+            r3 = uint64(rows[a + 3])
+            for j in range(width):
+                value = current[j]
+                value += weight[r0, column + j]
+                value += weight[r1, column + j]
+                value += weight[r2, column + j]
+                value += weight[r3, column + j]
+                current[j] = value
+            a += 4
+        while a < stop:
+            r0 = uint64(rows[a])
+            for j in range(width):
+                current[j] += weight[r0, column + j]
+            a += 1
+
+
+@njit(cache=True)
+def _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
+                 spikes_out, index_out, part_sum, part_sumsq, part_active):
     """Work item ``item`` = (column block, sample) of :func:`hidden_layer`: all T steps."""
     n_out = weight.shape[1]
-    steps, batch = active_count.shape
+    in_blocks, steps, batch = in_count.shape
     block = item // batch
     b = item % batch
     j0 = block * BLOCK
@@ -113,68 +164,48 @@ def _hidden_item(item, weight, bias, has_bias, active_index, active_count, beta,
     current = np.empty(w, np.float32)
     for t in range(steps):
         current[:] = 0.0
-        # slices, not element indexing: they vectorise (no per-element wraparound checks)
-        for a in range(active_count[t, b]):
-            current += weight[active_index[t, b, a], j0:j0 + w]
+        _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], j0, w, current)
         if has_bias:
             current += bias[j0:j0 + w]
         part_active[block, t, b] = _lif_block(u, s, current, beta, threshold, reset_code,
-                                              spikes_out[t, b, j0:j0 + w])
+                                              spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0)
         part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
 
 
 @njit(cache=True, parallel=True)
-def hidden_layer(weight, bias, has_bias, active_index, active_count, beta, threshold, reset_code,
-                 spikes_out, part_sum, part_sumsq, part_active):
-    """LIF layer driven by binary inputs given as index lists.
+def hidden_layer(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
+                 spikes_out, index_out, part_sum, part_sumsq, part_active):
+    """LIF layer driven by binary inputs given as blocked active-index lists (in_index
+    (T, B, n_in) int32, in_count (in_blocks, T, B) int32; see the module docstring).
 
-    ``active_index`` (T, B, n_in) int32 holds, for each step and sample, the indices of the
-    spiking inputs in increasing order in its first ``active_count[t, b]`` entries. The
-    current is accumulated row by row in that order in float32, then the bias is added.
-    Outputs as in :func:`input_layer`. Items are ordered block-major so that consecutive
-    items of a thread reuse the same weight slab.
+    The current is accumulated row by row in increasing input index in float32, then the
+    bias is added. Outputs as in :func:`input_layer`. Items are ordered block-major so that
+    consecutive items of a thread reuse the same weight slab.
     """
-    items = part_sum.shape[0] * active_count.shape[1]
-    for item in prange(items):
-        _hidden_item(item, weight, bias, has_bias, active_index, active_count, beta, threshold,
-                     reset_code, spikes_out, part_sum, part_sumsq, part_active)
+    for item in prange(part_sum.shape[0] * in_count.shape[2]):
+        _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
+                     spikes_out, index_out, part_sum, part_sumsq, part_active)
 
 
 @njit(cache=True)
-def hidden_layer_serial(weight, bias, has_bias, active_index, active_count, beta, threshold, reset_code,
-                        spikes_out, part_sum, part_sumsq, part_active):
+def hidden_layer_serial(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
+                        spikes_out, index_out, part_sum, part_sumsq, part_active):
     """:func:`hidden_layer` on one thread; same results."""
-    items = part_sum.shape[0] * active_count.shape[1]
-    for item in range(items):
-        _hidden_item(item, weight, bias, has_bias, active_index, active_count, beta, threshold,
-                     reset_code, spikes_out, part_sum, part_sumsq, part_active)
+    for item in range(part_sum.shape[0] * in_count.shape[2]):
+        _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
+                     spikes_out, index_out, part_sum, part_sumsq, part_active)
 
 
 @njit(cache=True)
-def _gather_item(item, spikes, active_index, active_count):
+def gather_active(spikes, index_out, count_out):
+    """Blocked active-index lists of given spikes (T, B, n) uint8 (input_is_spikes=True)."""
     steps, batch, width = spikes.shape
-    t = item // batch
-    b = item % batch
-    row = spikes[t, b]
-    out = active_index[t, b]
-    count = 0
-    for j in range(width):
-        # branch-free: always write, advance only on a spike (rate ~0.16 mispredicts a branch)
-        out[count] = j
-        count += row[j] != 0
-    active_count[t, b] = count
-
-
-@njit(cache=True, parallel=True)
-def gather_active(spikes, active_index, active_count):
-    """Index lists of the spiking neurons: for each (t, b), the j with spikes[t, b, j] != 0
-    in increasing order go to active_index[t, b, :count], count to active_count[t, b]."""
-    for item in prange(spikes.shape[0] * spikes.shape[1]):
-        _gather_item(item, spikes, active_index, active_count)
-
-
-@njit(cache=True)
-def gather_active_serial(spikes, active_index, active_count):
-    """:func:`gather_active` on one thread; same results."""
-    for item in range(spikes.shape[0] * spikes.shape[1]):
-        _gather_item(item, spikes, active_index, active_count)
+    for t in range(steps):
+        for b in range(batch):
+            for block in range(count_out.shape[0]):
+                j0 = block * BLOCK
+                count = 0
+                for j in range(j0, min(j0 + BLOCK, width)):
+                    index_out[t, b, j0 + count] = j
+                    count += spikes[t, b, j] != 0
+                count_out[block, t, b] = count

@@ -170,37 +170,44 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
         rate[0] = values.mean(axis=1)
         mem_mean[0] = rate[0]
         mem_var[0] = values.var(axis=1)
+        index = np.empty((steps, batch, width), np.int32)
+        count = np.empty((_blocks(width), steps, batch), np.int32)
+        kernels.gather_active(spikes, index, count)
     else:
         spikes = np.empty((steps, batch, width), np.uint8)
+        index = np.empty((steps, batch, width), np.int32)
         parts = _partials(width, steps, batch)
         big = steps * batch * width * 64 >= PARALLEL_WORK
         input_layer = kernels.input_layer if big else kernels.input_layer_serial
-        input_layer(currents, beta32, threshold32, code, spikes, *parts)
+        input_layer(currents, beta32, threshold32, code, spikes, index, *parts)
         _reduce(*parts, width, rate[0], mem_mean[0], mem_var[0], active[0])
+        count = parts[2]
 
     no_bias = np.zeros(0, np.float32)
     for layer, (weight, bias) in enumerate(zip(weights, biases), start=1):
         if record_spikes:
             recorded.append(spikes)
         fan_in, fan_out = weight.shape
-        active_index = np.empty((steps, batch, fan_in), np.int32)
-        active_count = np.empty((steps, batch), np.int32)
-        big = steps * batch * fan_in * fan_out >= PARALLEL_WORK
-        (kernels.gather_active if big else kernels.gather_active_serial)(spikes, active_index, active_count)
         spikes = np.empty((steps, batch, fan_out), np.uint8)
+        next_index = np.empty((steps, batch, fan_out), np.int32)
         parts = _partials(fan_out, steps, batch)
+        big = steps * batch * fan_in * fan_out >= PARALLEL_WORK
         hidden_layer = kernels.hidden_layer if big else kernels.hidden_layer_serial
-        hidden_layer(weight, no_bias if bias is None else bias, bias is not None,
-                             active_index, active_count, beta32, threshold32, code, spikes, *parts)
-        del active_index
+        hidden_layer(weight, no_bias if bias is None else bias, bias is not None, index, count,
+                     beta32, threshold32, code, spikes, next_index, *parts)
         _reduce(*parts, fan_out, rate[layer], mem_mean[layer], mem_var[layer], active[layer])
+        index, count = next_index, parts[2]
     if record_spikes:
         recorded.append(spikes)
     return NetworkResult(rate=rate, mem_mean=mem_mean, mem_var=mem_var, active=active,
                          out_spikes=spikes, spikes=recorded)
 
 
+def _blocks(width):
+    return (width + kernels.BLOCK - 1) // kernels.BLOCK
+
+
 def _partials(width, steps, batch):
-    nblocks = (width + kernels.BLOCK - 1) // kernels.BLOCK
+    nblocks = _blocks(width)
     return (np.empty((nblocks, steps, batch)), np.empty((nblocks, steps, batch)),
             np.empty((nblocks, steps, batch), np.int32))
