@@ -18,6 +18,8 @@ from .meanfield import (
     critical_threshold, depth_scale, fixed_points, length_map, length_map_slope, propagate,
     rate_map, stable_fixed_point,
 )
+from .temporal import TemporalPropagation, propagate_temporal
+from .temporal_init import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
 
 __all__ = [
     "optimal_sigma", "log_optimal_sigma", "optimal_weight_var", "firing_probability", "tail",

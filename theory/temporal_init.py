@@ -1,0 +1,208 @@
+"""A temporally optimal initialisation: the weight std whose temporal mean-field fixed point
+keeps the time-averaged rate at a target (science.md §6), and the temporal phase diagram.
+
+Float64. With gain g = fan_in sigma_w^2, the temporal map of :mod:`theory.temporal` is
+
+    M_l = F_g(M_{l-1}) = LIF(C = g M_{l-1})       (T x T spike second moments)
+
+and the init solves, for g, that the depth fixed point M* = F_g(M*) reached from a layer
+firing at the target rate has (1/T) sum_t M*[t, t] = target_rate; sigma_w = sqrt(g / fan_in).
+g does not depend on fan_in, so it is computed once per (threshold, beta, T, reset, target).
+
+Target (default Q(theta)): the rate of the paper's first-step fixed point, so that at T = 1
+the init is exactly the paper's (test), the target does not depend on the input encoding (the
+fixed point is a property of the layer stack; deep layers forget the input), and the
+comparison with the paper isolates what time, leak and reset change.
+
+Assumptions, compared with the alternatives in the registry:
+- micheli (the paper): one step from rest; u ~ N(0, q*). Breaks from step 2 on: leak adds the
+  previous membrane (variance grows with beta), the reset subtracts theta from the neurons that
+  fired, and spikes are correlated in time.
+- micheli_reset (authors' code): keeps a stationary single-step variance with leak and reset
+  terms, but uses E[u | u > theta] = phi/p where the covariance phi(theta) would be exact,
+  treats u as Gaussian after the reset, and ignores temporal correlations of the input spikes.
+- micheli_temporal (here): infinite width, zero-mean i.i.d. weights fixed over time (exact
+  Gaussian-process currents), full LIF dynamics; it targets the time average only, so the
+  time profile at the fixed point is whatever the dynamics give (it may oscillate); finite
+  width breaks it (see tests/simulate/test_temporal_sim.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import optimize
+
+from . import _checks
+from .gaussian import tail
+from .inits import register
+from .temporal import check_dynamics, lif_moments, propagate_temporal
+
+__all__ = ["TemporalFixedPoint", "temporal_fixed_point", "optimal_gain_temporal",
+           "optimal_sigma_temporal", "classify_profile", "temporal_phase", "PHASES"]
+
+PHASES = ("silent", "stable", "growing", "decaying", "oscillating")
+
+
+@dataclass(frozen=True)
+class TemporalFixedPoint:
+    """Depth fixed point of the temporal map for gain g: rate (T,), second moment (T, T),
+    the number of layers iterated and whether max |M_l - M_{l-1}| fell below the tolerance
+    (if not, the values are those of the last layer iterated)."""
+    gain: float
+    rate: np.ndarray
+    second_moment: np.ndarray
+    layers: int
+    converged: bool
+
+    @property
+    def time_averaged_rate(self) -> float:
+        return float(self.rate.mean())
+
+
+def _normals(T, samples, seed):
+    return np.random.default_rng(seed).standard_normal((samples, T))
+
+
+def _bernoulli_moment(rate, T):
+    return rate * rate * np.ones((T, T)) + rate * (1.0 - rate) * np.eye(T)
+
+
+def _iterate(gain, start, threshold, beta, reset, normals, max_layers, tolerance):
+    moment = start
+    for layer in range(1, max_layers + 1):
+        new = lif_moments(0.0, gain * moment, threshold, beta, reset, normals).second_moment
+        change = float(np.max(np.abs(new - moment)))
+        moment = new
+        if change < tolerance:
+            return moment, layer, True
+    return moment, max_layers, False
+
+
+def temporal_fixed_point(gain, threshold, beta, T, reset="subtract", start_rate=None,
+                         samples=10000, seed=0, max_layers=100, tolerance=1e-7) -> TemporalFixedPoint:
+    """Iterate M_l = LIF(gain M_{l-1}) from i.i.d. Bernoulli(start_rate) spikes (default
+    Q(theta)) until max |M_l - M_{l-1}| < tolerance or ``max_layers`` layers, float64,
+    ``samples`` common Gaussian paths from ``seed``."""
+    gain = float(_checks.non_negative(gain, "gain"))
+    threshold, beta, reset = check_dynamics(threshold, beta, reset)
+    T = int(_checks.positive_int(T, "T"))
+    start_rate = float(tail(threshold)) if start_rate is None else float(_checks.unit_interval(start_rate, "start_rate"))
+    normals = _normals(T, int(_checks.positive_int(samples, "samples")), seed)
+    moment, layers, converged = _iterate(gain, _bernoulli_moment(start_rate, T), threshold, beta, reset,
+                                         normals, int(max_layers), float(tolerance))
+    return TemporalFixedPoint(gain, np.diag(moment).copy(), moment, layers, converged)
+
+
+@lru_cache(maxsize=256)
+def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance):
+    normals = _normals(T, samples, seed)
+    start = _bernoulli_moment(target_rate, T)
+
+    def excess(log_gain):
+        moment, _, _ = _iterate(np.exp(log_gain), start, threshold, beta, reset, normals, depth, tolerance)
+        return float(np.mean(np.diag(moment))) - target_rate
+
+    # bracket around the paper's gain 1/Q(theta), widened by factors of 1.5 up to x/ 50
+    paper = -np.log(float(tail(threshold)))
+    lower, upper = paper - np.log(1.5), paper + np.log(1.5)
+    f_lower, f_upper = excess(lower), excess(upper)
+    while f_lower >= 0.0 and lower > paper - np.log(50.0):
+        upper, f_upper = lower, f_lower
+        lower -= np.log(1.5)
+        f_lower = excess(lower)
+    while f_upper <= 0.0 and upper < paper + np.log(50.0):
+        lower, f_lower = upper, f_upper
+        upper += np.log(1.5)
+        f_upper = excess(upper)
+    if not f_lower < 0.0 < f_upper:
+        raise ValueError(
+            f"target_rate={target_rate} is not reached by any weight gain in [1/50, 50] x the paper's "
+            f"(time-averaged rates {f_lower + target_rate:.3g} .. {f_upper + target_rate:.3g} at depth {depth}) "
+            f"for threshold={threshold}, beta={beta}, T={T}, reset={reset!r}")
+    log_gain = optimize.brentq(excess, lower, upper, xtol=1e-4, rtol=1e-10)
+    achieved = excess(log_gain) + target_rate
+    if abs(achieved - target_rate) > 0.02 * target_rate:
+        # the rate jumps across the target (a saddle-node: no stable fixed point has that rate)
+        raise ValueError(
+            f"no stable temporal fixed point has time-averaged rate {target_rate:.4g} for threshold={threshold}, "
+            f"beta={beta}, T={T}, reset={reset!r} (closest {achieved:.4g}); choose another target_rate")
+    return float(np.exp(log_gain))
+
+
+def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None, depth=100,
+                          samples=10000, seed=0, tolerance=1e-7) -> float:
+    """g = fan_in sigma_w^2 such that the temporal map, iterated from i.i.d. Bernoulli(target)
+    spikes, has time-averaged rate ``target_rate`` (default Q(theta)) at its fixed point, or at
+    layer ``depth`` if it has not converged by then (max |M_l - M_{l-1}| >= tolerance: slow
+    bottlenecks near a saddle-node). Brent's method on log g (to 1e-4) in a bracket around the paper's 1/Q(theta)
+    (within [1/50, 50] x it). ValueError if no fixed point has that rate."""
+    threshold, beta, reset = check_dynamics(threshold, beta, reset)
+    if beta >= 1.0:
+        raise ValueError(f"beta must lie in [0, 1) for a temporal fixed point, got {beta}")
+    T = int(_checks.positive_int(T, "T"))
+    target_rate = float(tail(threshold)) if target_rate is None else float(_checks.unit_interval(target_rate, "target_rate"))
+    if not 0.0 < target_rate < 1.0:
+        raise ValueError(f"target_rate must lie in (0, 1), got {target_rate}")
+    return _optimal_gain(threshold, beta, T, reset, target_rate, int(_checks.positive_int(depth, "depth")),
+                         int(_checks.positive_int(samples, "samples")), int(seed), float(tolerance))
+
+
+def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_rate=None,
+                           depth=100, samples=10000, seed=0) -> float:
+    """Weight std keeping the time-averaged rate of a deep LIF stack at ``target_rate``:
+
+        sigma_w = sqrt(g* / fan_in),   g*: (1/T) sum_t M*_g[t, t] = target_rate,  M*_g = LIF(g M*_g)
+
+    (temporal mean-field fixed point, infinite width; default target Q(theta), the paper's
+    first-step rate). At T = 1 this is the paper's 1/sqrt(fan_in Q(theta)) up to the root
+    finder's tolerance. Float64; ValueError on bad input or an unreachable target.
+    """
+    fan_in = float(_checks.positive_int(fan_in, "fan_in"))
+    return float(np.sqrt(optimal_gain_temporal(threshold, beta, T, reset, target_rate, depth, samples, seed) / fan_in))
+
+
+@register("micheli_temporal",
+          "std = sqrt(g*/n), g*: temporal mean-field fixed point with time-averaged rate Q(theta)",
+          "this toolkit (theory/temporal_init.py), science.md §6",
+          params=("T", "reset", "target_rate", "depth", "samples", "seed"))
+def _micheli_temporal(fan_in, fan_out, threshold, beta, T=10, reset="subtract", target_rate=None,
+                      depth=100, samples=10000, seed=0):
+    """Temporally optimal init (see :func:`optimal_sigma_temporal`)."""
+    return optimal_sigma_temporal(threshold, fan_in, beta, T, reset, target_rate, depth, samples, seed)
+
+
+def classify_profile(rate, silent_below=1e-3, change=0.2) -> str:
+    """Phase of a per-step rate profile (T,) at depth, float64:
+
+    silent       time-averaged rate < silent_below (activity died over depth)
+    oscillating  at least two peaks: steps above both neighbours (the first step: above the
+                 second) by more than change x the mean rate (e.g. firing/silence alternation)
+    growing      mean of the last quarter of the steps > (1 + change) x mean of the first quarter
+    decaying     mean of the last quarter < (1 - change) x mean of the first quarter
+    stable       otherwise
+    """
+    rate = np.asarray(rate, dtype=np.float64)
+    mean = float(rate.mean())
+    if mean < silent_below:
+        return "silent"
+    margin = change * mean
+    padded = np.concatenate([[-np.inf], rate, [-np.inf]])
+    peaks = (padded[1:-1] > padded[:-2] + margin) & (padded[1:-1] > padded[2:] + margin)
+    if np.count_nonzero(peaks) >= 2:
+        return "oscillating"
+    quarter = max(1, rate.size // 4)
+    early, last = rate[:quarter].mean(), rate[-quarter:].mean()
+    if last > (1.0 + change) * early:
+        return "growing"
+    if last < (1.0 - change) * early:
+        return "decaying"
+    return "stable"
+
+
+def temporal_phase(gain, threshold, beta, T, reset="subtract", depth=50, samples=4000, seed=0) -> str:
+    """Phase (see :func:`classify_profile`) of layer ``depth``'s rate profile under the temporal
+    map with gain g = fan_in sigma_w^2, starting from i.i.d. N(0, 1) input currents."""
+    result = propagate_temporal(depth, T, np.sqrt(gain), 1, threshold, beta, reset, samples=samples, seed=seed)
+    return classify_profile(result.rate[-1])
