@@ -105,31 +105,32 @@ def _cross_entropy(counts, labels):
     return loss, grad / len(labels)
 
 
-def _layer_currents(spikes, weight, bias, binary):
-    """I = s @ W (+ b) for (T, B, n_in) spikes -> (T, B, n_out)."""
+def _layer_currents(spikes, active, weight, bias, binary):
+    """I = s @ W (+ b) for (T, B, n_in) spikes -> (T, B, n_out); row gathers when binary."""
     steps, batch, n_in = spikes.shape
-    flat = spikes.reshape(steps * batch, n_in)
     if binary:
+        index, count = active
         out = np.empty((steps * batch, weight.shape[1]), weight.dtype)
         has_bias = bias is not None
-        K.gather_currents(flat, weight, bias if has_bias else weight[0, :0], has_bias, out)
+        K.gather_currents(index.reshape(steps * batch, n_in), count.reshape(-1), weight,
+                          bias if has_bias else weight[0, :0], has_bias, out)
     else:
-        out = flat @ weight
+        out = spikes.reshape(steps * batch, n_in) @ weight
         if bias is not None:
             out += bias
     return out.reshape(steps, batch, weight.shape[1])
 
 
-def _weight_grad(spikes, grad_currents, binary):
-    """dW = S^T dI over all T*B rows; a gather when S is binary and sparse, else sgemm."""
+def _weight_grad(spikes, active, grad_currents, binary):
+    """dW = S^T dI over all T*B rows: index-list gather when S is binary and sparse, else sgemm."""
     steps, batch, n_in = spikes.shape
-    flat = spikes.reshape(steps * batch, n_in)
     grad_flat = grad_currents.reshape(steps * batch, -1)
-    if binary and np.count_nonzero(flat) < _SPARSE_BELOW * flat.size:
+    index, count = active
+    if binary and count.sum() < _SPARSE_BELOW * spikes.size:
         out = np.empty((n_in, grad_flat.shape[1]), grad_flat.dtype)
-        K.sparse_weight_grad(np.ascontiguousarray(flat.T), grad_flat, out)
+        K.weight_grad_sparse(index.reshape(steps * batch, n_in), count.reshape(-1), grad_flat, out)
         return out
-    return flat.T @ grad_flat
+    return spikes.reshape(steps * batch, n_in).T @ grad_flat
 
 
 def forward_backward(weights, biases, currents, labels, *, beta, threshold, reset="subtract",
@@ -151,18 +152,24 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     slope_d = dtype(smooth_slope if smooth else 0.0)
 
     steps, batch, _ = currents.shape
-    spikes, mems = [], []
+    spikes, mems, actives = [], [], []
     layer_input = currents
     for layer in range(len(weights) + 1):
         if layer > 0:
             bias = None if biases is None else biases[layer - 1]
-            layer_input = _layer_currents(spikes[-1], weights[layer - 1], bias, binary=not smooth)
+            layer_input = _layer_currents(spikes[-1], actives[-1], weights[layer - 1], bias, binary=not smooth)
         mem = np.empty_like(layer_input)
         out = np.empty_like(layer_input)
-        K.lif_forward(layer_input, beta_d, threshold_d, reset_code, slope_d, mem, out)
+        index = np.empty(layer_input.shape, np.int32)
+        count = np.empty(layer_input.shape[:2], np.int32)
+        K.lif_forward(layer_input, beta_d, threshold_d, reset_code, slope_d, mem, out, index, count)
         spikes.append(out)
         mems.append(mem)
-    rates = np.array([float(s.mean(dtype=np.float64)) for s in spikes])
+        actives.append((index, count))
+    if smooth:
+        rates = np.array([float(s.mean(dtype=np.float64)) for s in spikes])
+    else:
+        rates = np.array([count.sum(dtype=np.int64) / s.size for s, (_, count) in zip(spikes, actives)])
     counts = spikes[-1].sum(axis=0, dtype=np.float64)
     loss, grad_counts = _cross_entropy(counts, labels)
     result = BatchResult(loss=loss, counts=counts, rates=rates, spikes=spikes)
@@ -176,7 +183,8 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
         grad_currents = np.empty_like(grad_spikes)
         K.lif_backward(grad_spikes, mems[layer], beta_d, threshold_d, reset_code, code, dtype(scale),
                        grad_currents)
-        weight_grads[layer - 1] = _weight_grad(spikes[layer - 1], grad_currents, binary=not smooth)
+        weight_grads[layer - 1] = _weight_grad(spikes[layer - 1], actives[layer - 1], grad_currents,
+                                               binary=not smooth)
         if bias_grads is not None:
             bias_grads[layer - 1] = grad_currents.sum(axis=(0, 1))
         if layer > 1:   # no weights feed layer 0: its spike gradient is never needed

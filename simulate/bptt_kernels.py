@@ -62,20 +62,21 @@ def surrogate(code, x, scale):
 
 
 @njit(cache=True, parallel=True)
-def gather_currents(spikes, weight, bias, has_bias, out):
-    """out[r] = sum of weight rows i with spikes[r, i] != 0 (increasing i), then + bias.
+def gather_currents(active_index, active_count, weight, bias, has_bias, out):
+    """out[r] = sum of weight rows active_index[r, :active_count[r]] (in that order), + bias.
 
-    spikes (R, n_in) binary, weight (n_in, n_out), out (R, n_out); R = T * B rows. At firing
-    rate p this touches a fraction p of the weights instead of the dense product's all.
+    Rows r = t * B + b; the index lists come from :func:`lif_forward` of the layer below and
+    are increasing, so the float32 sum is the one simulate.run_network makes. At firing rate
+    p this touches a fraction p of the weights instead of the dense product's all.
     """
-    rows, n_in = spikes.shape
+    rows = active_count.shape[0]
     n_out = weight.shape[1]
     for r in prange(rows):
         acc = np.zeros(n_out, out.dtype)
-        for i in range(n_in):
-            if spikes[r, i] != 0:
-                for j in range(n_out):
-                    acc[j] += weight[i, j]
+        for a in range(active_count[r]):
+            i = active_index[r, a]
+            for j in range(n_out):
+                acc[j] += weight[i, j]
         if has_bias:
             for j in range(n_out):
                 acc[j] += bias[j]
@@ -84,8 +85,10 @@ def gather_currents(spikes, weight, bias, has_bias, out):
 
 
 @njit(cache=True, parallel=True)
-def lif_forward(currents, beta, threshold, reset_code, smooth_slope, mem_out, spikes_out):
-    """Run the LIF recursion over T for every (sample, neuron); record u and s (T, B, n).
+def lif_forward(currents, beta, threshold, reset_code, smooth_slope, mem_out, spikes_out,
+                active_index, active_count):
+    """Run the LIF recursion over T for every (sample, neuron); record u and s (T, B, n) and,
+    per (t, b), the increasing list of spiking neurons (active_index[t, b, :active_count[t, b]]).
 
     ``beta``/``threshold``/``smooth_slope`` must have the dtype of ``currents``.
     """
@@ -93,25 +96,33 @@ def lif_forward(currents, beta, threshold, reset_code, smooth_slope, mem_out, sp
     one = currents.dtype.type(1.0)
     zero = currents.dtype.type(0.0)
     for b in prange(batch):
-        for j in range(width):
-            u = zero
-            r = zero
-            for t in range(steps):
+        u = np.zeros(width, currents.dtype)
+        r = np.zeros(width, currents.dtype)
+        for t in range(steps):
+            count = 0
+            for j in range(width):
                 current = currents[t, b, j]
                 if reset_code == 0:
-                    u = (beta * u + current) - threshold * r
+                    new_u = (beta * u[j] + current) - threshold * r[j]
                 elif reset_code == 1:
-                    u = beta * ((one - r) * u) + current
+                    new_u = beta * ((one - r[j]) * u[j]) + current
                 else:
-                    u = beta * u + current
-                r = one if u > threshold else zero
-                mem_out[t, b, j] = u
+                    new_u = beta * u[j] + current
+                u[j] = new_u
+                mem_out[t, b, j] = new_u
+                if new_u > threshold:
+                    r[j] = one
+                    active_index[t, b, count] = j
+                    count += 1
+                else:
+                    r[j] = zero
                 if smooth_slope > zero:
-                    x = u - threshold
+                    x = new_u - threshold
                     e = np.exp(-smooth_slope * abs(x))
                     spikes_out[t, b, j] = one / (one + e) if x >= zero else e / (one + e)
                 else:
-                    spikes_out[t, b, j] = r
+                    spikes_out[t, b, j] = r[j]
+            active_count[t, b] = count
 
 
 @njit(cache=True, parallel=True)
@@ -137,21 +148,27 @@ def lif_backward(grad_spikes, mem, beta, threshold, reset_code, surrogate_code, 
                         carry = beta * grad_u
 
 
-@njit(cache=True, parallel=True)
-def sparse_weight_grad(spikes_t, grad_currents, out):
-    """out[i] = sum over rows r with spikes_t[i, r] != 0 of grad_currents[r] (increasing r).
+WEIGHT_GRAD_BLOCK = 32     # output columns per work item of weight_grad_sparse
 
-    The weight gradient S^T dI for binary S: spikes_t (n_in, R) is S transposed, grad_currents
-    (R, n_out), out (n_in, n_out). Parallel over input neurons i: each row of out is owned by
-    one iteration, so the sum order is fixed.
+
+@njit(cache=True, parallel=True)
+def weight_grad_sparse(active_index, active_count, grad_currents, out):
+    """out = S^T dI for binary S given as index lists: out[i] = sum over rows r where i is
+    active of grad_currents[r], rows in increasing order. Parallel over blocks of output
+    columns, each owned by one iteration, so the summation order is fixed.
+    active_index (R, n_in), active_count (R,), grad_currents (R, n_out), out (n_in, n_out).
     """
-    n_in, rows = spikes_t.shape
+    rows = active_count.shape[0]
     n_out = grad_currents.shape[1]
-    for i in prange(n_in):
-        acc = np.zeros(n_out, out.dtype)
+    nblocks = (n_out + WEIGHT_GRAD_BLOCK - 1) // WEIGHT_GRAD_BLOCK
+    for block in prange(nblocks):
+        j0 = block * WEIGHT_GRAD_BLOCK
+        j1 = min(n_out, j0 + WEIGHT_GRAD_BLOCK)
+        for i in range(out.shape[0]):
+            for j in range(j0, j1):
+                out[i, j] = 0.0
         for r in range(rows):
-            if spikes_t[i, r] != 0:
-                for j in range(n_out):
-                    acc[j] += grad_currents[r, j]
-        for j in range(n_out):
-            out[i, j] = acc[j]
+            for a in range(active_count[r]):
+                i = active_index[r, a]
+                for j in range(j0, j1):
+                    out[i, j] += grad_currents[r, j]

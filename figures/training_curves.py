@@ -1,0 +1,149 @@
+"""The paper's training claim on MNIST: test accuracy per epoch and epochs to 90 % by init.
+
+Every (depth, initialiser) pair is one training run of simulate.train (cached per run by
+ctx.map, so an interrupted figure resumes, and parallel with --jobs). The runs use the
+authors' set-up (science.md §8: width 100, threshold 1, beta 0.5, subtract reset, ATan,
+Adam 1e-3 with cosine T_max = 10 stepped per batch, batch 64, seed 42) on the embedded MNIST;
+the presets differ in data size, epochs and T. Accuracies are honest end-of-epoch test
+accuracies (not the authors' running mean); epoch 0 is the untrained network.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from simulate.data import load_mnist
+from simulate.train import TrainConfig, build_network, evaluate, train
+
+from . import style
+from ._spec import FigureSpec
+
+TARGET = 0.90
+
+
+def run_one(item: dict) -> dict:
+    """One training run (module-level so ctx.map can cache and parallelise it)."""
+    config = TrainConfig(**{k: v for k, v in item.items() if k != "label"}, progress=False, threads=1)
+    data = load_mnist(config.train_size, config.test_size)
+    weights, biases = build_network(config, 784, 10)
+    start = evaluate(weights, biases, data.x_test, data.y_test, config)
+    history = train(config, data=data)
+    return {"test_accuracy": [start["accuracy"]] + [h["test_accuracy"] for h in history],
+            "test_loss": [start["loss"]] + [h["test_loss"] for h in history],
+            "train_loss": [h["train_loss"] for h in history],
+            "train_accuracy": [h["train_accuracy"] for h in history],
+            "init_rates": start["rates"], "final_rates": history[-1]["test_rates"],
+            "grad_norms_epoch1": history[0]["grad_norms"],
+            "train_seconds": float(sum(h["train_seconds"] for h in history))}
+
+
+def _epochs_to(accuracy, target=TARGET):
+    hits = np.nonzero(np.asarray(accuracy) >= target)[0]
+    return int(hits[0]) if len(hits) else -1
+
+
+def compute(params, ctx):
+    fixed = {k: params[k] for k in ("train_size", "test_size", "width", "steps", "epochs", "beta",
+                                     "threshold", "seed", "batch_size")}
+    items = [dict(fixed, depth=depth, init=name) for depth in params["depths"] for name in params["inits"]]
+    runs = ctx.map(run_one, items, version="1", desc="training runs")
+    shape = (len(params["depths"]), len(params["inits"]))
+    data = {"depths": list(params["depths"]), "inits": list(params["inits"]),
+            "epoch": np.arange(params["epochs"] + 1)}
+    for key in ("test_accuracy", "test_loss"):
+        data[key] = np.array([r[key] for r in runs]).reshape(shape + (-1,))
+    for key in ("train_loss", "train_accuracy"):
+        data[key] = np.array([r[key] for r in runs]).reshape(shape + (-1,))
+    data["epochs_to_90"] = np.array([_epochs_to(r["test_accuracy"]) for r in runs]).reshape(shape)
+    data["train_seconds"] = np.array([r["train_seconds"] for r in runs]).reshape(shape)
+    for i, depth in enumerate(params["depths"]):
+        data[f"init_rates_depth{depth}"] = np.array([runs[i * shape[1] + j]["init_rates"] for j in range(shape[1])])
+        data[f"grad_norms_depth{depth}"] = np.array([runs[i * shape[1] + j]["grad_norms_epoch1"]
+                                                     for j in range(shape[1])])
+    return data
+
+
+def plot(data, params):
+    depths, names = data["depths"], data["inits"]
+    fig, axes = style.new_figure(2, len(depths), width=4.4 * len(depths) + 0.6, height=7.2)
+    for i, depth in enumerate(depths):
+        ax = axes[0, i]
+        for j, name in enumerate(names):
+            ax.plot(data["epoch"], 100 * data["test_accuracy"][i, j], marker="o", markersize=3,
+                    color=style.colour(name), label=style.label(name))
+        ax.axhline(100 * TARGET, color="k", lw=0.8, ls=":")
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("epoch (0 = at initialisation)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"depth L = {depth} LIF layers, width {params['width']}")
+        ax = axes[1, i]
+        rates = data[f"init_rates_depth{depth}"]
+        for j, name in enumerate(names):
+            ax.plot(np.arange(rates.shape[1]), np.maximum(rates[j], 1e-6), color=style.colour(name),
+                    label=style.label(name))
+        ax.set_yscale("log")
+        ax.set_ylim(5e-7, 1)
+        ax.set_xlabel("LIF layer l (0 = input)")
+        ax.set_ylabel("firing rate at init (test set; 0 drawn at 1e-6)")
+    style.legend_below(fig, axes, ncol=len(names))
+    fig.suptitle(f"MNIST ({params['train_size'] or 60000} train / {params['test_size'] or 10000} test images), "
+                 f"T = {params['steps']}, {params['epochs']} epochs, threshold {params['threshold']}, "
+                 f"beta {params['beta']}")
+    return fig
+
+
+def _rows(data):
+    for i, depth in enumerate(data["depths"]):
+        for j, name in enumerate(data["inits"]):
+            acc = data["test_accuracy"][i, j]
+            to90 = int(data["epochs_to_90"][i, j])
+            yield (depth, name, acc[0], acc[-1], acc.max(), to90 if to90 >= 0 else None,
+                   data[f"init_rates_depth{depth}"][j][-1], data["train_seconds"][i, j])
+
+
+def tables(data, params):
+    header = ["depth", "init", "test acc at init", "final test acc", "best test acc",
+              "epochs to 90%", "output rate at init", "train seconds"]
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    csv = [",".join(h.replace(" ", "_").replace("%", "pct") for h in header)]
+    for depth, name, a0, a_end, a_best, to90, rate, sec in _rows(data):
+        reach = str(to90) if to90 is not None else f"not in {params['epochs']}"
+        md.append(f"| {depth} | {name} | {100 * a0:.1f} % | {100 * a_end:.2f} % | {100 * a_best:.2f} % | "
+                  f"{reach} | {rate:.4f} | {sec:.0f} |")
+        csv.append(f"{depth},{name},{a0:.4f},{a_end:.4f},{a_best:.4f},{'' if to90 is None else to90},"
+                   f"{rate:.6f},{sec:.1f}")
+    return {"training_accuracy.md": "\n".join(md) + "\n", "training_accuracy.csv": "\n".join(csv) + "\n"}
+
+
+def agreement(data, params):
+    parts = []
+    for i, depth in enumerate(data["depths"]):
+        final = {name: data["test_accuracy"][i, j, -1] for j, name in enumerate(data["inits"])}
+        best = max(final, key=final.get)
+        parts.append(f"depth {depth}: best final test accuracy {100 * final[best]:.1f} % ({best}); "
+                     + ", ".join(f"{n} {100 * a:.1f}" for n, a in final.items()))
+    return "Paper's claim (its init trains deep SNNs best): " + "; ".join(parts)
+
+
+_BASE = {"width": 100, "beta": 0.5, "threshold": 1.0, "seed": 42, "batch_size": 64,
+         "inits": ["micheli", "kaiming", "xavier", "pytorch_default", "fluctuation"]}
+FIGURE = FigureSpec(
+    name="training_curves",
+    caption="Training deep SNNs on MNIST from each initialiser (the paper's claim): honest "
+            "end-of-epoch test accuracy per epoch (top; dotted line 90 %) and the firing rate of "
+            "each LIF layer at initialisation (bottom), for depths 10 and 50 (LIF layers including "
+            "input and output), width 100, threshold 1, beta 0.5, subtract reset, ATan surrogate, "
+            "Adam 1e-3 with the authors' per-batch cosine schedule. Quick preset: a subset of "
+            "MNIST and few epochs; --full: all of MNIST.",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, order=60,
+    version="1",
+    presets={
+        "quick": {**_BASE, "depths": [10, 50], "train_size": 3000, "test_size": 1000, "epochs": 2, "steps": 5},
+        "medium": {**_BASE, "depths": [10, 50], "train_size": 20000, "test_size": 5000, "epochs": 4,
+                   "steps": 5},
+        "full": {**_BASE, "depths": [10, 50, 100], "train_size": None, "test_size": None, "epochs": 10,
+                 "steps": 10},
+        "tiny": {**_BASE, "depths": [3], "inits": ["micheli", "kaiming"], "width": 16, "train_size": 128,
+                 "test_size": 64, "epochs": 1, "steps": 3},
+    },
+    expected_seconds={"quick": 150, "medium": 1800, "full": 7200},
+)
