@@ -4,9 +4,10 @@ run_network: forward pass with per-layer, per-step rate and membrane statistics.
 Encodings: gaussian_currents, static_currents, bernoulli_spikes, as_currents.
 Monte Carlo: monte_carlo, compare, sweep (repeated draws with confidence intervals).
 """
+from .backprop import loss_and_grads
 from .encodings import as_currents, bernoulli_spikes, gaussian_currents, static_currents
 from .montecarlo import Comparison, MonteCarloResult, compare, monte_carlo, sweep
 from .network import NetworkResult, run_network
 
 __all__ = ["NetworkResult", "run_network", "gaussian_currents", "static_currents", "bernoulli_spikes",
-           "as_currents", "MonteCarloResult", "Comparison", "monte_carlo", "compare", "sweep"]
+           "as_currents", "MonteCarloResult", "Comparison", "monte_carlo", "compare", "sweep", "loss_and_grads"]
