@@ -14,9 +14,10 @@ g(u - theta) in place of the step's, the reset detached (simulate/bptt_kernels.p
     dL/ds_{l-1}[t] = dI_l[t] @ W_l^T
 
 The layers are processed one at a time over all T steps, because within a layer the only
-recursion is the membrane's: every matrix product covers T*B rows at once. Forward currents
-of binary spikes are row gathers; the products of the backward are float32 BLAS (sgemm), or
-a sparse gather for the weight gradient when the spikes below are sparse. dtype: float32
+recursion is the membrane's: every matrix product covers T*B rows at once. The forward
+records, per (t, b), the list of spiking neurons; currents are row gathers over it, and so
+is the weight gradient when the spikes below are sparse (density < 0.25; else sgemm). The
+spike gradient dI @ W^T is float32 BLAS (sgemm): it is dense. dtype: float32
 weights -> float32 simulation (the default); float64 weights -> float64 throughout (tests).
 Deterministic for a fixed number of threads.
 """

@@ -190,8 +190,16 @@ def train(config, data=None) -> list[dict]:
     if isinstance(config, dict):
         config = TrainConfig(**config)
     config.validate()
+    previous_threads = numba.get_num_threads()
     if config.threads is not None:
         numba.set_num_threads(int(_checks.positive_int(config.threads, "threads")))
+    try:
+        return _train(config, data)
+    finally:
+        numba.set_num_threads(previous_threads)
+
+
+def _train(config, data):
     if data is None:
         data = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size)
     n_classes = max(10, data.n_classes)
