@@ -36,7 +36,7 @@ from .gaussian import density, firing_probability, gauss_hermite_expectation
 from .meanfield import propagate, stable_fixed_point
 from .surrogates import SURROGATES
 
-__all__ = ["surrogate_moment", "chi", "output_delta_sq", "GradientProfile", "gradient_profile",
+__all__ = ["surrogate_moment", "chi", "gain_cv2", "output_delta_sq", "GradientProfile", "gradient_profile",
            "chi_one_scale", "chi_one_fixed_points", "ChiOnePoint"]
 
 # Surrogates whose square is constant in x (their gain needs no quadrature).
@@ -116,6 +116,28 @@ def chi(surrogate, sigma_w, fan_in, threshold=1.0, q=None, scale=None, method="a
     return fan_in * sigma_w**2 * surrogate_moment(surrogate, q, threshold, scale, method=method)
 
 
+def gain_cv2(surrogate, q, fan_in, threshold=1.0, scale=None):
+    """Squared coefficient of variation of one layer's gain at finite width n = fan_in.
+
+    Given delta_{l+1}, the n numbers z_i = (W_{l+1} delta_{l+1})_i / (sigma ||delta_{l+1}||) are
+    i.i.d. N(0, 1) (disjoint rows of W) and independent of u_l, so the measured gain
+    ||delta_l||^2 / ||delta_{l+1}||^2 = sigma^2 sum_i g_i^2 z_i^2 has mean chi and
+
+        CV^2 = (3 E[g^4] / E[g^2]^2 - 1) / n.
+
+    Sharp surrogates make E[g^4] / E[g^2]^2 large (fast sigmoid k = 25 at q = 1: ~66, so
+    CV = 0.44 at n = 1000): a product of L gains is then log-normal-like, its mean chi^L is
+    carried by rare draws, and the typical (median) network has exp(sum log gain) ~
+    chi^L exp(-L CV^2 / 2) to first order (delta method), far below the mean at depth.
+    """
+    fan_in = int(_checks.positive_int(fan_in, "fan_in"))
+    second = surrogate_moment(surrogate, q, threshold, scale, power=2)
+    fourth = surrogate_moment(surrogate, q, threshold, scale, power=4)
+    if second == 0.0:
+        raise ValueError("E[g^2] is 0 for these parameters: the gain is identically 0")
+    return (3.0 * fourth / second**2 - 1.0) / fan_in
+
+
 def output_delta_sq(surrogate, q, n_classes=10, threshold=1.0, scale=None):
     """E||delta_L||^2 for the count cross-entropy at T = 1, batch 1 (label: any class).
 
@@ -150,12 +172,18 @@ class GradientProfile:
     chi[l]                gain from layer l + 1 to layer l (l = 0 .. L-1; chi[L] = nan)
     delta_sq[l]           E||dL/du_l||^2 = E||dL/db_l||^2 (absolute; batch 1)
     weight_grad_sq[l]     E||dL/dW_l||^2 = n_{l-1} p_{l-1} delta_sq[l]  (l = 1..L; [0] = nan)
+    gain_cv2[l]           squared CV of the measured gain chi_l at this width (:func:`gain_cv2`)
+    typical_weight_grad_sq[l]  weight_grad_sq[l] exp(-1/2 sum_{m=l}^{L-1} gain_cv2[m]): the
+                          typical (geometric-mean) ||dW_l||^2 per unit output error, i.e.
+                          exp E[log(||dW_l||^2 / ||delta_L||^2)] E||delta_L||^2 (delta method)
     """
     q: np.ndarray
     rate: np.ndarray
     chi: np.ndarray
     delta_sq: np.ndarray
     weight_grad_sq: np.ndarray
+    gain_cv2: np.ndarray
+    typical_weight_grad_sq: np.ndarray
 
 
 def gradient_profile(depth, width, threshold=1.0, surrogate="atan", scale=None, init="micheli",
@@ -180,14 +208,26 @@ def gradient_profile(depth, width, threshold=1.0, surrogate="atan", scale=None, 
     gains = np.full(depth + 1, np.nan)
     delta_sq = np.empty(depth + 1)
     delta_sq[depth] = output_delta_sq(surrogate, forward.q[depth], widths[depth], threshold, scale)
+    cv2 = np.full(depth + 1, np.nan)
+    moments = {}   # layers at the same fixed point share their quadratures
     for l in range(depth - 1, -1, -1):
-        moment = surrogate_moment(surrogate, forward.q[l], threshold, scale, method=method)
-        gains[l] = widths[l] * sigmas[l] ** 2 * moment    # sigmas[l] is the std of W_{l+1}
+        key = float(forward.q[l])
+        if key not in moments:
+            second = surrogate_moment(surrogate, key, threshold, scale, method=method)
+            fourth = surrogate_moment(surrogate, key, threshold, scale, power=4, method=method)
+            moments[key] = (second, fourth)
+        second, fourth = moments[key]
+        gains[l] = widths[l] * sigmas[l] ** 2 * second    # sigmas[l] is the std of W_{l+1}
+        cv2[l] = (3.0 * fourth / second**2 - 1.0) / widths[l] if second > 0 else np.inf
         delta_sq[l] = gains[l] * delta_sq[l + 1]
     weight_grad_sq = np.full(depth + 1, np.nan)
     weight_grad_sq[1:] = widths[:-1] * forward.rate[:-1] * delta_sq[1:]
+    # sum_{m=l}^{L-1} cv2[m] for l = 1..L (empty sum at l = L)
+    tail_cv2 = np.concatenate([np.cumsum(cv2[1:depth][::-1])[::-1], [0.0]])
+    typical = np.full(depth + 1, np.nan)
+    typical[1:] = weight_grad_sq[1:] * np.exp(-0.5 * tail_cv2)
     return GradientProfile(q=forward.q, rate=forward.rate, chi=gains, delta_sq=delta_sq,
-                           weight_grad_sq=weight_grad_sq)
+                           weight_grad_sq=weight_grad_sq, gain_cv2=cv2, typical_weight_grad_sq=typical)
 
 
 def chi_one_scale(surrogate, sigma_w, fan_in, threshold=1.0, q=None, bracket=(1e-3, 1e3)):
