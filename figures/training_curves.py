@@ -138,7 +138,7 @@ FIGURE = FigureSpec(
     version="1",
     presets={
         "quick": {**_BASE, "depths": [10, 50], "train_size": 3000, "test_size": 1000, "epochs": 2, "steps": 5},
-        "medium": {**_BASE, "depths": [10, 50], "train_size": 20000, "test_size": 5000, "epochs": 4,
+        "medium": {**_BASE, "depths": [10, 50], "train_size": None, "test_size": None, "epochs": 4,
                    "steps": 5},
         "full": {**_BASE, "depths": [10, 50, 100], "train_size": None, "test_size": None, "epochs": 10,
                  "steps": 10},

@@ -14,10 +14,11 @@ g(u - theta) in place of the step's, the reset detached (simulate/bptt_kernels.p
     dL/ds_{l-1}[t] = dI_l[t] @ W_l^T
 
 The layers are processed one at a time over all T steps, because within a layer the only
-recursion is the membrane's: every matrix product covers T*B rows at once. The forward
-records, per (t, b), the list of spiking neurons; currents are row gathers over it, and so
-is the weight gradient when the spikes below are sparse (density < 0.25; else sgemm). The
-spike gradient dI @ W^T is float32 BLAS (sgemm): it is dense. dtype: float32
+recursion is the membrane's: every product covers T*B rows at once. The forward records,
+per (t, b), the list of spiking neurons; currents and the weight gradient are row gathers
+over these lists (cost proportional to the firing rate); the dense spike gradient dI @ W^T
+is a Numba loop. No BLAS in the binary path: a multi-threaded OpenBLAS busy-waits on a
+shared machine. The smooth test mode (non-binary "spikes") uses dense products. dtype: float32
 weights -> float32 simulation (the default); float64 weights -> float64 throughout (tests).
 Deterministic for a fixed number of threads.
 """
@@ -35,7 +36,6 @@ from . import bptt_kernels as K
 __all__ = ["RESETS", "loss_and_grads", "forward_backward", "forward", "BatchResult"]
 
 RESETS = {"subtract": 0, "zero": 1, "none": 2}
-_SPARSE_BELOW = 0.25      # spike density under which the weight gradient uses the gather kernel
 
 
 @dataclass
@@ -123,11 +123,11 @@ def _layer_currents(spikes, active, weight, bias, binary):
 
 
 def _weight_grad(spikes, active, grad_currents, binary):
-    """dW = S^T dI over all T*B rows: index-list gather when S is binary and sparse, else sgemm."""
+    """dW = S^T dI over all T*B rows: index-list gather when S is binary, else a dense product."""
     steps, batch, n_in = spikes.shape
     grad_flat = grad_currents.reshape(steps * batch, -1)
     index, count = active
-    if binary and count.sum() < _SPARSE_BELOW * spikes.size:
+    if binary:
         out = np.empty((n_in, grad_flat.shape[1]), grad_flat.dtype)
         K.weight_grad_sparse(index.reshape(steps * batch, n_in), count.reshape(-1), grad_flat, out)
         return out
@@ -189,8 +189,10 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
         if bias_grads is not None:
             bias_grads[layer - 1] = grad_currents.sum(axis=(0, 1))
         if layer > 1:   # no weights feed layer 0: its spike gradient is never needed
-            flat = grad_currents.reshape(steps * batch, -1) @ weights[layer - 1].T
-            grad_spikes = flat.reshape(steps, batch, -1)
+            weight = weights[layer - 1]
+            grad_spikes = np.empty((steps, batch, weight.shape[0]), weight.dtype)
+            K.spike_grad(grad_currents.reshape(steps * batch, -1), weight,
+                         grad_spikes.reshape(steps * batch, -1))
     result.weight_grads = weight_grads
     result.bias_grads = bias_grads
     return result

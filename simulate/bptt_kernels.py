@@ -172,3 +172,21 @@ def weight_grad_sparse(active_index, active_count, grad_currents, out):
                 i = active_index[r, a]
                 for j in range(j0, j1):
                     out[i, j] += grad_currents[r, j]
+
+
+@njit(cache=True, parallel=True)
+def spike_grad(grad_currents, weight, out):
+    """out = dI @ W^T: out[r, i] = sum_j grad_currents[r, j] weight[i, j] (dense, fixed order).
+
+    A Numba loop rather than BLAS: at these sizes (100 x 100 weights) it is as fast, and a
+    multi-threaded OpenBLAS busy-waits on a loaded machine (measured: a depth-50 batch took
+    435 ms with it against 82 ms without, load 5.5 on 2 cores). Parallel over rows r.
+    """
+    rows, n_out = grad_currents.shape
+    n_in = weight.shape[0]
+    for r in prange(rows):
+        for i in range(n_in):
+            acc = grad_currents.dtype.type(0.0)
+            for j in range(n_out):
+                acc += grad_currents[r, j] * weight[i, j]
+            out[r, i] = acc
