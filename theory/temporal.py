@@ -26,10 +26,15 @@ depth is the temporal mean-field. M is computed from C in one of two ways:
       P(s[t] = 1 | past) = Q((theta - a_t) / L[t,t]),   a_t = leak/reset term + conditional mean
 
   is averaged instead of the 0/1 spike; likewise E[u[t]] and E[u[t]^2] = a_t^2 + L[t,t]^2.
-  At t = 1 the estimate has no sampling error at all. The same standard normals (seeded)
-  are reused for every layer and every sigma_w (common random numbers), which makes the map
-  a deterministic, nearly smooth function of sigma_w for root finding. Standard errors of the
-  per-step rate, membrane mean and variance are reported.
+  At t = 1 the estimate has no sampling error at all. Each layer draws fresh paths from one
+  seeded Generator, so the Monte Carlo errors of successive layers are independent and do not
+  add up to a bias at the depth fixed point (reusing one set of paths for every layer would
+  make each run the exact fixed point of a slightly wrong map: an error ~ 1/(1 - slope) times
+  larger). Every sigma_w sees the same sequence of paths (common random numbers), so the map
+  is a deterministic, nearly smooth function of sigma_w for root finding. Standard errors of
+  the per-step rate, membrane mean and variance are reported per layer, *given* that layer's
+  input covariance; the error propagated from the layers below is not in them (estimate it
+  from a few seeds, as tests/simulate/test_temporal_sim.py does).
 """
 from __future__ import annotations
 
@@ -294,8 +299,8 @@ def propagate_temporal(depth, T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset
         C_l = fan_in sigma_w^2 M_{l-1} + bias_var          (zero-mean current for l >= 1)
 
     ``sigma_w``/``fan_in`` may be per-layer sequences of length ``depth``. ``method``:
-    "exact" (T <= 2), "sample" (``samples`` Gaussian paths from ``seed``, reused by every
-    layer), or "auto" (exact when T <= 2). At T = 1 with a Gaussian input of variance q0 the
+    "exact" (T <= 2), "sample" (``samples`` fresh Gaussian paths per layer, all from one
+    Generator seeded with ``seed``), or "auto" (exact when T <= 2). At T = 1 with a Gaussian input of variance q0 the
     rates and variances are those of ``propagate(depth, sigma_w, fan_in, threshold, q0)``.
     Float64; returns :class:`TemporalPropagation`.
     """
@@ -309,7 +314,10 @@ def propagate_temporal(depth, T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset
     method = _resolve_method(method, T)
     gain = np.broadcast_to(_checks.positive_int(fan_in, "fan_in") * _checks.non_negative(sigma_w, "sigma_w") ** 2,
                            (depth,)) if depth else np.zeros(0)
-    normals = np.random.default_rng(seed).standard_normal((samples, T)) if method == "sample" else None
+    rng = np.random.default_rng(seed)
+
+    def normals():
+        return rng.standard_normal((samples, T)) if method == "sample" else None
 
     shape = (depth + 1, T)
     out = {key: np.full(shape, np.nan) for key in
@@ -323,11 +331,11 @@ def propagate_temporal(depth, T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset
         second[0] = second_input
     else:
         cov[0] = second_input
-        _store(out, second, 0, layer_moments(first, second_input, threshold, beta, reset, method, normals))
+        _store(out, second, 0, layer_moments(first, second_input, threshold, beta, reset, method, normals()))
     zero_mean = np.zeros(T)
     for layer in range(1, depth + 1):
         cov[layer] = gain[layer - 1] * second[layer - 1] + bias_var
-        _store(out, second, layer, layer_moments(zero_mean, cov[layer], threshold, beta, reset, method, normals))
+        _store(out, second, layer, layer_moments(zero_mean, cov[layer], threshold, beta, reset, method, normals()))
     return TemporalPropagation(second_moment=second, current_cov=cov, **out)
 
 

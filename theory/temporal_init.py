@@ -61,17 +61,26 @@ class TemporalFixedPoint:
         return float(self.rate.mean())
 
 
-def _normals(T, samples, seed):
-    return np.random.default_rng(seed).standard_normal((samples, T))
+class _Paths:
+    """Fresh standard normal paths (samples, T) per layer, the same sequence on every pass
+    (common random numbers across gains; independent errors across layers)."""
+
+    def __init__(self, T, samples, seed):
+        self.shape, self.seed = (samples, T), seed
+
+    def layers(self):
+        rng = np.random.default_rng(self.seed)
+        while True:
+            yield rng.standard_normal(self.shape)
 
 
 def _bernoulli_moment(rate, T):
     return rate * rate * np.ones((T, T)) + rate * (1.0 - rate) * np.eye(T)
 
 
-def _iterate(gain, start, threshold, beta, reset, normals, max_layers, tolerance):
+def _iterate(gain, start, threshold, beta, reset, paths, max_layers, tolerance):
     moment = start
-    for layer in range(1, max_layers + 1):
+    for layer, normals in zip(range(1, max_layers + 1), paths.layers()):
         new = lif_moments(0.0, gain * moment, threshold, beta, reset, normals).second_moment
         change = float(np.max(np.abs(new - moment)))
         moment = new
@@ -84,24 +93,25 @@ def temporal_fixed_point(gain, threshold, beta, T, reset="subtract", start_rate=
                          samples=10000, seed=0, max_layers=100, tolerance=1e-7) -> TemporalFixedPoint:
     """Iterate M_l = LIF(gain M_{l-1}) from i.i.d. Bernoulli(start_rate) spikes (default
     Q(theta)) until max |M_l - M_{l-1}| < tolerance or ``max_layers`` layers, float64,
-    ``samples`` common Gaussian paths from ``seed``."""
+    ``samples`` fresh Gaussian paths per layer from ``seed``. With sampling noise the change
+    rarely falls below a small tolerance: the last layer is then a draw around the fixed point."""
     gain = float(_checks.non_negative(gain, "gain"))
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     T = int(_checks.positive_int(T, "T"))
     start_rate = float(tail(threshold)) if start_rate is None else float(_checks.unit_interval(start_rate, "start_rate"))
-    normals = _normals(T, int(_checks.positive_int(samples, "samples")), seed)
+    paths = _Paths(T, int(_checks.positive_int(samples, "samples")), seed)
     moment, layers, converged = _iterate(gain, _bernoulli_moment(start_rate, T), threshold, beta, reset,
-                                         normals, int(max_layers), float(tolerance))
+                                         paths, int(max_layers), float(tolerance))
     return TemporalFixedPoint(gain, np.diag(moment).copy(), moment, layers, converged)
 
 
 @lru_cache(maxsize=256)
 def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance):
-    normals = _normals(T, samples, seed)
+    paths = _Paths(T, samples, seed)
     start = _bernoulli_moment(target_rate, T)
 
     def excess(log_gain):
-        moment, _, _ = _iterate(np.exp(log_gain), start, threshold, beta, reset, normals, depth, tolerance)
+        moment, _, _ = _iterate(np.exp(log_gain), start, threshold, beta, reset, paths, depth, tolerance)
         return float(np.mean(np.diag(moment))) - target_rate
 
     # bracket around the paper's gain 1/Q(theta), widened by factors of 1.5 up to x/ 50

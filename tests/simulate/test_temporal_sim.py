@@ -1,0 +1,143 @@
+"""Temporal mean-field (theory.propagate_temporal) against simulate.run_network over T steps.
+
+Interval used everywhere here: per cell (layer, step, quantity),
+
+    |sim - theory| <= t_{1 - alpha/(2 m), D-1} sqrt(se_sim^2 + se_theory^2)
+
+se_sim = std over D independent network draws / sqrt(D) (weights and inputs redrawn,
+simulate.monte_carlo), se_theory = std over K theory seeds / sqrt(K) (the theory's Monte Carlo
+error including what propagates from layer to layer), m = number of cells compared, alpha =
+0.01: a Bonferroni bound, so a configuration fails by chance with probability <= 1 % (the
+Student t with D-1 degrees of freedom covers the estimated se_sim; se_theory is much smaller).
+No re-draws.
+
+Findings (see also theory/temporal_init.py):
+- With the temporal init the mean-field matches width 2000, depth 50 per layer and step.
+- Narrow layers (width 40) break it: finite-width fluctuations kill or distort activity that
+  the infinite-width theory keeps (the temporal analogue of science.md §5); tested as a limit.
+- The paper's init with beta = 0.5 and subtract reset drives steps >= 3 towards extinction
+  over depth while passing near the unstable fixed point that separates dying from surviving
+  activity; there the outcome at depth is decided by O(1/sqrt(width)) fluctuations and the
+  mean-field (which predicts extinction) does not describe the finite network (tested below).
+"""
+import numpy as np
+import pytest
+from scipy import stats
+
+from simulate import monte_carlo
+from theory import inits, propagate_temporal
+from theory.gaussian import tail
+
+THRESHOLD, STEPS, INPUT_RATE = 1.0, 10, 0.2
+LAYERS = (1, 2, 5, 10, 20, 50)
+
+
+def _theory(sigma_w, width, depth, beta, reset, encoding, seeds=4, samples=30000):
+    runs = [propagate_temporal(depth, STEPS, sigma_w, width, THRESHOLD, beta, reset, encoding=encoding,
+                               input_rate=INPUT_RATE, samples=samples, seed=seed) for seed in range(seeds)]
+    out = {}
+    for key in ("rate", "mem_var"):
+        values = np.stack([getattr(run, key) for run in runs])
+        out[key], out[f"{key}_se"] = values.mean(axis=0), values.std(axis=0, ddof=1) / np.sqrt(seeds)
+    return out
+
+
+def compare(init, beta, reset, encoding, width=2000, depth=50, draws=6, batch=8, layers=LAYERS,
+            init_params=None, seed=0, alpha=0.01):
+    """(fraction of cells outside the interval, max |z|, simulation, theory) for one configuration."""
+    params = dict(init_params or {})
+    if init == "micheli_temporal":
+        params.setdefault("T", STEPS)
+        params.setdefault("reset", reset)
+    sim = monte_carlo(init, depth, width, threshold=THRESHOLD, beta=beta, reset=reset, steps=STEPS,
+                      batch=batch, draws=draws, seed=seed, encoding=encoding, input_rate=INPUT_RATE,
+                      init_params=params)
+    sigma_w = inits.weight_std(init, width, width, THRESHOLD, beta, **params)
+    theory = _theory(sigma_w, width, depth, beta, reset, encoding)
+    rows = [layer for layer in layers if layer <= depth]
+    cells = 2 * len(rows) * STEPS
+    critical = stats.t.isf(alpha / (2 * cells), draws - 1)
+    z_all = []
+    for key in ("rate", "mem_var"):
+        gap = sim.summary[key][rows] - theory[key][rows]
+        scale = np.sqrt(sim.summary[f"{key}_se"][rows] ** 2 + theory[f"{key}_se"][rows] ** 2)
+        z_all.append(np.where(scale > 0, np.abs(gap) / np.where(scale > 0, scale, 1.0),
+                              np.where(gap == 0, 0.0, np.inf)))
+    z = np.concatenate(z_all)
+    return float(np.mean(z > critical)), float(np.max(z)), sim, theory
+
+
+def test_temporal_meanfield_matches_simulation_small():
+    """Representative fast case (width 1000, depth 20, beta 0.5, subtract, i.i.d. Gaussian
+    input, temporal init): every cell inside the Bonferroni interval (FPR <= 1 %)."""
+    outside, z_max, _, _ = compare("micheli_temporal", 0.5, "subtract", "gaussian", width=1000, depth=20,
+                                   draws=5, batch=6)
+    assert outside == 0.0, f"max |z| = {z_max:.2f}"
+
+
+def test_wrong_reset_is_detected():
+    """Power check of the same interval: the theory computed for the wrong reset (none instead
+    of subtract) must leave the interval (rates differ by ~0.1 from step 2 on)."""
+    _, _, sim, _ = compare("micheli_temporal", 0.5, "subtract", "gaussian", width=1000, depth=5,
+                           draws=4, batch=6, layers=(1, 2, 5))
+    sigma_w = inits.weight_std("micheli_temporal", 1000, 1000, THRESHOLD, 0.5, T=STEPS, reset="subtract")
+    wrong = _theory(sigma_w, 1000, 5, 0.5, "none", "gaussian")
+    z = np.abs(sim.summary["rate"][5] - wrong["rate"][5]) / sim.summary["rate_se"][5]
+    assert np.max(z) > stats.t.isf(0.01 / 60, 3)
+
+
+def test_narrow_layers_break_the_meanfield():
+    """Documented limit: at width 40 and depth 50 the infinite-width theory keeps activity
+    (temporal init, beta 0.5, subtract; time-averaged rate 0.15 at layer 50) but the finite
+    networks lose most of it (measured ~0.02: layers of 40 neurons fall towards the absorbing
+    silent state). The theory lies above the one-sided 99 % upper confidence bound of the
+    simulated time-averaged rate at layer 50 (Student t over 6 draws; with a correct theory
+    this would happen with probability 1 %)."""
+    _, _, sim, theory = compare("micheli_temporal", 0.5, "subtract", "gaussian", width=40,
+                                depth=50, draws=6, batch=8, layers=(50,))
+    per_draw = sim.rate_draws[:, 50].mean(axis=1)
+    upper = per_draw.mean() + stats.t.isf(0.01, per_draw.size - 1) * per_draw.std(ddof=1) / np.sqrt(per_draw.size)
+    assert theory["rate"][50].mean() > upper
+
+
+GRID = [(beta, reset, encoding) for beta in (0.0, 0.5, 0.9) for reset in ("subtract", "zero", "none")
+        for encoding in ("gaussian", "static", "bernoulli")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("beta,reset,encoding", GRID)
+def test_temporal_meanfield_grid(beta, reset, encoding):
+    """The issue's grid: width 2000, depth 50, T = 10, temporal init, per layer (1, 2, 5, 10,
+    20, 50) and step, rate and membrane variance inside the interval (FPR <= 1 % per case)."""
+    outside, z_max, _, _ = compare("micheli_temporal", beta, reset, encoding)
+    assert outside == 0.0, f"max |z| = {z_max:.2f}"
+
+
+@pytest.mark.slow
+def test_paper_init_near_separatrix_is_a_limit():
+    """Paper's init, beta 0.5, subtract: the theory predicts extinction of step >= 3 by depth
+    50 while finite networks keep residual activity there (documented limit, see module
+    docstring): at depth 50, steps 5..10, the simulated rate exceeds the theory by > 0.01."""
+    _, _, sim, theory = compare("micheli", 0.5, "subtract", "gaussian", draws=4)
+    assert np.all(theory["rate"][50, 4:] < 1e-3)
+    assert np.mean(sim.summary["rate"][50, 4:]) > 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("beta", [0.0, 0.5, 0.9])
+def test_temporal_init_keeps_rate_at_depth_100(beta):
+    """With optimal_sigma_temporal (subtract reset, T = 10) the simulated time-averaged rate at
+    depth 100 (width 2000, mean over 4 draws) is within 10 % of the target Q(theta); the
+    paper's init is printed beside it (it is not within 10 % for beta 0.9: there the leak
+    raises the rate; see figures/temporal_rate_vs_beta.py)."""
+    target = float(tail(THRESHOLD))
+    rates = {}
+    for init in ("micheli_temporal", "micheli"):
+        params = {"T": STEPS, "reset": "subtract"} if init == "micheli_temporal" else {}
+        sim = monte_carlo(init, 100, 2000, threshold=THRESHOLD, beta=beta, reset="subtract", steps=STEPS,
+                          batch=8, draws=4, seed=1, init_params=params)
+        rates[init] = float(sim.summary["rate"][100].mean())
+    print(f"beta {beta}: target {target:.4f}, temporal {rates['micheli_temporal']:.4f}, paper {rates['micheli']:.4f}")
+    assert abs(rates["micheli_temporal"] - target) < 0.1 * target
+    if beta == 0.9:
+        assert abs(rates["micheli"] - target) > 0.1 * target
