@@ -10,6 +10,7 @@ accuracies (not the authors' running mean); epoch 0 is the untrained network.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from simulate.data import load_mnist
 from simulate.train import TrainConfig, build_network, evaluate, train
@@ -64,7 +65,7 @@ def compute(params, ctx):
 
 def plot(data, params):
     depths, names = data["depths"], data["inits"]
-    fig, axes = style.new_figure(2, len(depths), width=4.4 * len(depths) + 0.6, height=7.2)
+    fig, axes = style.new_figure(3, len(depths), width=4.4 * len(depths) + 0.6, height=10.4)
     for i, depth in enumerate(depths):
         ax = axes[0, i]
         for j, name in enumerate(names):
@@ -72,6 +73,7 @@ def plot(data, params):
                     color=style.colour(name), label=style.label(name))
         ax.axhline(100 * TARGET, color="k", lw=0.8, ls=":")
         ax.set_ylim(0, 100)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch (0 = at initialisation)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"depth L = {depth} LIF layers, width {params['width']}")
@@ -83,7 +85,16 @@ def plot(data, params):
         ax.set_yscale("log")
         ax.set_ylim(5e-7, 1)
         ax.set_xlabel("LIF layer l (0 = input)")
-        ax.set_ylabel("firing rate at init (test set; 0 drawn at 1e-6)")
+        ax.set_ylabel("firing rate at init\n(test set; 0 drawn at 1e-6)")
+        ax = axes[2, i]
+        norms = data[f"grad_norms_depth{depth}"]
+        for j, name in enumerate(names):
+            ax.plot(np.arange(1, norms.shape[1] + 1), np.maximum(norms[j], 1e-12), color=style.colour(name),
+                    label=style.label(name))
+        ax.set_yscale("log")
+        ax.set_ylim(5e-13, 10)
+        ax.set_xlabel("weight layer l (W_l feeds LIF layer l)")
+        ax.set_ylabel("||dL/dW_l||, mean over epoch 1\n(0 drawn at 1e-12)")
     style.legend_below(fig, axes, ncol=len(names))
     fig.suptitle(f"MNIST ({params['train_size'] or 60000} train / {params['test_size'] or 10000} test images), "
                  f"T = {params['steps']}, {params['epochs']} epochs, threshold {params['threshold']}, "
@@ -129,8 +140,9 @@ _BASE = {"width": 100, "beta": 0.5, "threshold": 1.0, "seed": 42, "batch_size": 
 FIGURE = FigureSpec(
     name="training_curves",
     caption="Training deep SNNs on MNIST from each initialiser (the paper's claim): honest "
-            "end-of-epoch test accuracy per epoch (top; dotted line 90 %) and the firing rate of "
-            "each LIF layer at initialisation (bottom), for depths 10 and 50 (LIF layers including "
+            "end-of-epoch test accuracy per epoch (top; dotted line 90 %), the firing rate of "
+            "each LIF layer at initialisation (middle) and the gradient norm of each weight layer "
+            "during the first epoch (bottom), for depths 10 and 50 (LIF layers including "
             "input and output), width 100, threshold 1, beta 0.5, subtract reset, ATan surrogate, "
             "Adam 1e-3 with the authors' per-batch cosine schedule. Quick preset: a subset of "
             "MNIST and few epochs; --full: all of MNIST.",
