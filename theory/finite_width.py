@@ -48,8 +48,9 @@ __all__ = [
 ]
 
 # Rows of a transition matrix are cached whole while the matrix stays below this many entries
-# (8e6 float64 = 64 MB); wider layers compute the rows of the current support every layer.
-_CACHE_ENTRIES = 8_000_000
+# (2.5e7 float64 = 200 MB, widths up to 5000); wider layers recompute the rows of the current
+# support every layer (width 10000, depth 100: about 2 minutes).
+_CACHE_ENTRIES = 25_000_000
 
 
 @dataclass(frozen=True)
