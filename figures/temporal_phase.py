@@ -1,0 +1,134 @@
+"""Phase diagram over (beta, threshold) of the temporal mean-field at depth, per reset mode,
+for the paper's init: is the per-step activity at depth stable, growing, decaying,
+oscillating across time steps, or silent?"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colors
+from matplotlib.patches import Patch
+
+from simulate import monte_carlo
+from theory import optimal_sigma, propagate_temporal
+from theory.meanfield import critical_threshold
+from theory.temporal import RESETS
+from theory.temporal_init import PHASES, classify_profile
+
+from . import style
+from ._spec import FigureSpec
+
+PHASE_COLOURS = {"silent": "#222222", "stable": "#2ca02c", "growing": "#d62728", "decaying": "#1f77b4",
+                 "oscillating": "#ff7f0e"}
+
+
+def phase_row(item):
+    """Phases along beta for one (reset, threshold): the rate profile of layer ``depth`` under
+    the temporal map (paper's gain 1/Q(theta), i.i.d. N(0, 1) input), classified."""
+    sigma_w = optimal_sigma(item["threshold"], 1)
+    phases, mean_rate = [], []
+    for beta in item["betas"]:
+        rate = propagate_temporal(item["depth"], item["steps"], sigma_w, 1, item["threshold"], beta, item["reset"],
+                                  samples=item["samples"], seed=item["seed"]).rate[-1]
+        phases.append(PHASES.index(classify_profile(rate)))
+        mean_rate.append(float(rate.mean()))
+    return {"phase": np.array(phases), "mean_rate": np.array(mean_rate)}
+
+
+def check_point(item):
+    """Simulated phase at one grid point (width ``width``, ``draws`` draws, paper's init)."""
+    sim = monte_carlo("micheli", item["depth"], item["width"], threshold=item["threshold"], beta=item["beta"],
+                      reset=item["reset"], steps=item["steps"], batch=item["batch"], draws=item["draws"],
+                      seed=item["seed"])
+    return {"phase": PHASES.index(classify_profile(sim.summary["rate"][-1]))}
+
+
+def compute(params, ctx):
+    betas = list(np.round(np.linspace(params["beta_min"], params["beta_max"], params["beta_points"]), 4))
+    thresholds = list(np.round(np.linspace(params["threshold_min"], params["threshold_max"],
+                                           params["threshold_points"]), 4))
+    items = [{"reset": reset, "threshold": float(threshold), "betas": [float(b) for b in betas],
+              "depth": params["depth"], "steps": params["steps"], "samples": params["samples"], "seed": params["seed"]}
+             for reset in RESETS for threshold in thresholds]
+    rows = ctx.map(phase_row, items, version="1", desc="temporal phase diagram")
+    shape = (len(RESETS), len(thresholds), len(betas))
+    phase = np.array([r["phase"] for r in rows]).reshape(shape)
+    mean_rate = np.array([r["mean_rate"] for r in rows]).reshape(shape)
+    checks = [{"reset": reset, "threshold": float(th), "beta": float(b), "depth": params["depth"],
+               "steps": params["steps"], "width": params["check_width"], "batch": params["check_batch"],
+               "draws": params["check_draws"], "seed": params["seed"]}
+              for reset, th, b in params["check_points"]]
+    checked = ctx.map(check_point, checks, version="1", desc="phase checks") if checks else []
+    return {"betas": np.array(betas), "thresholds": np.array(thresholds), "resets": list(RESETS),
+            "phase": phase, "mean_rate": mean_rate, "phases": list(PHASES),
+            "checks": [[c["reset"], c["threshold"], c["beta"], int(r["phase"])] for c, r in zip(checks, checked)]}
+
+
+def _theory_phase_at(data, reset, threshold, beta):
+    r = list(data["resets"]).index(reset)
+    i = int(np.argmin(np.abs(np.asarray(data["thresholds"]) - threshold)))
+    j = int(np.argmin(np.abs(np.asarray(data["betas"]) - beta)))
+    return int(np.asarray(data["phase"])[r, i, j])
+
+
+def plot(data, params):
+    resets, phases = data["resets"], data["phases"]
+    betas, thresholds = np.asarray(data["betas"]), np.asarray(data["thresholds"])
+    fig, axes = style.new_figure(1, len(resets), width=3.4 * len(resets) + 1.6, height=3.8, sharey=True)
+    cmap = colors.ListedColormap([PHASE_COLOURS[p] for p in phases])
+    norm = colors.BoundaryNorm(np.arange(len(phases) + 1) - 0.5, len(phases))
+    db, dt = (betas[1] - betas[0]) / 2 if betas.size > 1 else 0.05, \
+        (thresholds[1] - thresholds[0]) / 2 if thresholds.size > 1 else 0.05
+    for k, reset in enumerate(resets):
+        ax = axes[0, k]
+        ax.grid(False)
+        ax.imshow(np.asarray(data["phase"])[k], origin="lower", aspect="auto", cmap=cmap, norm=norm,
+                  extent=(betas[0] - db, betas[-1] + db, thresholds[0] - dt, thresholds[-1] + dt),
+                  interpolation="nearest")
+        ax.axhline(critical_threshold(), color="white", linestyle="--", linewidth=1)
+        for check_reset, threshold, beta, sim_phase in data["checks"]:
+            if check_reset != reset:
+                continue
+            agree = sim_phase == _theory_phase_at(data, reset, threshold, beta)
+            ax.plot(beta, threshold, marker="o" if agree else "X", markersize=9, markeredgecolor="white",
+                    markeredgewidth=1.5, color=PHASE_COLOURS[phases[sim_phase]], linestyle="none")
+        ax.set_title(f"{reset} reset")
+        ax.set_xlabel(r"leak $\beta$")
+        if k == 0:
+            ax.set_ylabel(r"threshold $\theta$")
+    handles = [Patch(color=PHASE_COLOURS[p], label=p) for p in phases]
+    handles.append(Patch(facecolor="none", edgecolor="grey", linestyle="--",
+                         label=r"dashed: $\theta_c$, one-step fixed point unstable above"))
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=8,
+               title="phase at depth")
+    fig.suptitle(f"Temporal phase at depth {params['depth']} (T = {params['steps']}), paper's init; "
+                 "markers: simulated phase (o agrees, x differs)", fontsize=10)
+    return fig
+
+
+def agreement(data, params):
+    if not data["checks"]:
+        return "theory only (no simulated check points in this preset)"
+    agree = sum(c[3] == _theory_phase_at(data, c[0], c[1], c[2]) for c in data["checks"])
+    return (f"simulated phase (width {params['check_width']}) equals the mean-field phase at {agree} of "
+            f"{len(data['checks'])} check points")
+
+
+_BASE = {"beta_min": 0.0, "beta_max": 0.95, "threshold_min": 0.25, "threshold_max": 2.0, "seed": 0,
+         "check_batch": 4, "check_draws": 2,
+         "check_points": [["subtract", 1.0, 0.0], ["subtract", 1.0, 0.9], ["none", 1.0, 0.9], ["zero", 1.0, 0.0],
+                          ["zero", 1.0, 0.5], ["subtract", 0.5, 0.5]]}
+FIGURE = FigureSpec(
+    name="temporal_phase",
+    caption="Phase of the per-step activity at depth under the paper's init (weight gain 1/Q(theta)), "
+            "from the temporal mean-field, over leak beta and threshold theta, for each reset mode: "
+            "silent (died over depth), stable in time, growing, decaying, or oscillating across time "
+            "steps (e.g. firing/silence alternation with subtract reset at beta = 0). Dashed: the "
+            "threshold above which the one-step fixed point is unstable. Markers: simulated networks.",
+    compute=compute, plot=plot, agreement=agreement, order=62, version="1",
+    presets={"quick": {**_BASE, "beta_points": 8, "threshold_points": 8, "depth": 40, "steps": 10,
+                       "samples": 3000, "check_width": 1000},
+             "full": {**_BASE, "beta_points": 20, "threshold_points": 18, "depth": 50, "steps": 10,
+                      "samples": 10000, "check_width": 2000, "check_draws": 4},
+             "tiny": {**_BASE, "beta_points": 3, "threshold_points": 3, "depth": 5, "steps": 4,
+                      "samples": 300, "check_width": 60, "check_points": [["subtract", 1.0, 0.0]]}},
+    expected_seconds={"quick": 90, "full": 900},
+)
