@@ -279,35 +279,46 @@ def survival_probability(depth, width, threshold=1.0, **kwargs) -> float:
     return float(spike_count_chain(depth, width, threshold, **kwargs).survival[-1])
 
 
-def min_width(depth, threshold=1.0, survival=0.99, max_width=100_000, **kwargs) -> int:
+def min_width(depth, threshold=1.0, survival=0.99, max_width=100_000, **kwargs):
     """Smallest homogeneous width n with P(k_depth > 0) >= ``survival`` (exact chain).
 
-    Doubling search then integer bisection, which assumes survival grows with width (it
-    does wherever we checked by a full scan; see the tests). Raises ValueError if even
-    ``max_width`` does not reach the target. ``kwargs`` go to :func:`spike_count_chain`
-    (sigma_w, init, q0, ...); with ``init`` the std follows the width (default ``"micheli"``).
+    ``depth`` may be one depth (returns an int) or a sequence (returns an int array; one
+    chain run to the largest depth serves every depth at each width tried). Doubling search
+    then integer bisection, which assumes survival grows with width (it does wherever we
+    checked by a full scan; see the tests). Raises ValueError if ``max_width`` does not reach
+    the target, e.g. above theta ~ 1.19 with the paper's init, where survival saturates
+    near 1/2. ``kwargs`` go to :func:`spike_count_chain` (sigma_w, init, q0, ...); with
+    ``init`` the std follows the width (default ``"micheli"``).
     """
-    depth = _checks.non_negative_int(depth, "depth")
+    scalar = np.ndim(depth) == 0
+    depths = [_checks.non_negative_int(d, "depth") for d in np.atleast_1d(depth)]
     target = float(_checks.unit_interval(survival, "survival"))
     max_width = int(_checks.positive_int(max_width, "max_width"))
+    deepest = max(depths)
+    memo = {}
 
-    def ok(n):
-        return survival_probability(depth, n, threshold, **kwargs) >= target
+    def alive(n):
+        if n not in memo:
+            memo[n] = spike_count_chain(deepest, n, threshold, **kwargs).survival
+        return memo[n]
 
-    hi = 1
-    while not ok(hi):
-        if hi >= max_width:
-            raise ValueError(f"max_width = {max_width} does not reach survival {target} at depth {depth}; "
-                             "raise max_width")
-        hi = min(2 * hi, max_width)
-    lo = hi // 2  # fails (or 0)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    answers = []
+    for d in depths:
+        hi = 1
+        while alive(hi)[d] < target:
+            if hi >= max_width:
+                raise ValueError(f"max_width = {max_width} does not reach survival {target} at depth {d}; "
+                                 "raise max_width (or the target may be unreachable at any width)")
+            hi = min(2 * hi, max_width)
+        lo = hi // 2  # fails (or 0)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if alive(mid)[d] >= target:
+                hi = mid
+            else:
+                lo = mid
+        answers.append(hi)
+    return answers[0] if scalar else np.array(answers)
 
 
 def survival_depth(max_depth, width, threshold=1.0, survival=0.99, **kwargs) -> int:

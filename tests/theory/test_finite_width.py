@@ -207,3 +207,9 @@ def test_bad_input_raises_value_error_naming_the_argument(kwargs, name):
 def test_min_width_reports_unreachable_targets():
     with pytest.raises(ValueError, match="max_width"):
         fw.min_width(100, 1.0, survival=0.999, max_width=50)
+
+
+def test_min_width_for_several_depths_equals_separate_searches():
+    both = fw.min_width([5, 20], 1.0, survival=0.9)
+    assert list(both) == [fw.min_width(5, 1.0, survival=0.9), fw.min_width(20, 1.0, survival=0.9)]
+    assert both[0] <= both[1]

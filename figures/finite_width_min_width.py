@@ -1,0 +1,120 @@
+"""Minimum width for 99 % survival at depth 10, 50, 100 versus threshold (exact chain), and the
+finite-width optimal sigma next to the paper's, with the depth each one buys."""
+from __future__ import annotations
+
+import numpy as np
+
+from theory import critical_threshold, finite_width, optimal_sigma
+
+from . import style
+from ._spec import FigureSpec
+
+
+def min_width_point(item):
+    """Minimum widths at every depth for one threshold (NaN where max_width is not enough)."""
+    try:
+        widths = finite_width.min_width(item["depths"], item["threshold"], survival=item["survival"],
+                                        max_width=item["max_width"])
+        return {"min_width": widths.astype(float)}
+    except ValueError:
+        return {"min_width": np.full(len(item["depths"]), np.nan)}
+
+
+def sigma_point(item):
+    """Paper's sigma and the rate-keeping finite-width sigma at one width, with the survival at
+    ``depth`` and the deepest layer that still spikes in ``survival`` of draws (<= max_depth)."""
+    width, depth, threshold = item["width"], item["depth"], item["threshold"]
+    out = {}
+    for name, sigma in (("paper", optimal_sigma(threshold, width)),
+                        ("finite", finite_width.finite_width_sigma(width, depth, threshold))):
+        chain = finite_width.spike_count_chain(item["max_depth"], width, threshold, sigma_w=sigma)
+        below = np.nonzero(chain.survival < item["survival"])[0]
+        out[f"{name}_sigma"] = float(sigma)
+        out[f"{name}_survival"] = float(chain.survival[depth])
+        out[f"{name}_rate"] = float(chain.rate_mean[depth])
+        out[f"{name}_depth"] = int(below[0] - 1) if len(below) else item["max_depth"]
+    return out
+
+
+def compute(params, ctx):
+    thresholds = params["thresholds"]
+    items = [{"threshold": t, "depths": params["depths"], "survival": params["survival"],
+              "max_width": params["max_width"]} for t in thresholds]
+    widths = ctx.map(min_width_point, items, desc="min width")
+    sigma_items = [{"width": w, "depth": params["sigma_depth"], "threshold": 1.0, "max_depth": params["max_depth"],
+                    "survival": params["survival"]} for w in params["sigma_widths"]]
+    sigmas = ctx.map(sigma_point, sigma_items, desc="finite-width sigma")
+    data = {"thresholds": np.array(thresholds, dtype=float), "depths": np.array(params["depths"]),
+            "min_width": np.array([w["min_width"] for w in widths]),
+            "critical_threshold": critical_threshold(), "sigma_widths": np.array(params["sigma_widths"])}
+    for key in sigmas[0]:
+        data[key] = np.array([s[key] for s in sigmas])
+    return data
+
+
+def plot(data, params):
+    fig, axes = style.new_figure(1, 1, width=5.6, height=4.0)
+    ax = axes[0, 0]
+    shades = [0.25, 0.55, 0.85]
+    for j, depth in enumerate(data["depths"]):
+        colour = style.INIT_COLOURS["micheli"]
+        ax.plot(data["thresholds"], data["min_width"][:, j], marker="o", markersize=3.5, color=colour,
+                alpha=shades[j % len(shades)] + 0.15, label=f"depth {depth}")
+    ax.axvline(data["critical_threshold"], color="k", linestyle=":", linewidth=1.0)
+    ax.text(data["critical_threshold"], ax.get_ylim()[1] if np.isfinite(np.nanmax(data["min_width"])) else 1,
+            r" $\theta_c$ = %.2f: no width suffices above" % data["critical_threshold"],
+            rotation=90, va="top", ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel(r"threshold $\theta$")
+    ax.set_ylabel(f"minimum width for {100 * params['survival']:.0f} % survival")
+    ax.set_title("Width the paper's init needs (exact chain, one step)")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def tables(data, params):
+    depths = list(data["depths"])
+    rows = ["| threshold | " + " | ".join(f"min width, depth {d}" for d in depths) + " |",
+            "|---|" + "---|" * len(depths)]
+    csv = ["threshold," + ",".join(f"depth_{d}" for d in depths)]
+    for t, widths in zip(data["thresholds"], data["min_width"]):
+        text = [f"> {params['max_width']}" if np.isnan(w) else f"{int(w)}" for w in widths]
+        rows.append(f"| {t:g} | " + " | ".join(text) + " |")
+        csv.append(f"{t:g}," + ",".join("" if np.isnan(w) else str(int(w)) for w in widths))
+    d, max_depth = params["sigma_depth"], params["max_depth"]
+    sigma_rows = [f"| width | paper sigma*sqrt(n) | finite-width sigma*sqrt(n) | survival at depth {d} (paper / finite) "
+                  f"| rate at depth {d} (paper / finite) | depth with {100 * params['survival']:.0f} % survival "
+                  f"(paper / finite, capped at {max_depth}) |", "|---|---|---|---|---|---|"]
+    for i, w in enumerate(data["sigma_widths"]):
+        root = np.sqrt(w)
+        sigma_rows.append(
+            f"| {w} | {data['paper_sigma'][i] * root:.4f} | {data['finite_sigma'][i] * root:.4f} | "
+            f"{data['paper_survival'][i]:.4f} / {data['finite_survival'][i]:.4f} | "
+            f"{data['paper_rate'][i]:.4f} / {data['finite_rate'][i]:.4f} | "
+            f"{data['paper_depth'][i]} / {data['finite_depth'][i]} |")
+    text = ("Minimum width for survival (paper's init, theta_c = %.3f)\n\n" % data["critical_threshold"]
+            + "\n".join(rows) + "\n\nFinite-width sigma (keeps E[rate at depth %d] = Q(1), theta = 1) vs the paper's\n\n" % d
+            + "\n".join(sigma_rows) + "\n")
+    return {"finite_width_min_width.md": text, "finite_width_min_width.csv": "\n".join(csv) + "\n"}
+
+
+_BASE = {"depths": [10, 50, 100], "survival": 0.99, "sigma_depth": 100, "max_depth": 1000}
+FIGURE = FigureSpec(
+    name="finite_width_min_width",
+    caption="Smallest width at which the paper's init keeps layer 10, 50 or 100 spiking in 99 % of "
+            "weight draws (exact spike-count chain, one time step, N(0, 1) inputs), versus threshold. "
+            "Near theta_c ~ 1.19, where the paper's fixed point loses stability, the required width "
+            "diverges; above it survival saturates near 1/2 at any width. The table adds the "
+            "finite-width sigma (expected rate at depth 100 kept at Q(1)) and the depth each sigma buys.",
+    compute=compute, plot=plot, tables=tables, order=61, version="1",
+    presets={
+        "quick": {**_BASE, "thresholds": [0.25, 0.5, 0.75, 0.9, 1.0, 1.25], "max_width": 2500,
+                  "sigma_widths": [100, 300, 1000]},
+        "full": {**_BASE, "thresholds": [0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.05, 1.1, 1.15, 1.25, 1.5],
+                 "max_width": 20000, "sigma_widths": [100, 200, 300, 500, 1000, 2000]},
+        "tiny": {**_BASE, "depths": [5, 10], "thresholds": [0.5, 1.0], "max_width": 300, "sigma_depth": 10,
+                 "max_depth": 30, "sigma_widths": [30]},
+    },
+    expected_seconds={"quick": 120, "full": 3000},
+)
