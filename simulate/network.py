@@ -10,7 +10,9 @@ Neuron model (science.md §2; the same as snnTorch ``Leaky`` with ``reset_delay=
 
 Simulation in float32 (weights, currents, membranes; beta and theta are rounded to float32
 before use, so a spike means float32(u) > float32(theta)); statistics accumulated in float64.
-Only two layers of spikes are held at a time unless ``record_spikes=True``.
+Memory: besides the weights, only two layers of spikes (uint8) and of active-index lists
+(int32) are held at a time, 5 T B n bytes per layer, unless ``record_spikes=True``. Layers with
+fewer than PARALLEL_WORK multiply-adds run on one thread; results are bit-identical either way.
 """
 from __future__ import annotations
 
