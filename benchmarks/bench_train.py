@@ -4,7 +4,10 @@ The floor is the time of the SAME matrix products done dense by float32 BLAS (sg
 same run: per weight layer the forward current product (T*B x n_in) @ (n_in x n_out), the
 weight gradient (n_in x T*B) @ (T*B x n_out), and the spike gradient (T*B x n_out) @
 (n_out x n_in) for every layer but the first (nothing below the input layer needs one).
-Medians over repeats after a warm-up call (Numba compile time reported separately).
+Medians over repeats, ours and the floor interleaved, after a warm-up call (its time,
+mostly loading the Numba cache or compiling, is reported separately); both wall-clock and
+process CPU time (the latter is the meaningful one with --threads 1 on a loaded machine).
+BLAS runs single-threaded for both (simulate.backprop._BlasThreads).
 
     python benchmarks/bench_train.py                     # depth 10 and 50, width 100, T 10, B 64
     python benchmarks/bench_train.py --epoch             # plus one full MNIST epoch at depth 10
@@ -23,19 +26,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from simulate.backprop import forward_backward  # noqa: E402
+from simulate.backprop import _BlasThreads, forward_backward  # noqa: E402
 from simulate.data import load_mnist  # noqa: E402
 from simulate.optim import Adam  # noqa: E402
 from simulate.train import TrainConfig, _currents, build_network, train  # noqa: E402
 
 
-def _median_time(func, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _timed(func):
+    """(wall seconds, CPU seconds of this process) of one call. CPU time is the robust one on
+    a shared machine with one thread: it does not count the time the process waited."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    func()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def bench_depth(depth, width, steps, batch, repeats, data):
@@ -53,7 +55,6 @@ def bench_depth(depth, width, steps, batch, repeats, data):
     start = time.perf_counter()
     first = one_batch()
     first_call = time.perf_counter() - start
-    ours = _median_time(one_batch, repeats)
 
     rows = steps * batch
     rng = np.random.default_rng(0)
@@ -67,8 +68,14 @@ def bench_depth(depth, width, steps, batch, repeats, data):
             lhs[layer].T @ grads[layer]          # weight gradient
             if layer > 0:
                 grads[layer] @ w.T               # spike gradient to the layer below
-    floor()
-    floor_time = _median_time(floor, repeats)
+    with _BlasThreads():          # the floor gets the same single-threaded BLAS as ours
+        floor()
+        ours, floor_time = [], []
+        for _ in range(repeats):      # interleaved, so a change of machine load hits both alike
+            ours.append(_timed(one_batch))
+            floor_time.append(_timed(floor))
+    ours = [statistics.median(x) for x in zip(*ours)]
+    floor_time = [statistics.median(x) for x in zip(*floor_time)]
     return {"depth": depth, "ours": ours, "floor": floor_time, "first_call": first_call,
             "rates": first.rates}
 
@@ -85,14 +92,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads:
         numba.set_num_threads(args.threads)
-    print(f"numba threads {numba.get_num_threads()}, load average {os.getloadavg()[0]:.2f}")
+    print(f"numba threads {numba.get_num_threads()}, load average {os.getloadavg()[0]:.2f}, "
+          f"{os.cpu_count()} cores")
     data = load_mnist()
     for depth in [int(d) for d in args.depths.split(",")]:
         r = bench_depth(depth, args.width, args.steps, args.batch, args.repeats, data)
-        print(f"depth {depth:3d} width {args.width} T {args.steps} B {args.batch}: "
-              f"batch {1e3 * r['ours']:.2f} ms, GEMM floor {1e3 * r['floor']:.2f} ms, "
-              f"ratio {r['ours'] / r['floor']:.2f}x; first call (compile) {r['first_call']:.1f} s; "
-              f"output rate {r['rates'][-1]:.3f}")
+        for kind, k in (("wall", 0), ("cpu", 1)):
+            print(f"depth {depth:3d} width {args.width} T {args.steps} B {args.batch} [{kind}]: "
+                  f"batch {1e3 * r['ours'][k]:.2f} ms, GEMM floor {1e3 * r['floor'][k]:.2f} ms, "
+                  f"ratio {r['ours'][k] / r['floor'][k]:.2f}x")
+        print(f"    first call (cache load/compile) {r['first_call']:.2f} s; output rate at init "
+              f"{r['rates'][-1]:.3f}")
     if args.epoch:
         start = time.perf_counter()
         history = train(TrainConfig(depth=10, width=args.width, steps=args.steps, batch_size=args.batch,

@@ -15,16 +15,18 @@ g(u - theta) in place of the step's, the reset detached (simulate/bptt_kernels.p
 
 The layers are processed one at a time over all T steps, because within a layer the only
 recursion is the membrane's: every product covers T*B rows at once. The forward records,
-per (t, b), the list of spiking neurons; currents and the weight gradient are row gathers
-over these lists (cost proportional to the firing rate); the dense spike gradient dI @ W^T
-is a Numba loop. No BLAS in the binary path: a multi-threaded OpenBLAS busy-waits on a
-shared machine. The smooth test mode (non-binary "spikes") uses dense products. dtype: float32
+per (t, b), the list of spiking neurons, and the currents are row gathers over these lists
+(the float32 sums of simulate.run_network, bit for bit). The two backward products,
+S^T dI and dI W^T, are dense BLAS calls run single-threaded (see _BlasThreads): measured,
+an index-list gather for S^T dI was slower than sgemm even at 5 % density. dtype: float32
 weights -> float32 simulation (the default); float64 weights -> float64 throughout (tests).
 Deterministic for a fixed number of threads.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import ctypes
 
 import numpy as np
 
@@ -95,6 +97,48 @@ def _validate(weights, biases, currents, labels, beta, threshold, reset, surroga
     return checked, biases, currents, labels.astype(np.int64), beta, threshold, code, scale
 
 
+class _BlasThreads:
+    """Run OpenBLAS single-threaded inside a block, restoring its thread count afterwards.
+
+    The products here are small (T*B x 100 x 100); a multi-threaded OpenBLAS busy-waits
+    between them, and on a shared 2-core machine that made a depth-50 batch 5x slower
+    (435 ms against 82 ms, load 5.5). Found through /proc/self/maps (Linux); elsewhere, or
+    for another BLAS, it does nothing.
+    """
+    _lib = None
+    _searched = False
+
+    @classmethod
+    def _find(cls):
+        if not cls._searched:
+            cls._searched = True
+            try:
+                with open("/proc/self/maps") as handle:
+                    paths = sorted({line.split()[-1] for line in handle if "openblas" in line.lower()})
+                for path in paths:
+                    lib = ctypes.CDLL(path)
+                    for suffix in ("scipy_openblas_{}_num_threads64_", "openblas_{}_num_threads64_",
+                                   "openblas_{}_num_threads"):
+                        if hasattr(lib, suffix.format("set")) and hasattr(lib, suffix.format("get")):
+                            cls._lib = (getattr(lib, suffix.format("set")), getattr(lib, suffix.format("get")))
+                            return cls._lib
+            except OSError:
+                pass
+        return cls._lib
+
+    def __enter__(self):
+        lib = self._find()
+        self.previous = lib[1]() if lib else None
+        if lib and self.previous != 1:
+            lib[0](1)
+        return self
+
+    def __exit__(self, *exc):
+        lib = self._lib
+        if lib and self.previous not in (None, 1):
+            lib[0](self.previous)
+
+
 def _cross_entropy(counts, labels):
     """Mean CE of softmax(counts) and its gradient w.r.t. counts (float64, max-shifted)."""
     shifted = counts - counts.max(axis=1, keepdims=True)
@@ -116,21 +160,17 @@ def _layer_currents(spikes, active, weight, bias, binary):
         K.gather_currents(index.reshape(steps * batch, n_in), count.reshape(-1), weight,
                           bias if has_bias else weight[0, :0], has_bias, out)
     else:
-        out = spikes.reshape(steps * batch, n_in) @ weight
+        with _BlasThreads():
+            out = spikes.reshape(steps * batch, n_in) @ weight
         if bias is not None:
             out += bias
     return out.reshape(steps, batch, weight.shape[1])
 
 
-def _weight_grad(spikes, active, grad_currents, binary):
-    """dW = S^T dI over all T*B rows: index-list gather when S is binary, else a dense product."""
+def _weight_grad(spikes, grad_currents):
+    """dW = S^T dI over all T*B rows (BLAS sgemm/dgemm)."""
     steps, batch, n_in = spikes.shape
     grad_flat = grad_currents.reshape(steps * batch, -1)
-    index, count = active
-    if binary:
-        out = np.empty((n_in, grad_flat.shape[1]), grad_flat.dtype)
-        K.weight_grad_sparse(index.reshape(steps * batch, n_in), count.reshape(-1), grad_flat, out)
-        return out
     return spikes.reshape(steps * batch, n_in).T @ grad_flat
 
 
@@ -159,7 +199,8 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
         if layer > 0:
             bias = None if biases is None else biases[layer - 1]
             layer_input = _layer_currents(spikes[-1], actives[-1], weights[layer - 1], bias, binary=not smooth)
-        mem = np.empty_like(layer_input)
+        # layer 0's membranes never enter the backward pass: do not store them
+        mem = np.empty_like(layer_input) if layer > 0 else np.empty((0,) + layer_input.shape[1:], dtype)
         out = np.empty_like(layer_input)
         index = np.empty(layer_input.shape, np.int32)
         count = np.empty(layer_input.shape[:2], np.int32)
@@ -180,19 +221,17 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     grad_spikes = np.ascontiguousarray(np.broadcast_to(grad_counts.astype(dtype), spikes[-1].shape))
     weight_grads = [None] * len(weights)
     bias_grads = None if biases is None else [None] * len(weights)
-    for layer in range(len(weights), 0, -1):
-        grad_currents = np.empty_like(grad_spikes)
-        K.lif_backward(grad_spikes, mems[layer], beta_d, threshold_d, reset_code, code, dtype(scale),
-                       grad_currents)
-        weight_grads[layer - 1] = _weight_grad(spikes[layer - 1], actives[layer - 1], grad_currents,
-                                               binary=not smooth)
-        if bias_grads is not None:
-            bias_grads[layer - 1] = grad_currents.sum(axis=(0, 1))
-        if layer > 1:   # no weights feed layer 0: its spike gradient is never needed
-            weight = weights[layer - 1]
-            grad_spikes = np.empty((steps, batch, weight.shape[0]), weight.dtype)
-            K.spike_grad(grad_currents.reshape(steps * batch, -1), weight,
-                         grad_spikes.reshape(steps * batch, -1))
+    with _BlasThreads():
+        for layer in range(len(weights), 0, -1):
+            grad_currents = np.empty_like(grad_spikes)
+            K.lif_backward(grad_spikes, mems[layer], beta_d, threshold_d, reset_code, code, dtype(scale),
+                           grad_currents)
+            weight_grads[layer - 1] = _weight_grad(spikes[layer - 1], grad_currents)
+            if bias_grads is not None:
+                bias_grads[layer - 1] = grad_currents.sum(axis=(0, 1))
+            if layer > 1:   # no weights feed layer 0: its spike gradient is never needed
+                flat = grad_currents.reshape(steps * batch, -1) @ weights[layer - 1].T
+                grad_spikes = flat.reshape(steps, batch, -1)
     result.weight_grads = weight_grads
     result.bias_grads = bias_grads
     return result
