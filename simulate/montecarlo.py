@@ -18,6 +18,7 @@ differences from an infinite-width theory larger than a few se are a finite-widt
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -158,7 +159,9 @@ def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0
     integer (all layers) or depth + 1 widths. encoding: "gaussian" (N(0, input_std^2) i.i.d.
     per step), "static" (one N(0, input_std^2) input repeated every step) or "bernoulli"
     (input spikes at input_rate, layer 0 = the given spikes). bias_std > 0 adds N(0, bias_std^2)
-    biases. jobs > 1 runs draws in that many processes (results identical to jobs = 1).
+    biases. jobs > 1 runs draws in that many processes (results identical to jobs = 1),
+    started by a fork server, so a script calling it needs the usual
+    ``if __name__ == "__main__":`` guard.
     Memory: one draw holds its weights (sum of fan_in fan_out float32) at a time per process.
     """
     config = _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
@@ -190,7 +193,11 @@ def _map(func, items, jobs, progress, desc):
                 outputs.append(func(*item))
                 bar.update()
             return outputs
-        with ProcessPoolExecutor(max_workers=min(jobs, len(items))) as pool:
+        # forkserver, not fork: forking a process whose Numba kernels already started GNU
+        # OpenMP threads kills the children ("fork() called from a process already using GNU
+        # OpenMP"); the fork server is a fresh process that never ran a kernel.
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=context) as pool:
             outputs = []
             for output in pool.map(_star, [(func, item) for item in items]):
                 outputs.append(output)

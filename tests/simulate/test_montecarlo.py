@@ -21,7 +21,12 @@ def test_same_seed_identical_and_draws_do_not_depend_on_draw_count():
     assert not np.array_equal(a.rate_draws, d.rate_draws)
 
 
-def test_parallel_processes_give_identical_results():
+def test_parallel_processes_give_identical_results(monkeypatch):
+    """Also a regression test: the parent first runs a parallel (OpenMP) kernel; forking it
+    afterwards killed the workers, so the harness uses a fork server."""
+    from simulate import network, run_network
+    monkeypatch.setattr(network, "PARALLEL_WORK", 0)
+    run_network([np.ones((8, 8), np.float32)], np.ones((2, 4, 8), np.float32), beta=0.5, threshold=1.0)
     serial = monte_carlo("micheli", 3, 40, draws=3, seed=8, jobs=1, **SMALL)
     parallel = monte_carlo("micheli", 3, 40, draws=3, seed=8, jobs=2, **SMALL)
     np.testing.assert_array_equal(serial.rate_draws, parallel.rate_draws)
