@@ -7,6 +7,7 @@ function (picklable) when ``jobs > 1``.
 """
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 from tqdm.auto import tqdm
@@ -39,7 +40,8 @@ class Context:
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         try:
             if self.jobs > 1 and len(todo) > 1:
-                with ProcessPoolExecutor(max_workers=min(self.jobs, len(todo))) as pool:
+                with ProcessPoolExecutor(max_workers=min(self.jobs, len(todo)),  # fork server: fork after OpenMP kills workers
+                                         mp_context=multiprocessing.get_context("forkserver")) as pool:
                     futures = {i: pool.submit(_run, func, items[i]) for i in todo}
                     for i in todo:
                         results[i] = self._finish(kind, keys[i], futures[i].result())
