@@ -69,7 +69,6 @@ def plot(data, params):
     ax.set_ylabel(f"minimum width for {100 * params['survival']:.0f} % survival")
     ax.set_title("Width the paper's init needs (exact chain, one step)")
     ax.legend(loc="upper left")
-    fig.tight_layout()
     return fig
 
 

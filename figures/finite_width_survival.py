@@ -120,7 +120,6 @@ def plot(data, params):
     ax_rate.set_ylabel(f"mean rate at depth {params['depth']} (silent = 0)")
     ax_rate.set_title("Rate: finite width vs mean field")
     ax_rate.legend(loc="lower right")
-    fig.tight_layout()
     return fig
 
 

@@ -72,11 +72,11 @@ def compute(params, ctx):
 
 def _geometric(ratio, confidence=0.95):
     """Geometric mean over draws with a t interval in log space; NaN where any draw is 0."""
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.log(ratio)
-    ok = np.all(np.isfinite(logs), axis=0)
-    mean = np.where(ok, logs.mean(axis=0), np.nan)
-    half = stats.t.ppf(0.5 + confidence / 2, len(ratio) - 1) * logs.std(axis=0, ddof=1) / np.sqrt(len(ratio))
+        ok = np.all(np.isfinite(logs), axis=0)
+        mean = np.where(ok, logs.mean(axis=0), np.nan)
+        half = stats.t.ppf(0.5 + confidence / 2, len(ratio) - 1) * logs.std(axis=0, ddof=1) / np.sqrt(len(ratio))
     half = np.where(ok, half, np.nan)
     return np.exp(mean), np.exp(mean - half), np.exp(mean + half)
 
@@ -111,7 +111,6 @@ def plot(data, params):
     fig.suptitle(f"Gradient norms at init, T = 1, width {params['width']}, theta {params['threshold']:g} "
                  f"(lines: theory, typical value; points: BPTT, geometric mean of {params['draws']} draws)",
                  fontsize=9)
-    fig.tight_layout()
     return fig
 
 
