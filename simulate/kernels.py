@@ -77,14 +77,19 @@ def _moments(u):
 
 
 @njit(cache=True)
+def _item_place(item, batch, width):
+    """(column block, sample, first column, block width) of a block-major work item."""
+    block = item // batch
+    first = block * BLOCK
+    return block, item % batch, first, min(BLOCK, width - first)
+
+
+@njit(cache=True)
 def _input_item(item, drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq,
                 part_active):
     """Work item ``item`` = (column block, sample) of :func:`input_layer`: all T steps."""
     steps, batch, width = drive.shape
-    block = item // batch
-    b = item % batch
-    j0 = block * BLOCK
-    w = min(BLOCK, width - j0)
+    block, b, j0, w = _item_place(item, batch, width)
     u = np.zeros(w, np.float32)
     s = np.zeros(w, np.float32)
     for t in range(steps):
@@ -155,10 +160,7 @@ def _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, thresho
     """Work item ``item`` = (column block, sample) of :func:`hidden_layer`: all T steps."""
     n_out = weight.shape[1]
     in_blocks, steps, batch = in_count.shape
-    block = item // batch
-    b = item % batch
-    j0 = block * BLOCK
-    w = min(BLOCK, n_out - j0)
+    block, b, j0, w = _item_place(item, batch, n_out)
     u = np.zeros(w, np.float32)
     s = np.zeros(w, np.float32)
     current = np.empty(w, np.float32)
