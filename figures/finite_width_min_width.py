@@ -115,5 +115,5 @@ FIGURE = FigureSpec(
         "tiny": {**_BASE, "depths": [5, 10], "thresholds": [0.5, 1.0], "max_width": 300, "sigma_depth": 10,
                  "max_depth": 30, "sigma_widths": [30]},
     },
-    expected_seconds={"quick": 120, "full": 3000},
+    expected_seconds={"quick": 55, "full": 3000},
 )

@@ -163,10 +163,10 @@ FIGURE = FigureSpec(
             "fixed point (rate 0.176 at theta 1.5), and about half die at any width.",
     compute=compute, plot=plot, agreement=agreement, tables=tables, order=60, version="1",
     presets={
-        "quick": {**_BASE, "points": 30, "sim_widths": [10, 30, 100, 300], "sim_draws": 100, "sim_draws_wide": 20},
+        "quick": {**_BASE, "points": 30, "sim_widths": [10, 30, 100, 300], "sim_draws": 60, "sim_draws_wide": 20},
         "full": {**_BASE, "sim_widths": [10, 30, 100, 300, 1000, 3000], "sim_draws": 400, "sim_draws_wide": 40},
         "tiny": {**_BASE, "depth": 10, "width_max": 100, "points": 5, "sim_widths": [10, 30], "sim_draws": 10,
                  "sim_draws_wide": 2},
     },
-    expected_seconds={"quick": 90, "full": 3600},
+    expected_seconds={"quick": 60, "full": 3600},
 )

@@ -166,5 +166,5 @@ FIGURE = FigureSpec(
         "tiny": {**_BASE, "depth": 4, "width": 50, "draws": 2, "inits": ["micheli", "kaiming"],
                  "surrogates": ["atan", "straight_through"]},
     },
-    expected_seconds={"quick": 60, "full": 600},
+    expected_seconds={"quick": 15, "full": 300},
 )

@@ -7,7 +7,7 @@ not independent draws of the chain (the chain averages over weights too).
 
 Checks and false-positive rates: each comparison is an exact test at level 1e-3 (binomial
 test of a silent fraction, chi-square goodness of fit of a count distribution with cells
-merged to >= 5 expected draws); 7 checks per width, so a correct chain fails a width's test
+merged to >= 5 expected draws); 7 checks per configuration, so a correct chain fails one
 by chance with probability < 0.7 %. No re-draws.
 """
 from __future__ import annotations
@@ -27,15 +27,15 @@ LAYERS_SILENT = (10, 25, 50)
 LAYERS_COUNTS = (1, 5, 20, 50)
 
 
-def simulate_counts(width, depth, draws, seed):
+def simulate_counts(width, depth, draws, seed, threshold=THRESHOLD):
     """(draws, depth + 1) spike counts k_l from run_network, fresh weights per draw."""
     rng = np.random.default_rng(seed)
-    sigma = np.float32(optimal_sigma(THRESHOLD, width))
+    sigma = np.float32(optimal_sigma(threshold, width))
     counts = np.empty((draws, depth + 1), np.int64)
     for d in range(draws):
         weights = [rng.standard_normal((width, width), dtype=np.float32) * sigma for _ in range(depth)]
         currents = rng.standard_normal((1, 1, width), dtype=np.float32)
-        counts[d] = run_network(weights, currents, beta=0.0, threshold=THRESHOLD).active[:, 0, 0]
+        counts[d] = run_network(weights, currents, beta=0.0, threshold=threshold).active[:, 0, 0]
     return counts
 
 
@@ -62,9 +62,9 @@ def goodness_of_fit(observed_counts, pmf):
     return float(stats.chi2.sf(statistic, len(cells_e) - 1))
 
 
-def _check_width(width, draws, seed):
-    counts = simulate_counts(width, DEPTH, draws, seed)
-    chain = fw.spike_count_chain(DEPTH, width, THRESHOLD)
+def _check_width(width, draws, seed, threshold=THRESHOLD):
+    counts = simulate_counts(width, DEPTH, draws, seed, threshold)
+    chain = fw.spike_count_chain(DEPTH, width, threshold)
     for layer in LAYERS_SILENT:
         silent = int(np.sum(counts[:, layer] == 0))
         p = stats.binomtest(silent, draws, chain.silent[layer]).pvalue
@@ -85,6 +85,12 @@ def test_chain_matches_simulator_narrow(width, draws):
     rates = counts[:, DEPTH] / width
     _, high = stats.t.interval(0.999, draws - 1, rates.mean(), rates.std(ddof=1) / np.sqrt(draws))
     assert high < tail(THRESHOLD) / 2
+
+
+def test_chain_matches_simulator_above_critical_threshold():
+    """theta = 1.5 > theta_c = 1.19, width 100: the paper's fixed point is unstable and the
+    chain predicts a split between silence and the upper fixed point; the simulator agrees."""
+    _check_width(100, 400, seed=15, threshold=1.5)
 
 
 @pytest.mark.slow
