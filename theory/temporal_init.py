@@ -25,6 +25,24 @@ Assumptions, compared with the alternatives in the registry:
   Gaussian-process currents), full LIF dynamics; it targets the time average only, so the
   time profile at the fixed point is whatever the dynamics give (it may oscillate); finite
   width breaks it (see tests/simulate/test_temporal_sim.py).
+
+Gains g = fan_in Var[w] at theta = 1, T = 10 (paper: 1/Q(1) = 6.30 for every beta and reset;
+micheli_reset: 5.46, 13.5, 17.7 at beta = 0, 0.5, 0.9):
+
+    reset      beta 0   beta 0.5   beta 0.9
+    subtract    7.61     7.22       5.86
+    zero        6.32     6.27       6.02
+    none        6.32     5.81       5.74
+
+Findings. micheli_reset at beta = 0 lies below the one-step saddle-node gain (~6.03 at
+theta = 1, the smallest gain with an active one-step fixed point), so activity dies over
+depth; at beta >= 0.5 it overshoots (time-averaged rates 0.30-0.40 at depth 100 instead of
+0.16). The paper's init keeps step 1 exactly but, with subtract reset, loses steps >= 3 over
+depth at beta = 0.5 and alternates firing/silence at beta = 0; with beta = 0.9 rates grow in
+time. Where leak raises the rate over time (beta = 0.9 any reset, beta >= 0.5 without reset)
+the time-averaged target needs a gain below the saddle-node: the early steps then die slowly
+over depth (time profile e.g. 0, 0, 0, 0, 0.14, 0.24, ... for subtract, beta = 0.9) while the
+time average holds; a target on every step cannot be met there by any single gain.
 """
 from __future__ import annotations
 
