@@ -117,7 +117,7 @@ FIGURE = FigureSpec(
             "authors' leak/reset variant and the temporal init of this toolkit, at leak beta 0, 0.5 "
             "and 0.9 (subtract reset, i.i.d. N(0,1) input currents): temporal mean-field theory (left "
             "of each pair) beside the simulated network (right, mean over independent draws).",
-    compute=compute, plot=plot, agreement=agreement, order=60, version="1",
+    compute=compute, plot=plot, agreement=agreement, order=70, version="1",
     presets={"quick": {**_BASE, "depth": 30, "width": 500, "samples": 8000, "batch": 4, "draws": 2},
              "full": {**_BASE, "depth": 100, "width": 2000, "samples": 30000, "batch": 8, "draws": 4},
              "tiny": {**_BASE, "depth": 4, "width": 60, "steps": 3, "samples": 500, "batch": 2, "draws": 2,

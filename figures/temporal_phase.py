@@ -123,7 +123,7 @@ FIGURE = FigureSpec(
             "silent (died over depth), stable in time, growing, decaying, or oscillating across time "
             "steps (e.g. firing/silence alternation with subtract reset at beta = 0). Dashed: the "
             "threshold above which the one-step fixed point is unstable. Markers: simulated networks.",
-    compute=compute, plot=plot, agreement=agreement, order=62, version="1",
+    compute=compute, plot=plot, agreement=agreement, order=72, version="1",
     presets={"quick": {**_BASE, "beta_points": 8, "threshold_points": 8, "depth": 40, "steps": 10,
                        "samples": 3000, "check_width": 1000},
              "full": {**_BASE, "beta_points": 20, "threshold_points": 18, "depth": 50, "steps": 10,

@@ -87,7 +87,7 @@ FIGURE = FigureSpec(
             "i.i.d. N(0,1) input, T = 10) for the paper's init, the authors' leak/reset variant and "
             "the temporal init: temporal mean-field (lines) and simulation (points, mean +- se over "
             "independent networks). The temporal init is built to hold the target Q(theta).",
-    compute=compute, plot=plot, agreement=agreement, tables=tables, order=61, version="1",
+    compute=compute, plot=plot, agreement=agreement, tables=tables, order=71, version="1",
     presets={"quick": {**_BASE, "depth": 100, "width": 600, "samples": 5000, "batch": 4, "draws": 2,
                        "betas": [0.0, 0.3, 0.6, 0.9], "init_samples": 6000},
              "full": {**_BASE, "depth": 100, "width": 2000, "samples": 30000, "batch": 8, "draws": 4,

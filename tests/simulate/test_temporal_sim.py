@@ -12,7 +12,10 @@ Student t with D-1 degrees of freedom covers the estimated se_sim; se_theory is 
 No re-draws.
 
 Findings (see also theory/temporal_init.py):
-- With the temporal init the mean-field matches width 2000, depth 50 per layer and step.
+- With the temporal init the mean-field matches width 2000, depth 50 per layer and step in
+  25 of the 27 (beta, reset, encoding) cases; in the other two one step's mode is marginal
+  in depth (slow drift through a saddle-node ghost or a slowly growing alternation) and finite
+  width speeds the drift up (tested as a limit below).
 - Narrow layers (width 40) break it: finite-width fluctuations kill or distort activity that
   the infinite-width theory keeps (the temporal analogue of science.md §5); tested as a limit.
 - The paper's init with beta = 0.5 and subtract reset drives steps >= 3 towards extinction
@@ -100,8 +103,11 @@ def test_narrow_layers_break_the_meanfield():
     assert theory["rate"][50].mean() > upper
 
 
+# (beta, reset, encoding, step) where the temporal init leaves one step's mode marginal in depth
+MARGINAL = [(0.0, "subtract", "gaussian", 2), (0.9, "zero", "static", 1)]
 GRID = [(beta, reset, encoding) for beta in (0.0, 0.5, 0.9) for reset in ("subtract", "zero", "none")
-        for encoding in ("gaussian", "static", "bernoulli")]
+        for encoding in ("gaussian", "static", "bernoulli") if (beta, reset, encoding) not in
+        [m[:3] for m in MARGINAL]]
 
 
 @pytest.mark.slow
@@ -111,6 +117,24 @@ def test_temporal_meanfield_grid(beta, reset, encoding):
     20, 50) and step, rate and membrane variance inside the interval (FPR <= 1 % per case)."""
     outside, z_max, _, _ = compare("micheli_temporal", beta, reset, encoding)
     assert outside == 0.0, f"max |z| = {z_max:.2f}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("beta,reset,encoding,step", MARGINAL)
+def test_marginal_step_is_a_limit(beta, reset, encoding, step):
+    """Documented limit (two cases of the grid): the temporal init fixes the time-averaged rate,
+    and here one step's rate is still drifting in depth at layer 50 in the theory (beta 0.9,
+    zero reset: the gain 6.02 lies just below the one-step saddle-node ~6.03, so step 1 decays
+    slowly through the saddle's ghost; beta 0, subtract: the firing/silence alternation mode
+    grows slowly). Finite-width fluctuations speed up such marginal drifts: the simulated rate
+    at that step and layer 50 lies below the theory by more than the one-sided 99 % t bound
+    over 6 draws (measured: 0.046 vs 0.096 and 0.027 vs 0.116)."""
+    _, _, sim, theory = compare("micheli_temporal", beta, reset, encoding)
+    t = step - 1
+    assert abs(theory["rate"][50, t] - theory["rate"][20, t]) > 0.005      # still drifting in depth
+    per_draw = sim.rate_draws[:, 50, t]
+    upper = per_draw.mean() + stats.t.isf(0.01, per_draw.size - 1) * per_draw.std(ddof=1) / np.sqrt(per_draw.size)
+    assert theory["rate"][50, t] > upper
 
 
 @pytest.mark.slow
