@@ -124,8 +124,8 @@ FIGURE = FigureSpec(
             "steps (e.g. firing/silence alternation with subtract reset at beta = 0). Dashed: the "
             "threshold above which the one-step fixed point is unstable. Markers: simulated networks.",
     compute=compute, plot=plot, agreement=agreement, order=72, version="1",
-    presets={"quick": {**_BASE, "beta_points": 8, "threshold_points": 8, "depth": 40, "steps": 10,
-                       "samples": 3000, "check_width": 1000},
+    presets={"quick": {**_BASE, "beta_points": 8, "threshold_points": 8, "depth": 30, "steps": 10,
+                       "samples": 2000, "check_width": 800},
              "full": {**_BASE, "beta_points": 20, "threshold_points": 18, "depth": 50, "steps": 10,
                       "samples": 10000, "check_width": 2000, "check_draws": 4},
              "tiny": {**_BASE, "beta_points": 3, "threshold_points": 3, "depth": 5, "steps": 4,

@@ -46,7 +46,7 @@ def _theory(sigma_w, width, depth, beta, reset, encoding, seeds=4, samples=30000
 
 
 def compare(init, beta, reset, encoding, width=2000, depth=50, draws=6, batch=8, layers=LAYERS,
-            init_params=None, seed=0, alpha=0.01):
+            init_params=None, seed=0, alpha=0.01, theory_seeds=4, theory_samples=30000):
     """(fraction of cells outside the interval, max |z|, simulation, theory) for one configuration."""
     params = dict(init_params or {})
     if init == "micheli_temporal":
@@ -56,7 +56,7 @@ def compare(init, beta, reset, encoding, width=2000, depth=50, draws=6, batch=8,
                       batch=batch, draws=draws, seed=seed, encoding=encoding, input_rate=INPUT_RATE,
                       init_params=params)
     sigma_w = inits.weight_std(init, width, width, THRESHOLD, beta, **params)
-    theory = _theory(sigma_w, width, depth, beta, reset, encoding)
+    theory = _theory(sigma_w, width, depth, beta, reset, encoding, theory_seeds, theory_samples)
     rows = [layer for layer in layers if layer <= depth]
     cells = 2 * len(rows) * STEPS
     critical = stats.t.isf(alpha / (2 * cells), draws - 1)
@@ -97,7 +97,7 @@ def test_narrow_layers_break_the_meanfield():
     simulated time-averaged rate at layer 50 (Student t over 6 draws; with a correct theory
     this would happen with probability 1 %)."""
     _, _, sim, theory = compare("micheli_temporal", 0.5, "subtract", "gaussian", width=40,
-                                depth=50, draws=6, batch=8, layers=(50,))
+                                depth=50, draws=6, batch=8, layers=(50,), theory_seeds=2, theory_samples=8000)
     per_draw = sim.rate_draws[:, 50].mean(axis=1)
     upper = per_draw.mean() + stats.t.isf(0.01, per_draw.size - 1) * per_draw.std(ddof=1) / np.sqrt(per_draw.size)
     assert theory["rate"][50].mean() > upper
