@@ -124,7 +124,7 @@ def test_bad_input_names_the_argument(kwargs, name):
 def test_paper_init_beta0_subtract_alternates_and_beta09_grows():
     """science.md §6 / issue 6 claims, at the paper's init (theta = 1), depth 30, T = 10:
     beta = 0 with subtract reset alternates firing (odd steps) and silence (even steps);
-    beta = 0.9 without reset grows across time steps. Both are ~0.1-level effects, far above
+    beta = 0.9 grows across time steps, with subtract reset and without reset. Both are ~0.1-level effects, far above
     the 2e-3 Monte Carlo error of 20 000 paths."""
     sigma_w = optimal_sigma(1.0, 1000)
     alternating = propagate_temporal(30, 10, sigma_w, 1000, 1.0, 0.0, "subtract", samples=20000).rate[-1]
@@ -132,6 +132,9 @@ def test_paper_init_beta0_subtract_alternates_and_beta09_grows():
     assert classify_profile(alternating) == "oscillating"
     growing = propagate_temporal(30, 10, sigma_w, 1000, 1.0, 0.9, "none", samples=20000).rate[-1]
     assert growing[-1] > 2.5 * growing[0]
+    assert classify_profile(growing) == "growing"
+    growing = propagate_temporal(30, 10, sigma_w, 1000, 1.0, 0.9, "subtract", samples=20000).rate[-1]
+    assert growing[-1] > 1.8 * growing[0]
     assert classify_profile(growing) == "growing"
 
 
