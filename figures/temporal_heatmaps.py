@@ -104,8 +104,7 @@ def agreement(data, params):
                 gaps.append((float(np.mean(gap)), float(np.max(gap)), key))
     worst = max(gaps, key=lambda g: g[1])
     return (f"mean |sim - theory| of the per-layer per-step rate {np.mean([g[0] for g in gaps]):.4f} over all "
-            f"panels; largest single-cell gap {worst[1]:.3f} ({worst[2]}; paper's init near the dying/surviving "
-            f"separatrix is where the mean-field is least reliable)")
+            f"panels; largest single-cell gap {worst[1]:.3f} ({worst[2]})")
 
 
 _BASE = {"threshold": 1.0, "reset": "subtract", "encoding": "gaussian", "steps": 10, "seed": 0,
