@@ -6,6 +6,17 @@ authors' set-up (science.md §8: width 100, threshold 1, beta 0.5, subtract rese
 Adam 1e-3 with cosine T_max = 10 stepped per batch, batch 64, seed 42) on the embedded MNIST;
 the presets differ in data size, epochs and T. Accuracies are honest end-of-epoch test
 accuracies (not the authors' running mean); epoch 0 is the untrained network.
+
+What the medium preset found (all 60,000 training images, 4 epochs, T = 5; 2026-11-29):
+depth 10: micheli 91.3 %, kaiming 92.3 %, fluctuation 92.9 % (both reach 90 % one epoch
+earlier than micheli), xavier 82.5 %, pytorch_default 9.8 % (never leaves chance). Depth 50:
+every initialiser stays at chance (9.8 %) in 4 epochs, the paper's included, although only
+the paper's init keeps the forward activity alive to layer 49 (rate 0.007 at init, all others
+exactly 0). The backward pass explains it: the gradient norm of the micheli network falls by
+a factor 0.871 per layer going down, i.e. a squared gain of 0.76 per layer, which is the
+mean-field chi = n sigma_w^2 E[g'(u - theta)^2] = 0.759 of theory.gradients for ATan with
+alpha = 2 at q = 1: preserving the forward variance does not preserve the gradient, and over 48
+layers the gradient shrinks ~400x. (The paper trains 150 epochs; this is 4.)
 """
 from __future__ import annotations
 
@@ -149,7 +160,7 @@ FIGURE = FigureSpec(
     compute=compute, plot=plot, tables=tables, agreement=agreement, order=60,
     version="1",
     presets={
-        "quick": {**_BASE, "depths": [10, 50], "train_size": 3000, "test_size": 1000, "epochs": 2, "steps": 5},
+        "quick": {**_BASE, "depths": [10, 50], "train_size": 5000, "test_size": 2000, "epochs": 3, "steps": 5},
         "medium": {**_BASE, "depths": [10, 50], "train_size": None, "test_size": None, "epochs": 4,
                    "steps": 5},
         "full": {**_BASE, "depths": [10, 50, 100], "train_size": None, "test_size": None, "epochs": 10,
