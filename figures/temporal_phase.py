@@ -130,5 +130,5 @@ FIGURE = FigureSpec(
                       "samples": 10000, "check_width": 2000, "check_draws": 4},
              "tiny": {**_BASE, "beta_points": 3, "threshold_points": 3, "depth": 5, "steps": 4,
                       "samples": 300, "check_width": 60, "check_points": [["subtract", 1.0, 0.0]]}},
-    expected_seconds={"quick": 90, "full": 900},
+    expected_seconds={"quick": 20, "full": 900},
 )

@@ -88,11 +88,11 @@ FIGURE = FigureSpec(
             "the temporal init: temporal mean-field (lines) and simulation (points, mean +- se over "
             "independent networks). The temporal init is built to hold the target Q(theta).",
     compute=compute, plot=plot, agreement=agreement, tables=tables, order=71, version="1",
-    presets={"quick": {**_BASE, "depth": 100, "width": 600, "samples": 5000, "batch": 4, "draws": 2,
+    presets={"quick": {**_BASE, "depth": 100, "width": 1000, "samples": 5000, "batch": 4, "draws": 2,
                        "betas": [0.0, 0.3, 0.6, 0.9], "init_samples": 6000},
              "full": {**_BASE, "depth": 100, "width": 2000, "samples": 30000, "batch": 8, "draws": 4,
                       "betas": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]},
              "tiny": {**_BASE, "depth": 4, "width": 60, "steps": 3, "samples": 500, "batch": 2, "draws": 2,
                       "betas": [0.0, 0.5], "init_samples": 500, "init_depth": 20}},
-    expected_seconds={"quick": 150, "full": 2400},
+    expected_seconds={"quick": 60, "full": 2400},
 )
