@@ -53,8 +53,9 @@ def main(argv=None) -> int:
         parser.error("--jobs must be >= 1")
     if preset == "full":
         expected = sum(spec.expected_seconds.get("full", 0) for spec in chosen)
-        print(f"--full: expected duration about {expected / 60:.0f} min on a 2-core machine "
-              "(less for entries already cached)", flush=True)
+        when = f"{expected:.0f} s" if expected < 120 else f"{expected / 60:.0f} min ({expected / 3600:.1f} h)"
+        print(f"--full: expected duration about {when} on a 2-core machine "
+              "(less for entries already cached; estimates, not measurements)", flush=True)
 
     start = time.perf_counter()
     results = run(chosen, all_specs=specs, preset=preset, out_dir=args.out,

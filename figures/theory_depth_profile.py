@@ -51,6 +51,6 @@ FIGURE = FigureSpec(
             "fall to exact silence within a few layers; the leak/reset variant settles at a higher "
             "fixed point. Kaiming and Ding (lambda = 1, theta = 1) coincide, as do Xavier and LeCun for "
             "square layers.",
-    compute=compute, plot=plot, order=11,
+    compute=compute, plot=plot, expected_seconds={"quick": 1, "full": 1}, order=11,
     presets={"quick": _PARAMS, "full": _PARAMS, "tiny": {**_PARAMS, "depth": 10}},
 )

@@ -61,7 +61,7 @@ FIGURE = FigureSpec(
             "found by a root search, so it is drawn at the marked thresholds only, and is missing where "
             "no stable temporal fixed point has the target rate). The paper's scale 1/sqrt(Q(theta)) "
             "grows fast with the threshold; ANN schemes ignore it.",
-    compute=compute, plot=plot, order=10,
+    compute=compute, plot=plot, expected_seconds={"quick": 45, "full": 200}, order=10,
     presets={"quick": _PARAMS, "full": {**_PARAMS, "coarse_points": 31},
              "tiny": {**_PARAMS, "points": 7, "coarse_points": 2, "threshold_max": 1.0}},
 )
