@@ -8,9 +8,13 @@ recomputed (corrupt or stale entries are never plotted).
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import json
 import os
+import sys
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,17 +31,44 @@ def _default(obj):
     raise TypeError(f"cannot put {type(obj).__name__} in a cache key")
 
 
-def code_version(module_name: str) -> str:
-    """Short hash of a module's source file: part of every cache key, so editing the code that
-    computes an entry invalidates it even if nobody bumps the hand-written version."""
-    import importlib
-    import inspect
+_LIBRARY_PACKAGES = ("theory", "simulate")
 
+
+@lru_cache(maxsize=None)
+def _source_hash(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _library_version() -> str:
+    """Hash of every source file of the packages that compute figure data (theory, simulate)."""
+    digest = hashlib.sha256()
+    for package in _LIBRARY_PACKAGES:
+        root = Path(importlib.import_module(package).__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(_source_hash(str(path)).encode())
+    return digest.hexdigest()
+
+
+def code_version(module_name: str) -> str:
+    """Short hash of the code that computes an entry: the module's source, the source of every
+    other ``figures`` module it uses (e.g. a shared training run), and all of theory/ and
+    simulate/. Part of every cache key, so editing any of that code invalidates the entries it
+    computed even if nobody bumps the hand-written version (stale entries are never plotted)."""
     try:
-        source = inspect.getsource(importlib.import_module(module_name))
+        module = importlib.import_module(module_name)
+        files = {inspect.getsourcefile(module)}
     except (OSError, TypeError, ImportError):
         return "nosource"
-    return hashlib.sha256(source.encode()).hexdigest()[:12]
+    for value in vars(module).values():
+        owner = getattr(value, "__module__", None) if not inspect.ismodule(value) else value.__name__
+        if isinstance(owner, str) and owner.startswith("figures.") and owner != module_name:
+            files.add(inspect.getsourcefile(sys.modules[owner]))
+    digest = hashlib.sha256(_library_version().encode())
+    for path in sorted(files):
+        digest.update(_source_hash(path).encode())
+    return digest.hexdigest()[:12]
 
 
 def make_key(kind: str, version: str, params: dict) -> str:
@@ -95,8 +126,6 @@ class Cache:
 
     def __init__(self, directory: str | os.PathLike | None):
         self.directory = None if directory is None else Path(directory)
-        self.hits = 0
-        self.misses = 0
 
     def path(self, kind: str, key: str) -> Path:
         return self.directory / f"{kind}-{key[:20]}.npz"
@@ -116,25 +145,26 @@ class Cache:
         except Exception:  # corrupt entry: recompute rather than plot garbage
             return None
 
-    def store(self, kind: str, key: str, data: dict) -> None:
+    def store(self, kind: str, key: str, data: dict) -> dict:
+        """Write ``data`` and return it as a later load will (JSON values normalised), so
+        fresh and cached runs plot identical objects."""
         if self.directory is not None:
             save_npz(self.path(kind, key), data, key)
+            loaded = self.load(kind, key)
+            if loaded is not None:
+                return loaded
+        return _decode_roundtrip(data)
 
     def get_or_compute(self, kind: str, version: str, params: dict, func):
         """Cached ``func(params)``; returns (data, came_from_cache)."""
         key = make_key(kind, version, params)
         data = self.load(kind, key)
         if data is not None:
-            self.hits += 1
             return data, True
-        self.misses += 1
-        data = func(params)
-        self.store(kind, key, data)
-        # read back what was stored so cached and fresh runs plot identical objects
-        return (self.load(kind, key) if self.directory is not None else decode_roundtrip(data)), False
+        return self.store(kind, key, func(params)), False
 
 
-def decode_roundtrip(data: dict) -> dict:
+def _decode_roundtrip(data: dict) -> dict:
     """What ``data`` looks like after a store/load cycle (JSON values normalised)."""
     return {k: (v if isinstance(v, np.ndarray) and v.dtype != object
                 else json.loads(json.dumps(v, default=_default))) for k, v in data.items()}

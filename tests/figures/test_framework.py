@@ -124,3 +124,23 @@ def test_code_version_tracks_the_module_source():
     first = code_version("figures.theory_length_map")
     assert len(first) == 12 and first != code_version("figures.theory_depth_profile")
     assert code_version("no.such.module") == "nosource"
+
+
+def test_code_version_covers_library_and_shared_figure_modules(monkeypatch):
+    """A change in simulate/ or theory/, or in a figures module the figure borrows code from
+    (training_robustness runs training_curves.run_one), must change the key."""
+    import inspect
+
+    import figures.training_curves
+    from figures import cache
+
+    real = cache._source_hash.__wrapped__
+    robustness = cache.code_version("figures.training_robustness")
+    length_map = cache.code_version("figures.theory_length_map")
+    shared = inspect.getsourcefile(figures.training_curves)
+    monkeypatch.setattr(cache, "_source_hash", lambda p: real(p) + ("x" if p == shared else ""))
+    assert cache.code_version("figures.training_robustness") != robustness
+    assert cache.code_version("figures.theory_length_map") == length_map  # unrelated figure kept
+    monkeypatch.setattr(cache, "_source_hash", lambda p: real(p) + ("x" if p.endswith("kernels.py") else ""))
+    monkeypatch.setattr(cache, "_library_version", cache._library_version.__wrapped__)
+    assert cache.code_version("figures.theory_length_map") != length_map
