@@ -19,6 +19,7 @@ from .meanfield import (
     rate_map, stable_fixed_point,
 )
 from .temporal import TemporalPropagation, propagate_temporal
+from .temporal_chain import TemporalChain, temporal_chain
 from .temporal_init import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
 
 __all__ = [
@@ -31,4 +32,6 @@ __all__ = [
     "finite_width_sigma", "finite_width_expansion",
     "chi", "surrogate_moment", "output_delta_sq", "gradient_profile", "GradientProfile",
     "chi_one_scale", "chi_one_fixed_points",
+    "TemporalPropagation", "propagate_temporal", "TemporalChain", "temporal_chain",
+    "optimal_sigma_temporal", "temporal_fixed_point", "temporal_phase",
 ]
