@@ -31,14 +31,15 @@ def time_chain(width):
     return float(np.median(times)), float(chain.silent[-1])
 
 
-def time_draw(width, rng):
+def time_draw(width, rng, steps=1, beta=0.0):
+    """Median wall time of 3 simulated draws (fresh float32 weights, batch 1, ``steps`` steps)."""
     sigma = np.float32(optimal_sigma(THRESHOLD, width))
     times = []
     for _ in range(3):
         start = time.perf_counter()
         weights = [rng.standard_normal((width, width), dtype=np.float32) * sigma for _ in range(DEPTH)]
-        currents = rng.standard_normal((1, 1, width), dtype=np.float32)
-        run_network(weights, currents, beta=0.0, threshold=THRESHOLD)
+        currents = rng.standard_normal((steps, 1, width), dtype=np.float32)
+        run_network(weights, currents, beta=beta, threshold=THRESHOLD)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 

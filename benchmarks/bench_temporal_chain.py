@@ -17,11 +17,12 @@ import time
 
 import numpy as np
 
+from bench_finite_width import DEPTH, THRESHOLD, time_draw  # sibling script (run from anywhere)
 from simulate import run_network
 from theory import optimal_sigma
 from theory.temporal_chain import temporal_chain
 
-DEPTH, STEPS, BETA, THRESHOLD, CHAINS = 100, 10, 0.5, 1.0, 64
+STEPS, BETA, CHAINS = 10, 0.5, 64
 
 
 def time_chain(width):
@@ -29,18 +30,6 @@ def time_chain(width):
     start = time.perf_counter()
     temporal_chain(DEPTH, width, STEPS, sigma, THRESHOLD, BETA, chains=CHAINS, seed=0)
     return (time.perf_counter() - start) / CHAINS
-
-
-def time_draw(width, rng):
-    sigma = np.float32(optimal_sigma(THRESHOLD, width))
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        weights = [rng.standard_normal((width, width), dtype=np.float32) * sigma for _ in range(DEPTH)]
-        currents = rng.standard_normal((STEPS, 1, width), dtype=np.float32)
-        run_network(weights, currents, beta=BETA, threshold=THRESHOLD)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main():
@@ -52,7 +41,7 @@ def main():
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"{'width':>6} {'chain s/sample':>15} {'draw s/sample':>14} {'draw/chain':>11}")
     for width in (1000, 2000):
-        chain_s, draw_s = time_chain(width), time_draw(width, rng)
+        chain_s, draw_s = time_chain(width), time_draw(width, rng, STEPS, BETA)
         print(f"{width:6d} {chain_s:15.4f} {draw_s:14.4f} {draw_s / chain_s:11.1f}")
 
 

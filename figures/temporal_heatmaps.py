@@ -22,10 +22,11 @@ def init_params(init, params):
     return {}
 
 
-def predict_and_simulate(item):
+def predict_and_simulate(item, extra=None):
     """Theory (propagate_temporal, float64) and simulation (monte_carlo over ``draws`` float32
-    networks) of one (init, beta) configuration: rate and its standard error, (depth+1, T)."""
-    extra = init_params(item["init"], item)
+    networks) of one (init, beta) configuration: rate and its standard error, (depth+1, T).
+    ``extra``: registry parameters added to :func:`init_params`' (e.g. finite_width)."""
+    extra = {**init_params(item["init"], item), **(extra or {})}
     width, depth = item["width"], item["depth"]
     try:
         sigma_w = inits.weight_std(item["init"], width, width, item["threshold"], item["beta"], **extra)

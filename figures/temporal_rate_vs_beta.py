@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulate import monte_carlo
-from theory import inits, propagate_temporal
 from theory.gaussian import tail
 from theory.temporal_chain import temporal_chain
 
 from . import style
 from ._spec import FigureSpec
-from .temporal_heatmaps import init_params
+from .temporal_heatmaps import predict_and_simulate
 
 # (variant, registry name, extra registry parameters); the variant names the row, colour and label
 VARIANTS = (("micheli", "micheli", {}),
@@ -26,28 +24,20 @@ TEMPORAL = ("micheli_temporal", "micheli_temporal_finite")
 
 
 def predict_simulate_chain(item):
-    """One (variant, beta): mean-field rate (propagate_temporal, float64), chain rate
-    (temporal_chain at the same width and depth, float64; time average per chain at the last
-    layer) and simulated rate (monte_carlo over ``draws`` float32 networks)."""
-    extra = {**init_params(item["init"], item), **item["init_extra"]}
+    """One (variant, beta): mean-field rate and simulated rate (temporal_heatmaps'
+    predict_and_simulate) and the chain rate (temporal_chain at the same width, depth and
+    weight std, float64; time average per chain at the last layer)."""
+    extra = dict(item["init_extra"])
     if extra.get("finite_width"):
         extra["chains"] = item["init_chains"]
-    width, depth = item["width"], item["depth"]
-    try:
-        sigma_w = inits.weight_std(item["init"], width, width, item["threshold"], item["beta"], **extra)
-    except ValueError as error:           # formula undefined (e.g. no fixed point): say so in the figure
-        return {"defined": False, "reason": str(error)}
-    theory = propagate_temporal(depth, item["steps"], sigma_w, width, item["threshold"], item["beta"],
-                                item["reset"], encoding=item["encoding"], samples=item["samples"], seed=item["seed"])
-    # seed + 1: independent of the random numbers the finite-width init was solved on (seed)
-    chain = temporal_chain(depth, width, item["steps"], sigma_w, item["threshold"], item["beta"], item["reset"],
-                           encoding=item["encoding"], input_std=1.0, chains=item["chains"], seed=item["seed"] + 1)
-    sim = monte_carlo(item["init"], depth, width, threshold=item["threshold"], beta=item["beta"],
-                      reset=item["reset"], steps=item["steps"], batch=item["batch"], draws=item["draws"],
-                      seed=item["seed"], encoding=item["encoding"], init_params=extra)
-    return {"defined": True, "sigma_w": sigma_w, "theory_rate": theory.rate,
-            "chain_rate": chain.time_averaged_rate[:, -1],
-            "sim_rate": sim.summary["rate"], "sim_rate_se": sim.summary["rate_se"]}
+    result = predict_and_simulate(item, extra)
+    if result["defined"]:
+        # seed + 1: independent of the random numbers the finite-width init was solved on (seed)
+        chain = temporal_chain(item["depth"], item["width"], item["steps"], result["sigma_w"], item["threshold"],
+                               item["beta"], item["reset"], encoding=item["encoding"], input_std=1.0,
+                               chains=item["chains"], seed=item["seed"] + 1)
+        result["chain_rate"] = chain.time_averaged_rate[:, -1]
+    return result
 
 
 def _items(params):

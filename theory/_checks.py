@@ -84,3 +84,14 @@ def scalar_or_array(arr: np.ndarray):
     """A 0-d result back as a Python float, otherwise the array."""
     arr = np.asarray(arr)
     return float(arr) if arr.ndim == 0 else arr
+
+
+def layer_widths(width, depth: int) -> np.ndarray:
+    """Widths n_0 .. n_depth (int64) from one integer (every layer) or depth + 1 integers."""
+    widths = positive_int(width, "width").astype(np.int64)
+    if widths.ndim == 0:
+        return np.full(depth + 1, int(widths), dtype=np.int64)
+    if widths.shape != (depth + 1,):
+        raise ValueError(f"width must be an integer or a sequence of depth + 1 = {depth + 1} widths "
+                         f"(n_0 .. n_L), got {widths.shape[0] if widths.ndim == 1 else widths.shape} entries")
+    return widths

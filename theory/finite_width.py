@@ -88,16 +88,6 @@ class SpikeCountChain:
         return len(self.widths) - 1
 
 
-def _widths(width, depth):
-    widths = _checks.positive_int(width, "width").astype(np.int64)
-    if widths.ndim == 0:
-        return np.full(depth + 1, int(widths), dtype=np.int64)
-    if widths.shape != (depth + 1,):
-        raise ValueError(f"width must be an integer or a sequence of depth + 1 = {depth + 1} widths "
-                         f"(n_0 .. n_L), got {widths.shape[0] if widths.ndim == 1 else widths.shape} entries")
-    return widths
-
-
 def _sigmas(sigma_w, init, widths, threshold, beta, init_params):
     """Per weight layer std and whether the chain is exact (Gaussian weights)."""
     depth = len(widths) - 1
@@ -240,7 +230,7 @@ def spike_count_chain(depth, width, threshold=1.0, sigma_w=None, init=None, beta
     beta = float(_checks.unit_interval(beta, "beta"))
     bias_var = float(_checks.non_negative(bias_var, "bias_var"))
     prune = float(_checks.non_negative(prune, "prune"))
-    widths = _widths(width, depth)
+    widths = _checks.layer_widths(width, depth)
     sigmas, gaussian = _sigmas(sigma_w, init, widths, threshold, beta, init_params)
 
     pi = _initial_distribution(int(widths[0]), threshold, q0, input_rate, input_distribution)
@@ -418,7 +408,7 @@ def finite_width_expansion(depth, width, threshold=1.0, sigma_w=None, init=None,
     threshold = float(_checks.finite(threshold, "threshold"))
     beta = float(_checks.unit_interval(beta, "beta"))
     bias_var = float(_checks.non_negative(bias_var, "bias_var"))
-    widths = _widths(width, depth)
+    widths = _checks.layer_widths(width, depth)
     sigmas, _ = _sigmas(sigma_w, init, widths, threshold, beta, init_params)
     n = int(widths[0])
     gains = widths[:-1] * sigmas**2

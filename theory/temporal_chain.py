@@ -108,16 +108,6 @@ def _per_layer(value, depth, name, check):
     return arr
 
 
-def _widths(width, depth):
-    arr = np.asarray(_checks.positive_int(width, "width"), dtype=np.int64)
-    if arr.ndim == 0:
-        return np.full(depth + 1, int(arr), dtype=np.int64)
-    if arr.shape != (depth + 1,):
-        raise ValueError(f"width must be an integer or a sequence of depth + 1 = {depth + 1} integers, "
-                         f"got shape {arr.shape}")
-    return arr
-
-
 def _input_spikes(rng, chains, n0, T, threshold, beta, reset, encoding, input_std, input_rate):
     kind, first, _ = input_layer(T, encoding, input_std, 0.0, input_rate)
     if kind == "spikes":
@@ -153,7 +143,7 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
     if T < 1:
         raise ValueError(f"T must be an integer >= 1, got {T}")
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
-    widths = _widths(width, depth)
+    widths = _checks.layer_widths(width, depth)
     sigmas = _per_layer(sigma_w, depth, "sigma_w", _checks.non_negative)
     bias_var = float(_checks.non_negative(bias_var, "bias_var"))
     input_std = float(_checks.non_negative(input_std, "input_std"))
