@@ -57,10 +57,10 @@ depth 100 by about 50 %) is the price of a time-averaged target below the saddle
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from scipy import optimize
+from tqdm.auto import tqdm
 
 from . import _checks
 from .gaussian import tail
@@ -157,12 +157,29 @@ def _chain_excess(threshold, beta, T, reset, target_rate, depth, width, chains, 
     return excess
 
 
-@lru_cache(maxsize=256)
-def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width=None, chains=64):
+def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width=None, chains=64,
+                  progress=False):
+    # the progress bar is not part of the answer, so it stays out of the cache key
+    key = (threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains)
+    if key not in _GAINS:
+        where = "mean field" if width is None else f"chain, width {width}"
+        with tqdm(desc=f"temporal gain ({where})", unit=" evaluations", disable=not progress, leave=False) as bar:
+            _GAINS[key] = _solve_gain(*key, bar)
+    return _GAINS[key]
+
+
+_GAINS: dict = {}
+
+
+def _solve_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains, bar):
     if width is None:
-        excess = _meanfield_excess(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance)
+        evaluate = _meanfield_excess(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance)
     else:
-        excess = _chain_excess(threshold, beta, T, reset, target_rate, depth, width, chains, seed)
+        evaluate = _chain_excess(threshold, beta, T, reset, target_rate, depth, width, chains, seed)
+
+    def excess(log_gain):
+        bar.update()
+        return evaluate(log_gain)
     where = f"at depth {depth}" + ("" if width is None else f", width {width}")
 
     # bracket around the paper's gain 1/Q(theta), widened by factors of 1.5 up to x/ 50
@@ -200,7 +217,7 @@ def _check_width(width, chains):
 
 
 def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None, depth=100,
-                          samples=10000, seed=0, tolerance=1e-7, width=None, chains=64) -> float:
+                          samples=10000, seed=0, tolerance=1e-7, width=None, chains=64, progress=True) -> float:
     """g = fan_in sigma_w^2 such that the deep stack's time-averaged rate at layer ``depth``,
     started from i.i.d. Bernoulli(target) spikes, is ``target_rate`` (default Q(theta)).
 
@@ -210,7 +227,8 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
     width=n: layers of n neurons, E[(1/T) sum_t k_depth[t] / n] over ``chains`` runs of the
     exact Gram chain (:func:`theory.temporal_chain.temporal_chain`; silent runs count as 0).
     Brent's method on log g (to 1e-4) in a bracket around the paper's 1/Q(theta)
-    (within [1/50, 50] x it). ValueError if no gain gives that rate.
+    (within [1/50, 50] x it). ValueError if no gain gives that rate. Results are cached per
+    process; ``progress`` shows a bar of map evaluations while a new gain is solved.
     """
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     if beta >= 1.0:
@@ -221,11 +239,12 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
         raise ValueError(f"target_rate must lie in (0, 1), got {target_rate}")
     width, chains = _check_width(width, chains)
     return _optimal_gain(threshold, beta, T, reset, target_rate, int(_checks.positive_int(depth, "depth")),
-                         int(_checks.positive_int(samples, "samples")), int(seed), float(tolerance), width, chains)
+                         int(_checks.positive_int(samples, "samples")), int(seed), float(tolerance), width, chains,
+                         bool(progress))
 
 
 def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_rate=None,
-                           depth=100, samples=10000, seed=0, width=None, chains=64) -> float:
+                           depth=100, samples=10000, seed=0, width=None, chains=64, progress=True) -> float:
     """Weight std keeping the time-averaged rate of a deep LIF stack at ``target_rate``:
 
         sigma_w = sqrt(g* / fan_in),   g*: (1/T) sum_t M*_g[t, t] = target_rate,  M*_g = LIF(g M*_g)
@@ -244,7 +263,7 @@ def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_
     """
     fan_in = float(_checks.positive_int(fan_in, "fan_in"))
     gain = optimal_gain_temporal(threshold, beta, T, reset, target_rate, depth, samples, seed, width=width,
-                                 chains=chains)
+                                 chains=chains, progress=progress)
     return float(np.sqrt(gain / fan_in))
 
 
@@ -257,8 +276,9 @@ def _micheli_temporal(fan_in, fan_out, threshold, beta, T=10, reset="subtract", 
     """Temporally optimal init (see :func:`optimal_sigma_temporal`); finite_width=True solves on
     the exact chain of a uniform stack of width fan_in."""
     width = int(fan_in) if finite_width else None
+    # no progress bar: the registry is called inside simulations and figure workers
     return optimal_sigma_temporal(threshold, fan_in, beta, T, reset, target_rate, depth, samples, seed,
-                                  width=width, chains=chains)
+                                  width=width, chains=chains, progress=False)
 
 
 def classify_profile(rate, silent_below=1e-3, change=0.2) -> str:
