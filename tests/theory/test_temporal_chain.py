@@ -55,26 +55,29 @@ def test_t1_power_wrong_sigma_is_rejected():
     assert _pooled_chisquare(observed, exact.distribution[depth] * counts.size).pvalue < ALPHA
 
 
-CASES = [(0.5, "subtract", "gaussian"), (0.9, "zero", "static"), (0.0, "none", "bernoulli")]
+# (beta, reset, encoding, bias std): each reset and encoding once, and biases (constant in time)
+CASES = [(0.5, "subtract", "gaussian", 0.0), (0.9, "zero", "static", 0.0), (0.0, "none", "bernoulli", 0.0),
+         (0.5, "subtract", "gaussian", 0.4)]
 
 
-def _simulated(beta, reset, encoding, width=40, depth=8, T=5, draws=1500):
+def _simulated(beta, reset, encoding, bias_std=0.0, width=40, depth=8, T=5, draws=1500):
     return monte_carlo("micheli", depth, width, threshold=1.0, beta=beta, reset=reset, steps=T, batch=1,
-                       draws=draws, seed=3, encoding=encoding, input_rate=0.2)
+                       draws=draws, seed=3, encoding=encoding, input_rate=0.2, bias_std=bias_std)
 
 
-@pytest.mark.parametrize("beta,reset,encoding", CASES)
-def test_chain_has_the_law_of_the_network(beta, reset, encoding):
+@pytest.mark.parametrize("beta,reset,encoding,bias_std", CASES)
+def test_chain_has_the_law_of_the_network(beta, reset, encoding, bias_std):
     """Width 40, depth 8, T = 5 (narrow: far from mean field, 4 % of the networks fall silent in
-    the first case), each reset and encoding once. 1500 simulated networks vs 3000 chains:
+    the first case), each reset and encoding once, and once with N(0, 0.4^2) biases
+    (bias_var = 0.16 in the chain). 1500 simulated networks vs 3000 chains:
     KS test of the last layer's time-averaged rate (level 1e-3; the rates are discrete, which
     makes the KS test conservative) and |Welch z| per (layer >= 1, step) below the Bonferroni
     critical value for 40 cells at two-sided level 1e-3 (normal approximation of the means)."""
     width, depth, T = 40, 8, 5
-    sim = _simulated(beta, reset, encoding)
+    sim = _simulated(beta, reset, encoding, bias_std)
     sigma = inits.weight_std("micheli", width, width, 1.0, beta)
     chain = temporal_chain(depth, width, T, sigma, 1.0, beta, reset, encoding=encoding, input_rate=0.2,
-                           chains=3000, seed=4)
+                           bias_var=bias_std ** 2, chains=3000, seed=4)
     simulated, predicted = sim.rate_draws.mean(axis=2)[:, depth], chain.time_averaged_rate[:, depth]
     assert stats.ks_2samp(simulated, predicted).pvalue > ALPHA
     draws = sim.rate_draws[:, 1:]
