@@ -157,8 +157,10 @@ def _chain_excess(threshold, beta, T, reset, target_rate, depth, width, chains, 
     return excess
 
 
-def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width=None, chains=64,
-                  progress=False):
+_GAINS: dict = {}     # solved gains of this process, keyed by every argument that sets the answer
+
+
+def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains, progress):
     # the progress bar is not part of the answer, so it stays out of the cache key
     key = (threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains)
     if key not in _GAINS:
@@ -166,9 +168,6 @@ def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, 
         with tqdm(desc=f"temporal gain ({where})", unit=" evaluations", disable=not progress, leave=False) as bar:
             _GAINS[key] = _solve_gain(*key, bar)
     return _GAINS[key]
-
-
-_GAINS: dict = {}
 
 
 def _solve_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains, bar):
@@ -258,8 +257,8 @@ def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_
     :func:`optimal_gain_temporal`). Use it where the infinite-width fixed point has a marginal
     mode: at width 2000, depth 100, T = 10, subtract reset the infinite-width gain leaves the
     simulated rate 11.6 % and 12.8 % below Q(1) at beta = 0 and 0.9, the finite-width gain within 1.1 %.
-    Costs about 10-15 chain runs (width 2000, depth 100, T = 10, 64 chains: 30-40 s, cached
-    per process). Float64; ValueError on bad input or an unreachable target.
+    Costs about 10-15 chain runs (width 2000, depth 100, T = 10, 64 chains: 27-40 s measured,
+    cached per process). Float64; ValueError on bad input or an unreachable target.
     """
     fan_in = float(_checks.positive_int(fan_in, "fan_in"))
     gain = optimal_gain_temporal(threshold, beta, T, reset, target_rate, depth, samples, seed, width=width,
