@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import _checks
+from theory import validation
 from theory.surrogates import SURROGATES, surrogate_code
 
 from . import bptt_kernels as K
@@ -88,11 +88,11 @@ def _validate(weights, biases, currents, labels, beta, threshold, reset, surroga
     if labels.size and (labels.min() < 0 or labels.max() >= width):
         raise ValueError(f"labels must lie in [0, {width - 1}] (output width), got range "
                          f"[{labels.min()}, {labels.max()}]")
-    beta = float(_checks.unit_interval(beta, "beta"))
-    threshold = float(_checks.finite(threshold, "threshold"))
-    _checks.choice(reset, "reset", RESETS)
+    beta = float(validation.unit_interval(beta, "beta"))
+    threshold = float(validation.finite(threshold, "threshold"))
+    validation.choice(reset, "reset", RESETS)
     code = surrogate_code(surrogate)
-    scale = SURROGATES[surrogate][1] if surrogate_scale is None else float(_checks.positive(surrogate_scale, "surrogate_scale"))
+    scale = SURROGATES[surrogate][1] if surrogate_scale is None else float(validation.positive(surrogate_scale, "surrogate_scale"))
     return checked, biases, currents, labels.astype(np.int64), beta, threshold, code, scale
 
 
@@ -185,7 +185,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     dtype = weights[0].dtype.type
     smooth = smooth_slope is not None
     if smooth:
-        smooth_slope = float(_checks.positive(smooth_slope, "smooth_slope"))
+        smooth_slope = float(validation.positive(smooth_slope, "smooth_slope"))
         code, scale = surrogate_code("sigmoid"), smooth_slope
     reset_code = RESETS[reset]
     beta_d, threshold_d = dtype(beta), dtype(threshold)

@@ -14,28 +14,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory import _checks
+from theory import validation
 
 __all__ = ["gaussian_currents", "static_currents", "bernoulli_spikes", "as_currents"]
 
 
 def _shape(steps, batch, width):
-    return (int(_checks.positive_int(steps, "steps")), int(_checks.positive_int(batch, "batch")),
-            int(_checks.positive_int(width, "width")))
+    return (int(validation.positive_int(steps, "steps")), int(validation.positive_int(batch, "batch")),
+            int(validation.positive_int(width, "width")))
 
 
 def gaussian_currents(steps, batch, width, rng, std=1.0) -> np.ndarray:
     """I.i.d. N(0, std^2) currents, float32 (T, B, n). ``rng``: Generator or int seed."""
     shape = _shape(steps, batch, width)
-    std = float(_checks.non_negative(std, "std"))
+    std = float(validation.non_negative(std, "std"))
     rng = np.random.default_rng(rng)
     return (std * rng.standard_normal(shape)).astype(np.float32)
 
 
 def static_currents(x, steps) -> np.ndarray:
     """The (B, n) input ``x`` repeated at every one of ``steps`` steps: float32 (T, B, n)."""
-    steps = int(_checks.positive_int(steps, "steps"))
-    x = np.asarray(_checks.finite(x, "x"), dtype=np.float32)
+    steps = int(validation.positive_int(steps, "steps"))
+    x = np.asarray(validation.finite(x, "x"), dtype=np.float32)
     if x.ndim != 2 or min(x.shape) < 1:
         raise ValueError(f"x must have shape (B, n) with B, n >= 1, got shape {x.shape}")
     return np.ascontiguousarray(np.broadcast_to(x, (steps,) + x.shape))
@@ -48,7 +48,7 @@ def bernoulli_spikes(rates, steps, batch, width, rng) -> np.ndarray:
     one per neuron (n,), one per sample and neuron (B, n) (e.g. pixel intensities), ...
     """
     shape = _shape(steps, batch, width)
-    rates = _checks.unit_interval(rates, "rates")
+    rates = validation.unit_interval(rates, "rates")
     try:
         rates = np.broadcast_to(rates, shape)
     except ValueError:
@@ -59,7 +59,7 @@ def bernoulli_spikes(rates, steps, batch, width, rng) -> np.ndarray:
 
 def as_currents(array) -> np.ndarray:
     """A user array checked to be finite with shape (T, B, n), as contiguous float32."""
-    array = _checks.finite(array, "array")
+    array = validation.finite(array, "array")
     if array.ndim != 3 or min(array.shape) < 1:
         raise ValueError(f"array must have shape (T, B, n) with T, B, n >= 1, got shape {array.shape}")
     if np.any(np.abs(array) > np.finfo(np.float32).max):

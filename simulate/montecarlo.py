@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
-from theory import _checks, inits
+from theory import inits, validation
 
 from . import encodings
 from .network import RESETS, run_network
@@ -79,23 +79,23 @@ def summarise(values: np.ndarray, confidence: float) -> tuple:
 
 def _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
             input_rate, init_params, bias_std):
-    depth = _checks.non_negative_int(depth, "depth")
-    widths = np.broadcast_to(_checks.positive_int(width, "width"), (depth + 1,)) \
-        if np.ndim(width) == 0 else _checks.positive_int(width, "width")
+    depth = validation.non_negative_int(depth, "depth")
+    widths = np.broadcast_to(validation.positive_int(width, "width"), (depth + 1,)) \
+        if np.ndim(width) == 0 else validation.positive_int(width, "width")
     if widths.shape != (depth + 1,):
         raise ValueError(f"width must be an integer or a sequence of depth + 1 = {depth + 1} widths")
     inits.get(init)
-    _checks.choice(reset, "reset", RESETS)
-    _checks.choice(encoding, "encoding", ENCODINGS)
+    validation.choice(reset, "reset", RESETS)
+    validation.choice(encoding, "encoding", ENCODINGS)
     config = dict(init=init, depth=depth, widths=[int(w) for w in widths],
-                  threshold=float(_checks.finite(threshold, "threshold")),
-                  beta=float(_checks.unit_interval(beta, "beta")), reset=reset,
-                  steps=int(_checks.positive_int(steps, "steps")),
-                  batch=int(_checks.positive_int(batch, "batch")), encoding=encoding,
-                  input_std=float(_checks.non_negative(input_std, "input_std")),
-                  input_rate=float(_checks.unit_interval(input_rate, "input_rate")),
+                  threshold=float(validation.finite(threshold, "threshold")),
+                  beta=float(validation.unit_interval(beta, "beta")), reset=reset,
+                  steps=int(validation.positive_int(steps, "steps")),
+                  batch=int(validation.positive_int(batch, "batch")), encoding=encoding,
+                  input_std=float(validation.non_negative(input_std, "input_std")),
+                  input_rate=float(validation.unit_interval(input_rate, "input_rate")),
                   init_params=dict(init_params or {}),
-                  bias_std=float(_checks.non_negative(bias_std, "bias_std")))
+                  bias_std=float(validation.non_negative(bias_std, "bias_std")))
     # fail now, in the caller's process, if the initialiser rejects these parameters
     inits.weight_std(init, config["widths"][0], config["widths"][min(1, depth)], config["threshold"],
                      config["beta"], **config["init_params"])
@@ -166,10 +166,10 @@ def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0
     """
     config = _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
                      input_rate, init_params, bias_std)
-    draws = int(_checks.positive_int(draws, "draws"))
+    draws = int(validation.positive_int(draws, "draws"))
     if draws < 2:
         raise ValueError(f"draws must be >= 2 for a standard error, got {draws}")
-    confidence = float(_checks.unit_interval(confidence, "confidence", closed_right=False))
+    confidence = float(validation.unit_interval(confidence, "confidence", closed_right=False))
     seeds = _root_sequence(seed).spawn(draws)
     outputs = _map(run_draw, [(config, s) for s in seeds], jobs, progress, f"{init} draws")
     return _collect(config, outputs, confidence, keep_active)
@@ -180,11 +180,11 @@ def _root_sequence(seed) -> np.random.SeedSequence:
     twice gives the same children)."""
     if isinstance(seed, np.random.SeedSequence):
         return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key)
-    return np.random.SeedSequence(_checks.non_negative_int(seed, "seed"))
+    return np.random.SeedSequence(validation.non_negative_int(seed, "seed"))
 
 
 def _map(func, items, jobs, progress, desc):
-    jobs = int(_checks.positive_int(jobs, "jobs"))
+    jobs = int(validation.positive_int(jobs, "jobs"))
     bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     try:
         if jobs == 1 or len(items) == 1:

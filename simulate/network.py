@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import _checks
+from theory import validation
 
 from . import kernels
 
@@ -149,9 +149,9 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
     whatever the number of threads or their scheduling. Raises ValueError naming the
     argument on bad input.
     """
-    beta = float(_checks.unit_interval(beta, "beta"))
-    threshold = float(_checks.finite(threshold, "threshold"))
-    _checks.choice(reset, "reset", RESETS)
+    beta = float(validation.unit_interval(beta, "beta"))
+    threshold = float(validation.finite(threshold, "threshold"))
+    validation.choice(reset, "reset", RESETS)
     currents = _check_currents(currents, bool(input_is_spikes))
     steps, batch, width = currents.shape
     weights = _check_weights(weights, width)

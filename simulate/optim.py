@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from theory import _checks
+from theory import validation
 
 __all__ = ["Adam", "learning_rate", "SCHEDULES"]
 
@@ -29,7 +29,7 @@ SCHEDULES = ("constant", "cosine")
 
 def learning_rate(schedule, base_lr, step, t_max=10, eta_min=0.0) -> float:
     """Learning rate after ``step`` schedule steps (see the module docstring)."""
-    _checks.choice(schedule, "schedule", SCHEDULES)
+    validation.choice(schedule, "schedule", SCHEDULES)
     if schedule == "constant":
         return float(base_lr)
     return float(eta_min + (base_lr - eta_min) * (1.0 + math.cos(math.pi * step / t_max)) / 2.0)
@@ -42,11 +42,11 @@ class Adam:
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
-        self.lr = float(_checks.positive(lr, "lr"))
+        self.lr = float(validation.positive(lr, "lr"))
         b1, b2 = betas
-        self.b1 = float(_checks.unit_interval(b1, "betas[0]", closed_right=False))
-        self.b2 = float(_checks.unit_interval(b2, "betas[1]", closed_right=False))
-        self.eps = float(_checks.positive(eps, "eps"))
+        self.b1 = float(validation.unit_interval(b1, "betas[0]", closed_right=False))
+        self.b2 = float(validation.unit_interval(b2, "betas[1]", closed_right=False))
+        self.eps = float(validation.positive(eps, "eps"))
         self.params = list(params)
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]

@@ -40,7 +40,7 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
-from theory import _checks, inits
+from theory import inits, validation
 from theory.surrogates import SURROGATES
 
 from .backprop import RESETS, forward_backward
@@ -83,18 +83,18 @@ class TrainConfig:
     _FREE = ("epochs", "log_path", "checkpoint_path", "progress", "eval_batch_size", "threads")
 
     def validate(self) -> "TrainConfig":
-        _checks.choice(self.init, "init", inits.names())
-        _checks.choice(self.reset, "reset", RESETS)
-        _checks.choice(self.surrogate, "surrogate", SURROGATES)
-        _checks.choice(self.schedule, "schedule", SCHEDULES)
-        _checks.choice(self.schedule_per, "schedule_per", ("batch", "epoch"))
+        validation.choice(self.init, "init", inits.names())
+        validation.choice(self.reset, "reset", RESETS)
+        validation.choice(self.surrogate, "surrogate", SURROGATES)
+        validation.choice(self.schedule, "schedule", SCHEDULES)
+        validation.choice(self.schedule_per, "schedule_per", ("batch", "epoch"))
         if int(self.depth) < 2:
             raise ValueError(f"depth must be an integer >= 2 (LIF layers incl. input and output), got {self.depth}")
         for name in ("width", "steps", "batch_size", "epochs", "t_max", "eval_batch_size"):
-            _checks.positive_int(getattr(self, name), name)
-        _checks.unit_interval(self.beta, "beta")
-        _checks.finite(self.threshold, "threshold")
-        _checks.positive(self.lr, "lr")
+            validation.positive_int(getattr(self, name), name)
+        validation.unit_interval(self.beta, "beta")
+        validation.finite(self.threshold, "threshold")
+        validation.positive(self.lr, "lr")
         return self
 
     def identity(self) -> dict:
@@ -192,7 +192,7 @@ def train(config, data=None) -> list[dict]:
     config.validate()
     previous_threads = numba.get_num_threads()
     if config.threads is not None:
-        numba.set_num_threads(int(_checks.positive_int(config.threads, "threads")))
+        numba.set_num_threads(int(validation.positive_int(config.threads, "threads")))
     try:
         return _train(config, data)
     finally:

@@ -2,6 +2,7 @@
 
 Float64 throughout; every function validates its inputs (ValueError naming the argument).
 """
+from . import validation
 from .closed_form import log_optimal_sigma, optimal_sigma, optimal_weight_var
 from .finite_width import (
     SpikeCountChain, finite_width_expansion, finite_width_sigma, min_width, spike_count_chain,
@@ -23,6 +24,7 @@ from .temporal_chain import TemporalChain, temporal_chain
 from .temporal_init import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
 
 __all__ = [
+    "validation",
     "optimal_sigma", "log_optimal_sigma", "optimal_weight_var", "firing_probability", "tail",
     "log_tail", "orthant", "propagate", "fixed_points", "stable_fixed_point", "basin_boundary",
     "depth_scale", "critical_threshold", "correlation_map", "correlation_fixed_point",

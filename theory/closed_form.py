@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks
+from . import validation
 from .gaussian import log_tail
 
 # Largest log(std) that float64 can hold (log of the largest finite double).
@@ -20,9 +20,9 @@ _LOG_MAX = np.log(np.finfo(np.float64).max)
 
 def log_optimal_sigma(threshold, fan_in, target_var=1.0):
     """log std = 1/2 [log q* - log fan_in - log Q(theta/sqrt q*)] (no overflow possible)."""
-    threshold = _checks.finite(threshold, "threshold")
-    fan_in = _checks.positive_int(fan_in, "fan_in")
-    target_var = _checks.positive(target_var, "target_var")
+    threshold = validation.finite(threshold, "threshold")
+    fan_in = validation.positive_int(fan_in, "fan_in")
+    target_var = validation.positive(target_var, "target_var")
     z = threshold / np.sqrt(target_var)
     return 0.5 * (np.log(target_var) - np.log(fan_in) - log_tail(z))
 
@@ -52,9 +52,9 @@ def optimal_sigma(threshold, fan_in, target_var=1.0):
             "threshold is too far in the tail: the weight std exceeds the largest float64 "
             f"(log std = {np.max(log_std):.1f} > {_LOG_MAX:.1f}); use log_optimal_sigma"
         )
-    return _checks.scalar_or_array(np.exp(log_std))
+    return validation.scalar_or_array(np.exp(log_std))
 
 
 def optimal_weight_var(threshold, fan_in, target_var=1.0):
     """Var[w] = q* / (fan_in Q(theta/sqrt q*)), the square of :func:`optimal_sigma`."""
-    return _checks.scalar_or_array(np.asarray(optimal_sigma(threshold, fan_in, target_var)) ** 2)
+    return validation.scalar_or_array(np.asarray(optimal_sigma(threshold, fan_in, target_var)) ** 2)

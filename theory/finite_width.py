@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-from . import _checks, inits
+from . import inits, validation
 from .closed_form import optimal_sigma
 from .gaussian import firing_probability, log_tail, tail
 from .meanfield import propagate
@@ -101,7 +101,7 @@ def _sigmas(sigma_w, init, widths, threshold, beta, init_params):
         return sigmas, entry.dist == "normal"
     if init_params:
         raise ValueError(f"initialiser parameters {sorted(init_params)} need init, not sigma_w")
-    sigmas = _checks.non_negative(sigma_w, "sigma_w")
+    sigmas = validation.non_negative(sigma_w, "sigma_w")
     if sigmas.ndim == 0:
         return np.full(depth, float(sigmas)), True
     if sigmas.shape != (depth,):
@@ -114,16 +114,16 @@ def _initial_distribution(n0, threshold, q0, input_rate, input_distribution):
     if sum(given) > 1:
         raise ValueError("give at most one of input_rate and input_distribution (q0 is used otherwise)")
     if input_distribution is not None:
-        pmf = _checks.non_negative(input_distribution, "input_distribution")
+        pmf = validation.non_negative(input_distribution, "input_distribution")
         if pmf.shape != (n0 + 1,):
             raise ValueError(f"input_distribution must have n_0 + 1 = {n0 + 1} entries (pmf of k_0), got shape {pmf.shape}")
         if abs(pmf.sum() - 1.0) > 1e-9:
             raise ValueError(f"input_distribution must sum to 1, got {pmf.sum()!r}")
         return pmf.astype(np.float64)
     if input_rate is not None:
-        rate = float(_checks.unit_interval(input_rate, "input_rate"))
+        rate = float(validation.unit_interval(input_rate, "input_rate"))
     else:
-        rate = float(firing_probability(threshold, float(_checks.non_negative(q0, "q0"))))
+        rate = float(firing_probability(threshold, float(validation.non_negative(q0, "q0"))))
     return _binomial_rows(n0, np.array([rate]), np.array([np.log(rate) if rate > 0 else -np.inf]),
                           np.array([np.log1p(-rate) if rate < 1 else -np.inf]))[0]
 
@@ -190,11 +190,11 @@ def transition_matrix(n_in, n_out, sigma_w, threshold=1.0, bias_var=0.0):
 
         P[k, :] = Binomial(n_out, Q(theta / sqrt(sigma_w^2 k + bias_var))) pmf
     """
-    n_in = int(_checks.positive_int(n_in, "n_in"))
-    n_out = int(_checks.positive_int(n_out, "n_out"))
-    sigma = float(_checks.non_negative(sigma_w, "sigma_w"))
-    threshold = float(_checks.finite(threshold, "threshold"))
-    bias_var = float(_checks.non_negative(bias_var, "bias_var"))
+    n_in = int(validation.positive_int(n_in, "n_in"))
+    n_out = int(validation.positive_int(n_out, "n_out"))
+    sigma = float(validation.non_negative(sigma_w, "sigma_w"))
+    threshold = float(validation.finite(threshold, "threshold"))
+    bias_var = float(validation.non_negative(bias_var, "bias_var"))
     return _Layer(n_in, n_out, sigma, threshold, bias_var)._compute(np.arange(n_in + 1))
 
 
@@ -225,12 +225,12 @@ def spike_count_chain(depth, width, threshold=1.0, sigma_w=None, init=None, beta
 
     Float64. Probabilities below ~1e-300 underflow to 0 (e.g. P(silent) of very wide layers).
     """
-    depth = _checks.non_negative_int(depth, "depth")
-    threshold = float(_checks.finite(threshold, "threshold"))
-    beta = float(_checks.unit_interval(beta, "beta"))
-    bias_var = float(_checks.non_negative(bias_var, "bias_var"))
-    prune = float(_checks.non_negative(prune, "prune"))
-    widths = _checks.layer_widths(width, depth)
+    depth = validation.non_negative_int(depth, "depth")
+    threshold = float(validation.finite(threshold, "threshold"))
+    beta = float(validation.unit_interval(beta, "beta"))
+    bias_var = float(validation.non_negative(bias_var, "bias_var"))
+    prune = float(validation.non_negative(prune, "prune"))
+    widths = validation.layer_widths(width, depth)
     sigmas, gaussian = _sigmas(sigma_w, init, widths, threshold, beta, init_params)
 
     pi = _initial_distribution(int(widths[0]), threshold, q0, input_rate, input_distribution)
@@ -285,9 +285,9 @@ def min_width(depth, threshold=1.0, survival=0.99, max_width=100_000, **kwargs):
     ``init`` the std follows the width (default ``"micheli"``).
     """
     scalar = np.ndim(depth) == 0
-    depths = [_checks.non_negative_int(d, "depth") for d in np.atleast_1d(depth)]
-    target = float(_checks.unit_interval(survival, "survival"))
-    max_width = int(_checks.positive_int(max_width, "max_width"))
+    depths = [validation.non_negative_int(d, "depth") for d in np.atleast_1d(depth)]
+    target = float(validation.unit_interval(survival, "survival"))
+    max_width = int(validation.positive_int(max_width, "max_width"))
     deepest = max(depths)
     memo = {}
 
@@ -320,8 +320,8 @@ def survival_depth(max_depth, width, threshold=1.0, survival=0.99, **kwargs) -> 
 
     P(k_L > 0) never increases with L when silence is absorbing, so one chain run suffices.
     """
-    max_depth = _checks.non_negative_int(max_depth, "max_depth")
-    target = float(_checks.unit_interval(survival, "survival"))
+    max_depth = validation.non_negative_int(max_depth, "max_depth")
+    target = float(validation.unit_interval(survival, "survival"))
     alive = spike_count_chain(max_depth, width, threshold, **kwargs).survival
     below = np.nonzero(alive < target)[0]
     return int(below[0] - 1) if len(below) else max_depth
@@ -340,19 +340,19 @@ def finite_width_sigma(width, depth, threshold=1.0, criterion="rate", target_rat
     chain is stochastically monotone), so the root is unique; found by Brent's method in
     log sigma around the paper's sigma. Float64.
     """
-    width = int(_checks.positive_int(width, "width"))
-    depth = _checks.non_negative_int(depth, "depth")
-    threshold = float(_checks.finite(threshold, "threshold"))
-    _checks.choice(criterion, "criterion", {"rate", "survival"})
+    width = int(validation.positive_int(width, "width"))
+    depth = validation.non_negative_int(depth, "depth")
+    threshold = float(validation.finite(threshold, "threshold"))
+    validation.choice(criterion, "criterion", {"rate", "survival"})
     paper = optimal_sigma(threshold, width)
     if criterion == "rate":
-        target = float(tail(threshold)) if target_rate is None else float(_checks.unit_interval(target_rate, "target_rate"))
+        target = float(tail(threshold)) if target_rate is None else float(validation.unit_interval(target_rate, "target_rate"))
 
         def excess(log_sigma):
             chain = spike_count_chain(depth, width, threshold, sigma_w=np.exp(log_sigma), q0=q0, bias_var=bias_var)
             return chain.rate_mean[-1] - target
     else:
-        target = float(_checks.unit_interval(survival, "survival"))
+        target = float(validation.unit_interval(survival, "survival"))
 
         def excess(log_sigma):
             chain = spike_count_chain(depth, width, threshold, sigma_w=np.exp(log_sigma), q0=q0, bias_var=bias_var)
@@ -404,11 +404,11 @@ def finite_width_expansion(depth, width, threshold=1.0, sigma_w=None, init=None,
     z = theta / sqrt q:  f' = a_l phi(z) z / (2 q),  f'' = a_l^2 phi(z) z (z^2 - 3) / (4 q^2).
     Absorption into silence (exponentially rare in n) is not in the expansion. Float64.
     """
-    depth = _checks.non_negative_int(depth, "depth")
-    threshold = float(_checks.finite(threshold, "threshold"))
-    beta = float(_checks.unit_interval(beta, "beta"))
-    bias_var = float(_checks.non_negative(bias_var, "bias_var"))
-    widths = _checks.layer_widths(width, depth)
+    depth = validation.non_negative_int(depth, "depth")
+    threshold = float(validation.finite(threshold, "threshold"))
+    beta = float(validation.unit_interval(beta, "beta"))
+    bias_var = float(validation.non_negative(bias_var, "bias_var"))
+    widths = validation.layer_widths(width, depth)
     sigmas, _ = _sigmas(sigma_w, init, widths, threshold, beta, init_params)
     n = int(widths[0])
     gains = widths[:-1] * sigmas**2

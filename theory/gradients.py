@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, optimize, stats
 
-from . import _checks, inits
+from . import inits, validation
 from .gaussian import density, firing_probability, gauss_hermite_expectation
 from .meanfield import propagate, stable_fixed_point
 from .surrogates import SURROGATES
@@ -48,7 +48,7 @@ _SPAN = 12.0   # integrate u over +-12 sqrt(q): the Gaussian mass outside is < 1
 def _scale(surrogate, scale):
     if surrogate not in SURROGATES:
         raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {surrogate!r}")
-    return SURROGATES[surrogate][1] if scale is None else float(_checks.positive(scale, "scale"))
+    return SURROGATES[surrogate][1] if scale is None else float(validation.positive(scale, "scale"))
 
 
 def surrogate_moment(surrogate, q, threshold=1.0, scale=None, power=2, part="all", method="adaptive"):
@@ -60,10 +60,10 @@ def surrogate_moment(surrogate, q, threshold=1.0, scale=None, power=2, part="all
     q = 0 means u = 0 exactly: g(-theta)^power.
     """
     scale = _scale(surrogate, scale)
-    q = float(_checks.non_negative(q, "q"))
-    threshold = float(_checks.finite(threshold, "threshold"))
-    _checks.choice(part, "part", {"all", "above", "below"})
-    _checks.choice(method, "method", {"adaptive", "gauss_hermite"})
+    q = float(validation.non_negative(q, "q"))
+    threshold = float(validation.finite(threshold, "threshold"))
+    validation.choice(part, "part", {"all", "above", "below"})
+    validation.choice(method, "method", {"adaptive", "gauss_hermite"})
 
     func = SURROGATES[surrogate][0]   # unvalidated: the arguments are checked above
 
@@ -109,8 +109,8 @@ def chi(surrogate, sigma_w, fan_in, threshold=1.0, q=None, scale=None, method="a
     fan_in, threshold) (theory.meanfield.stable_fixed_point). chi > 1: gradients grow
     towards the input; chi < 1: they vanish, as chi^depth.
     """
-    sigma_w = float(_checks.non_negative(sigma_w, "sigma_w"))
-    fan_in = int(_checks.positive_int(fan_in, "fan_in"))
+    sigma_w = float(validation.non_negative(sigma_w, "sigma_w"))
+    fan_in = int(validation.positive_int(fan_in, "fan_in"))
     if q is None:
         q = stable_fixed_point(sigma_w, fan_in, threshold).q
     return fan_in * sigma_w**2 * surrogate_moment(surrogate, q, threshold, scale, method=method)
@@ -130,7 +130,7 @@ def gain_cv2(surrogate, q, fan_in, threshold=1.0, scale=None):
     carried by rare draws, and the typical (median) network has exp(sum log gain) ~
     chi^L exp(-L CV^2 / 2) to first order (delta method), far below the mean at depth.
     """
-    fan_in = int(_checks.positive_int(fan_in, "fan_in"))
+    fan_in = int(validation.positive_int(fan_in, "fan_in"))
     second = surrogate_moment(surrogate, q, threshold, scale, power=2)
     fourth = surrogate_moment(surrogate, q, threshold, scale, power=4)
     if second == 0.0:
@@ -150,8 +150,8 @@ def output_delta_sq(surrogate, q, n_classes=10, threshold=1.0, scale=None):
     (the label's term plus C - 1 identically distributed others; softmax is symmetric in
     the others, so whether the label fires only enters through the label's own s).
     """
-    n_classes = int(_checks.positive_int(n_classes, "n_classes"))
-    q = float(_checks.non_negative(q, "q"))
+    n_classes = int(validation.positive_int(n_classes, "n_classes"))
+    q = float(validation.non_negative(q, "q"))
     rate = float(firing_probability(threshold, q))
     moments = {1: surrogate_moment(surrogate, q, threshold, scale, part="above"),
                0: surrogate_moment(surrogate, q, threshold, scale, part="below")}
@@ -193,17 +193,17 @@ def gradient_profile(depth, width, threshold=1.0, surrogate="atan", scale=None, 
     Weights from initialiser ``init`` (per layer, fan_in/fan_out as in the stack) unless
     ``sigma_w`` (one std, or one per layer) is given. T = 1, batch 1, no biases. Float64.
     """
-    depth = _checks.non_negative_int(depth, "depth")
+    depth = validation.non_negative_int(depth, "depth")
     if depth < 1:
         raise ValueError(f"depth must be >= 1 (at least the output layer), got {depth}")
-    width = int(_checks.positive_int(width, "width"))
-    threshold = float(_checks.finite(threshold, "threshold"))
-    widths = np.array([width] * depth + [int(_checks.positive_int(n_classes, "n_classes"))])
+    width = int(validation.positive_int(width, "width"))
+    threshold = float(validation.finite(threshold, "threshold"))
+    widths = np.array([width] * depth + [int(validation.positive_int(n_classes, "n_classes"))])
     if sigma_w is None:
         sigmas = np.array([inits.weight_std(init, widths[l], widths[l + 1], threshold, beta)
                            for l in range(depth)])
     else:
-        sigmas = np.broadcast_to(_checks.non_negative(sigma_w, "sigma_w"), (depth,)).astype(np.float64)
+        sigmas = np.broadcast_to(validation.non_negative(sigma_w, "sigma_w"), (depth,)).astype(np.float64)
     forward = propagate(depth, sigmas, widths[:-1], threshold, q0=q0)
     gains = np.full(depth + 1, np.nan)
     delta_sq = np.empty(depth + 1)
@@ -233,8 +233,8 @@ def gradient_profile(depth, width, threshold=1.0, surrogate="atan", scale=None, 
 def chi_one_scale(surrogate, sigma_w, fan_in, threshold=1.0, q=None, bracket=(1e-3, 1e3)):
     """Surrogate scale making chi = 1 at the forward fixed point (None if no scale in
     ``bracket`` does, e.g. straight_through, whose gain ignores the scale)."""
-    sigma_w = float(_checks.positive(sigma_w, "sigma_w"))
-    fan_in = int(_checks.positive_int(fan_in, "fan_in"))
+    sigma_w = float(validation.positive(sigma_w, "sigma_w"))
+    fan_in = int(validation.positive_int(fan_in, "fan_in"))
     if q is None:
         q = stable_fixed_point(sigma_w, fan_in, threshold).q
     grid = np.geomspace(*bracket, 61)
@@ -273,8 +273,8 @@ def chi_one_fixed_points(surrogate, fan_in, threshold=1.0, scale=None, q_bracket
     > 1). Check ``forward_slope`` < 1: a root the forward pass cannot settle at is no init.
     Compare with the paper's q = 1.
     """
-    fan_in = int(_checks.positive_int(fan_in, "fan_in"))
-    threshold = float(_checks.finite(threshold, "threshold"))
+    fan_in = int(validation.positive_int(fan_in, "fan_in"))
+    threshold = float(validation.finite(threshold, "threshold"))
     scale = _scale(surrogate, scale)
 
     def gain(q):

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import _checks
+from . import validation
 from .closed_form import optimal_sigma
 from .gaussian import density, tail
 from .meanfield import Propagation, propagate
@@ -97,8 +97,8 @@ def _fluctuation(fan_in, fan_out, threshold, beta, xi=1.0, nu=None):
     """Fluctuation-driven init: the stationary membrane std of u[t] = beta u[t-1] + sum w s,
     sqrt(n nu / (1-beta^2)) std_w, is set to theta/xi. Defaults: xi = 1 (threshold one std
     above the mean) and nu = Q(theta), the input rate the paper's fixed point has."""
-    xi = float(_checks.positive(xi, "xi"))
-    nu = float(tail(threshold)) if nu is None else float(_checks.unit_interval(nu, "nu"))
+    xi = float(validation.positive(xi, "xi"))
+    nu = float(tail(threshold)) if nu is None else float(validation.unit_interval(nu, "nu"))
     if nu == 0.0:
         raise ValueError("nu must be > 0 (an input rate of 0 gives an infinite weight std)")
     if beta >= 1.0:
@@ -109,7 +109,7 @@ def _fluctuation(fan_in, fan_out, threshold, beta, xi=1.0, nu=None):
 @register("ding", "std = sqrt(2) theta / (lambda sqrt(n))", "Ding et al. 2022", params=("lam",))
 def _ding(fan_in, fan_out, threshold, beta, lam=1.0):
     """Ding et al.'s threshold-scaled Kaiming: std = sqrt(2) theta / (lambda sqrt n), lambda = 1 default."""
-    lam = float(_checks.positive(lam, "lam"))
+    lam = float(validation.positive(lam, "lam"))
     return float(np.sqrt(2.0) * abs(threshold) / (lam * np.sqrt(fan_in)))
 
 
@@ -126,10 +126,10 @@ def get(name: str) -> Initialiser:
 
 
 def _layer_args(fan_in, fan_out, threshold, beta):
-    fan_in = int(_checks.positive_int(fan_in, "fan_in"))
-    fan_out = int(_checks.positive_int(fan_out, "fan_out"))
-    threshold = float(_checks.finite(threshold, "threshold"))
-    beta = float(_checks.unit_interval(beta, "beta"))
+    fan_in = int(validation.positive_int(fan_in, "fan_in"))
+    fan_out = int(validation.positive_int(fan_out, "fan_out"))
+    threshold = float(validation.finite(threshold, "threshold"))
+    beta = float(validation.unit_interval(beta, "beta"))
     return fan_in, fan_out, threshold, beta
 
 

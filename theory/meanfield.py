@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from . import _checks
+from . import validation
 from .gaussian import density, firing_probability, orthant
 
 __all__ = [
@@ -27,38 +27,38 @@ __all__ = [
 
 
 def _gain(sigma_w, fan_in):
-    return _checks.positive_int(fan_in, "fan_in") * _checks.non_negative(sigma_w, "sigma_w") ** 2
+    return validation.positive_int(fan_in, "fan_in") * validation.non_negative(sigma_w, "sigma_w") ** 2
 
 
 def length_map(q, sigma_w, fan_in, threshold, bias_var=0.0):
     """g(q) = fan_in sigma_w^2 Q(theta / sqrt q) + bias_var  (membrane variance one layer up)."""
-    q = _checks.non_negative(q, "q")
-    threshold = _checks.finite(threshold, "threshold")
-    bias_var = _checks.non_negative(bias_var, "bias_var")
+    q = validation.non_negative(q, "q")
+    threshold = validation.finite(threshold, "threshold")
+    bias_var = validation.non_negative(bias_var, "bias_var")
     out = _gain(sigma_w, fan_in) * firing_probability(threshold, q) + bias_var
-    return _checks.scalar_or_array(out)
+    return validation.scalar_or_array(out)
 
 
 def length_map_slope(q, sigma_w, fan_in, threshold):
     """g'(q) = fan_in sigma_w^2 phi(z) z / (2 q), z = theta/sqrt(q); limit 0 at q = 0 for theta > 0."""
-    q = _checks.non_negative(q, "q")
-    threshold = _checks.finite(threshold, "threshold")
+    q = validation.non_negative(q, "q")
+    threshold = validation.finite(threshold, "threshold")
     gain = _gain(sigma_w, fan_in)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = threshold / np.sqrt(q)
         slope = gain * density(z) * z / (2.0 * q)
     # phi(z) decays faster than 1/q grows, so the slope tends to 0 at q -> 0 when theta != 0.
     slope = np.where(q > 0, slope, 0.0)
-    return _checks.scalar_or_array(slope)
+    return validation.scalar_or_array(slope)
 
 
 def rate_map(rate, sigma_w, fan_in, threshold, bias_var=0.0):
     """Firing-rate map p_l = Q(theta / sqrt(fan_in sigma_w^2 p_{l-1} + bias_var))."""
-    rate = _checks.unit_interval(rate, "rate")
-    threshold = _checks.finite(threshold, "threshold")
-    bias_var = _checks.non_negative(bias_var, "bias_var")
+    rate = validation.unit_interval(rate, "rate")
+    threshold = validation.finite(threshold, "threshold")
+    bias_var = validation.non_negative(bias_var, "bias_var")
     q = _gain(sigma_w, fan_in) * rate + bias_var
-    return _checks.scalar_or_array(firing_probability(threshold, q))
+    return validation.scalar_or_array(firing_probability(threshold, q))
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,10 @@ def propagate(depth, sigma_w, fan_in, threshold, q0=1.0, bias_var=0.0):
     weight layer, for stacks of varying width). Returns :class:`Propagation` with arrays of
     length depth + 1. Float64.
     """
-    depth = _checks.non_negative_int(depth, "depth")
-    threshold = float(_checks.finite(threshold, "threshold"))
-    q0 = float(_checks.non_negative(q0, "q0"))
-    bias_var = float(_checks.non_negative(bias_var, "bias_var"))
+    depth = validation.non_negative_int(depth, "depth")
+    threshold = float(validation.finite(threshold, "threshold"))
+    q0 = float(validation.non_negative(q0, "q0"))
+    bias_var = float(validation.non_negative(bias_var, "bias_var"))
     gain = np.broadcast_to(_gain(sigma_w, fan_in), (depth,)) if depth else np.zeros(0)
     q = np.empty(depth + 1)
     q[0] = q0
@@ -115,8 +115,8 @@ def fixed_points(sigma_w, fan_in, threshold, bias_var=0.0, grid_points: int = 40
     plain sign-change scan would miss; an exactly tangent root is reported when |h| there is
     at round-off level.
     """
-    threshold = float(_checks.finite(threshold, "threshold"))
-    bias_var = float(_checks.non_negative(bias_var, "bias_var"))
+    threshold = float(validation.finite(threshold, "threshold"))
+    bias_var = float(validation.non_negative(bias_var, "bias_var"))
     gain = float(_gain(sigma_w, fan_in))
     upper = gain + bias_var
 
@@ -187,7 +187,7 @@ def critical_threshold(target_var=1.0):
     z = theta / sqrt(q*), independent of n; it increases with z and crosses 1 at
     z_c ~= 1.19, so theta_c = z_c sqrt(q*). Solved by Brent's method.
     """
-    target_var = float(_checks.positive(target_var, "target_var"))
+    target_var = float(validation.positive(target_var, "target_var"))
     z_c = optimize.brentq(lambda z: _paper_slope(z) - 1.0, 0.1, 10.0, xtol=1e-15, rtol=1e-15)
     return float(z_c * np.sqrt(target_var))
 
@@ -200,31 +200,31 @@ def correlation_map(c, sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
 
     c = 1 maps to 1; its slope there is infinite for the step nonlinearity.
     """
-    c = _checks.as_float_array(c, "c")
+    c = validation.as_float_array(c, "c")
     if np.any(np.abs(c) > 1):
         raise ValueError(f"c must lie in [-1, 1], got {c!r}")
-    q = _checks.positive(q, "q")
-    threshold = _checks.finite(threshold, "threshold")
-    bias_var = _checks.non_negative(bias_var, "bias_var")
+    q = validation.positive(q, "q")
+    threshold = validation.finite(threshold, "threshold")
+    bias_var = validation.non_negative(bias_var, "bias_var")
     gain = _gain(sigma_w, fan_in)
     z = threshold / np.sqrt(q)
     q_out = gain * firing_probability(threshold, q) + bias_var
     if np.any(q_out <= 0):
         raise ValueError("sigma_w is 0 and bias_var is 0: the output variance is 0, so the correlation is undefined")
-    return _checks.scalar_or_array((gain * orthant(z, c) + bias_var) / q_out)
+    return validation.scalar_or_array((gain * orthant(z, c) + bias_var) / q_out)
 
 
 def correlation_slope(c, sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
     """dc_l/dc = n sigma_w^2 exp(-z^2/(1+c)) / (2 pi sqrt(1-c^2) q_l); infinite at c = 1."""
-    c = _checks.as_float_array(c, "c")
-    q = _checks.positive(q, "q")
-    threshold = _checks.finite(threshold, "threshold")
+    c = validation.as_float_array(c, "c")
+    q = validation.positive(q, "q")
+    threshold = validation.finite(threshold, "threshold")
     gain = _gain(sigma_w, fan_in)
     z = threshold / np.sqrt(q)
-    q_out = gain * firing_probability(threshold, q) + _checks.non_negative(bias_var, "bias_var")
+    q_out = gain * firing_probability(threshold, q) + validation.non_negative(bias_var, "bias_var")
     with np.errstate(divide="ignore"):
         dens = np.exp(-z * z / (1.0 + c)) / (2.0 * np.pi * np.sqrt(1.0 - c * c))
-    return _checks.scalar_or_array(gain * dens / q_out)
+    return validation.scalar_or_array(gain * dens / q_out)
 
 
 def correlation_fixed_point(sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):

@@ -77,10 +77,10 @@ def surrogate_code(name: str) -> int:
 def surrogate_grad(name: str, x, scale=None):
     """dS/du of surrogate ``name`` at x = u - threshold (float64 numpy); ``scale`` defaults to
     snnTorch's default for that surrogate. ValueError for unknown names or a bad scale."""
-    from . import _checks
+    from . import validation
 
     surrogate_code(name)
     func, default = SURROGATES[name]
-    scale = default if scale is None else float(_checks.positive(scale, "scale"))
-    x = _checks.finite(x, "x")
-    return _checks.scalar_or_array(func(x, scale))
+    scale = default if scale is None else float(validation.positive(scale, "scale"))
+    x = validation.finite(x, "x")
+    return validation.scalar_or_array(func(x, scale))

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate
 
-from . import _checks
+from . import validation
 from .gaussian import density, tail
 
 __all__ = [
@@ -251,23 +251,23 @@ def input_layer(T, encoding="gaussian", input_std=1.0, input_mean=0.0, input_rat
 
     Returns ("current", mean (T,), cov (T,T)) or ("spikes", rate r, M_0 (T,T)).
     """
-    T = _checks.non_negative_int(T, "T")
+    T = validation.non_negative_int(T, "T")
     if T < 1:
         raise ValueError(f"T must be an integer >= 1, got {T}")
-    _checks.choice(encoding, "encoding", ENCODINGS)
+    validation.choice(encoding, "encoding", ENCODINGS)
     if encoding == "bernoulli":
         if input_rate is None:
             raise ValueError("input_rate must be given (in [0, 1]) for encoding='bernoulli'")
-        r = float(_checks.unit_interval(input_rate, "input_rate"))
+        r = float(validation.unit_interval(input_rate, "input_rate"))
         return "spikes", r, r * r * np.ones((T, T)) + r * (1.0 - r) * np.eye(T)
-    std = float(_checks.non_negative(input_std, "input_std"))
-    mean = float(_checks.finite(input_mean, "input_mean")) * np.ones(T)
+    std = float(validation.non_negative(input_std, "input_std"))
+    mean = float(validation.finite(input_mean, "input_mean")) * np.ones(T)
     shape = np.eye(T) if encoding == "gaussian" else np.ones((T, T))
     return "current", mean, std * std * shape
 
 
 def _resolve_method(method, T):
-    _checks.choice(method, "method", ("auto", "exact", "sample"))
+    validation.choice(method, "method", ("auto", "exact", "sample"))
     if method == "auto":
         return "exact" if T <= 2 else "sample"
     if method == "exact" and T > 2:
@@ -277,9 +277,9 @@ def _resolve_method(method, T):
 
 def check_dynamics(threshold, beta, reset):
     """Validated (threshold, beta, reset): threshold finite, beta in [0, 1], reset in RESETS."""
-    threshold = float(_checks.finite(threshold, "threshold"))
-    beta = float(_checks.unit_interval(beta, "beta"))
-    _checks.choice(reset, "reset", RESETS)
+    threshold = float(validation.finite(threshold, "threshold"))
+    beta = float(validation.unit_interval(beta, "beta"))
+    validation.choice(reset, "reset", RESETS)
     return threshold, beta, reset
 
 
@@ -304,15 +304,15 @@ def propagate_temporal(depth, T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset
     rates and variances are those of ``propagate(depth, sigma_w, fan_in, threshold, q0)``.
     Float64; returns :class:`TemporalPropagation`.
     """
-    depth = _checks.non_negative_int(depth, "depth")
-    T = _checks.non_negative_int(T, "T")
+    depth = validation.non_negative_int(depth, "depth")
+    T = validation.non_negative_int(T, "T")
     if T < 1:
         raise ValueError(f"T must be an integer >= 1, got {T}")
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
-    bias_var = float(_checks.non_negative(bias_var, "bias_var"))
-    samples = int(_checks.positive_int(samples, "samples"))
+    bias_var = float(validation.non_negative(bias_var, "bias_var"))
+    samples = int(validation.positive_int(samples, "samples"))
     method = _resolve_method(method, T)
-    gain = np.broadcast_to(_checks.positive_int(fan_in, "fan_in") * _checks.non_negative(sigma_w, "sigma_w") ** 2,
+    gain = np.broadcast_to(validation.positive_int(fan_in, "fan_in") * validation.non_negative(sigma_w, "sigma_w") ** 2,
                            (depth,)) if depth else np.zeros(0)
     rng = np.random.default_rng(seed)
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _checks
+from . import validation
 from .temporal import _leak_reset, check_dynamics, input_layer, psd_factor
 
 __all__ = ["TemporalChain", "temporal_chain", "lif_spikes"]
@@ -139,16 +139,16 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
     ``depth`` values. Cost ~ chains x sum_l n_l x T^2 (width 2000, depth 100, T = 10, 64 chains:
     about 2 s). Float64; returns :class:`TemporalChain`.
     """
-    depth = _checks.non_negative_int(depth, "depth")
-    T = _checks.non_negative_int(T, "T")
+    depth = validation.non_negative_int(depth, "depth")
+    T = validation.non_negative_int(T, "T")
     if T < 1:
         raise ValueError(f"T must be an integer >= 1, got {T}")
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
-    widths = _checks.layer_widths(width, depth)
-    sigmas = _per_layer(sigma_w, depth, "sigma_w", _checks.non_negative)
-    bias_var = float(_checks.non_negative(bias_var, "bias_var"))
-    input_std = float(_checks.non_negative(input_std, "input_std"))
-    chains = int(_checks.positive_int(chains, "chains"))
+    widths = validation.layer_widths(width, depth)
+    sigmas = _per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
+    bias_var = float(validation.non_negative(bias_var, "bias_var"))
+    input_std = float(validation.non_negative(input_std, "input_std"))
+    chains = int(validation.positive_int(chains, "chains"))
     rng = np.random.default_rng(seed)
 
     rate = np.empty((chains, depth + 1, T))

@@ -62,7 +62,7 @@ import numpy as np
 from scipy import optimize
 from tqdm.auto import tqdm
 
-from . import _checks
+from . import validation
 from .gaussian import tail
 from .inits import register
 from .temporal import check_dynamics, lif_moments, propagate_temporal
@@ -127,11 +127,11 @@ def temporal_fixed_point(gain, threshold, beta, T, reset="subtract", start_rate=
     Q(theta)) until max |M_l - M_{l-1}| < tolerance or ``max_layers`` layers, float64,
     ``samples`` fresh Gaussian paths per layer from ``seed``. With sampling noise the change
     rarely falls below a small tolerance: the result is then the mean of the last 20 layers."""
-    gain = float(_checks.non_negative(gain, "gain"))
+    gain = float(validation.non_negative(gain, "gain"))
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
-    T = int(_checks.positive_int(T, "T"))
-    start_rate = float(tail(threshold)) if start_rate is None else float(_checks.unit_interval(start_rate, "start_rate"))
-    paths = _Paths(T, int(_checks.positive_int(samples, "samples")), seed)
+    T = int(validation.positive_int(T, "T"))
+    start_rate = float(tail(threshold)) if start_rate is None else float(validation.unit_interval(start_rate, "start_rate"))
+    paths = _Paths(T, int(validation.positive_int(samples, "samples")), seed)
     moment, layers, converged = _iterate(gain, _bernoulli_moment(start_rate, T), threshold, beta, reset,
                                          paths, int(max_layers), float(tolerance))
     return TemporalFixedPoint(gain, np.diag(moment).copy(), moment, layers, converged)
@@ -212,7 +212,7 @@ def _solve_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, to
 def _check_width(width, chains):
     if width is None:
         return None, 64
-    return int(_checks.positive_int(width, "width")), int(_checks.positive_int(chains, "chains"))
+    return int(validation.positive_int(width, "width")), int(validation.positive_int(chains, "chains"))
 
 
 def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None, depth=100,
@@ -232,13 +232,13 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     if beta >= 1.0:
         raise ValueError(f"beta must lie in [0, 1) for a temporal fixed point, got {beta}")
-    T = int(_checks.positive_int(T, "T"))
-    target_rate = float(tail(threshold)) if target_rate is None else float(_checks.unit_interval(target_rate, "target_rate"))
+    T = int(validation.positive_int(T, "T"))
+    target_rate = float(tail(threshold)) if target_rate is None else float(validation.unit_interval(target_rate, "target_rate"))
     if not 0.0 < target_rate < 1.0:
         raise ValueError(f"target_rate must lie in (0, 1), got {target_rate}")
     width, chains = _check_width(width, chains)
-    return _optimal_gain(threshold, beta, T, reset, target_rate, int(_checks.positive_int(depth, "depth")),
-                         int(_checks.positive_int(samples, "samples")), int(seed), float(tolerance), width, chains,
+    return _optimal_gain(threshold, beta, T, reset, target_rate, int(validation.positive_int(depth, "depth")),
+                         int(validation.positive_int(samples, "samples")), int(seed), float(tolerance), width, chains,
                          bool(progress))
 
 
@@ -260,7 +260,7 @@ def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_
     Costs about 10-15 chain runs (width 2000, depth 100, T = 10, 64 chains: 27-40 s measured,
     cached per process). Float64; ValueError on bad input or an unreachable target.
     """
-    fan_in = float(_checks.positive_int(fan_in, "fan_in"))
+    fan_in = float(validation.positive_int(fan_in, "fan_in"))
     gain = optimal_gain_temporal(threshold, beta, T, reset, target_rate, depth, samples, seed, width=width,
                                  chains=chains, progress=progress)
     return float(np.sqrt(gain / fan_in))

@@ -1,4 +1,4 @@
-"""Input validation shared by the theory functions.
+"""Input validation for the whole toolkit (public: theory.validation).
 
 Every public theory function checks its arguments here so that bad input gives a
 ValueError naming the argument and its allowed range, never a NaN downstream.
