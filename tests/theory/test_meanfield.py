@@ -47,10 +47,43 @@ def test_zero_is_a_stable_fixed_point_with_zero_slope():
         assert zero.q == 0.0 and zero.slope == 0.0 and zero.stable and zero.rate == 0.0
 
 
+def test_critical_threshold_matches_mpmath_root():
+    """critical_threshold() against the 50-digit mpmath root of S(z) = z phi(z) / (2 Q(z)) = 1.
+
+    The root is well conditioned: dS/dz = (3 - z^2) / z = 1.33 at z_c (from S = 1), so a
+    computed S with relative error of a few ulps (exp in phi, ndtr in Q) moves z_c by
+    ~1e-15, and brentq stops at xtol + 4 eps |z| ~ 2e-15. rel = 1e-14 holds on any IEEE-754
+    machine whatever SIMD path numpy's exp takes."""
+    mpmath.mp.dps = 50
+    z_c = mpmath.findroot(lambda z: z * mpmath.npdf(z) / (2 * mpmath.ncdf(-z)) - 1, 1.19)
+    assert theory.critical_threshold() == pytest.approx(float(z_c), rel=1e-14)
+    assert theory.critical_threshold(2.25) == pytest.approx(1.5 * float(z_c), rel=1e-14)
+
+
 def test_critical_threshold_agrees_with_bisection():
     """Independent bisection on the fixed-point slope reported by fixed_points (which finds the
-    q* = 1 point numerically), 60 halvings of [1, 1.5]: interval 4e-19, so 1e-9 is generous
-    against the numerical slope's own round-off."""
+    q* = 1 point numerically), 60 halvings of [1, 1.5].
+
+    Tolerance, from the conditioning of this route (not of critical_threshold, checked to
+    1e-14 against mpmath above). At theta_c the slope at q* = 1 is 1, so h(q) = g(q) - q has a
+    double root there (a transcritical crossing of two fixed points). Near it, with
+    x = q - 1, a = S(theta) - 1 ~= S' (theta - theta_c) and e the round-off in computed h,
+
+        h(x) ~= a x + (g''/2) x^2 + e,    g''(1) = S (z^2 - 3) / 2 = -0.79,
+        S' = dS/dtheta = (3 - z^2) / z = 1.33          (both at z = theta_c, S = 1).
+
+    The computed root near 1 sits at x ~= -e / a, where the slope is 1 + a - g'' e / a; its
+    side of 1 (the bisection's decision) is right only while a^2 > |g'' e|, and for
+    a^2 < 2 |g'' e| the two roots can vanish or swap. So the located threshold is uncertain by
+
+        |theta - theta_c| <= sqrt(2 |g''| e) / S'.
+
+    e: h(1) = n sigma^2 Q(theta) - 1 with sigma = exp(0.5 (-log n - log Q(theta))); numpy's SIMD
+    log/exp (up to ~4 ulp, path chosen per CPU) on log n = 6.9 and log Q = -2.1 give sigma^2 a
+    relative error up to ~7e-15, plus ndtr's few ulps: e <= 1e-14 (45 ulp of 1; measured max
+    7 ulp over 200 thresholds near theta_c on an AVX2 machine). Hence
+    sqrt(2 * 0.79 * 1e-14) / 1.33 = 9.4e-8 -> abs = 1e-7 (the 60 halvings add 4e-19).
+    The bisection cannot do better than this sqrt(round-off) limit on any machine."""
     def unstable(threshold):
         points = theory.fixed_points(paper_sigma(threshold), 1000, threshold)
         at_one = min(points, key=lambda p: abs(p.q - 1.0))
@@ -62,7 +95,7 @@ def test_critical_threshold_agrees_with_bisection():
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if unstable(mid) else (mid, hi)
     critical = theory.critical_threshold()
-    assert critical == pytest.approx(0.5 * (lo + hi), abs=1e-9)
+    assert critical == pytest.approx(0.5 * (lo + hi), abs=1e-7)  # sqrt(2|g''| e)/S', docstring
     assert 1.18 < critical < 1.20
     # with q* = 4 the critical threshold scales by sqrt(q*)
     assert theory.critical_threshold(4.0) == pytest.approx(2 * critical, rel=1e-12)
