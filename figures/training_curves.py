@@ -2,7 +2,7 @@
 
 Every (depth, initialiser) pair is one training run of simulate.train (cached per run by
 ctx.map, so an interrupted figure resumes, and parallel with --jobs). The runs use the
-authors' set-up (science.md §8: width 100, threshold 1, beta 0.5, subtract reset, ATan,
+authors' set-up (docs/theory.md §8: width 100, threshold 1, beta 0.5, subtract reset, ATan,
 Adam 1e-3 with cosine T_max = 10 stepped per batch, batch 64, seed 42) on the embedded MNIST;
 the presets differ in data size, epochs and T. Accuracies are honest end-of-epoch test
 accuracies (not the authors' running mean); epoch 0 is the untrained network.

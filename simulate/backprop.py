@@ -1,6 +1,6 @@
 """``loss_and_grads``: softmax cross-entropy on output spike counts and its BPTT gradients.
 
-Network (science.md §2): layer 0 is a LIF layer driven by ``currents`` (T, B, n_0); layer
+Network (docs/theory.md §1): layer 0 is a LIF layer driven by ``currents`` (T, B, n_0); layer
 l = 1..L gets I_l[t] = s_{l-1}[t] @ W_l (+ b_l). The readout is snnTorch's ``ce_count_loss``:
 
     c_b     = sum_t s_L[t, b]                               (spike counts, B x n_L)

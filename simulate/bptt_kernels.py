@@ -1,6 +1,6 @@
 """Numba kernels for training: forward with recorded membranes, and the BPTT backward.
 
-Dynamics (science.md §2, snnTorch ``Leaky`` with ``reset_delay=True``), reset codes
+Dynamics (docs/theory.md §1, snnTorch ``Leaky`` with ``reset_delay=True``), reset codes
 0 = subtract, 1 = zero, 2 = none, r[t-1] = H(u[t-1] - theta) the previous step's spike:
 
     subtract: u[t] = (beta u[t-1] + I[t]) - theta r[t-1]

@@ -1,6 +1,6 @@
 """Numba forward kernels of the deep-SNN simulator (float32 state, float64 statistics).
 
-Dynamics (science.md §2; snnTorch ``Leaky``, ``reset_delay=True``), reset codes
+Dynamics (docs/theory.md §1; snnTorch ``Leaky``, ``reset_delay=True``), reset codes
 0 = subtract, 1 = zero, 2 = none:
 
     subtract: u[t] = (beta u[t-1] + I[t]) - theta s[t-1]

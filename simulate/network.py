@@ -1,6 +1,6 @@
 """``run_network``: forward pass of a deep feed-forward LIF network, with per-layer statistics.
 
-Neuron model (science.md §2; the same as snnTorch ``Leaky`` with ``reset_delay=True``):
+Neuron model (docs/theory.md §1; the same as snnTorch ``Leaky`` with ``reset_delay=True``):
 
     I_0[t] = currents[t],   I_l[t] = s_{l-1}[t] @ W_l (+ b_l)
     subtract: u_l[t] = beta u_l[t-1] + I_l[t] - theta s_l[t-1]
@@ -42,7 +42,7 @@ class NetworkResult:
                                 mean of the given input spikes (= rate[0])
     mem_var   (L+1, T) float64  population variance (divisor B n_l) of the same values
     active    (L+1, T, B) int32 number of spiking neurons of layer l at step t in sample b
-                                (the spike count k_l of science.md §5)
+                                (the spike count k_l of docs/theory.md §4)
     out_spikes (T, B, n_L) uint8  spikes of the last layer
     spikes    list of L+1 (T, B, n_l) uint8 arrays when record_spikes=True, else None
     """

@@ -1,6 +1,6 @@
 """Plain NumPy reference of the deep-SNN forward pass, for tests only (slow, obvious).
 
-Same dynamics as :func:`simulate.run_network` (science.md §2, snnTorch ``Leaky`` with
+Same dynamics as :func:`simulate.run_network` (docs/theory.md §1, snnTorch ``Leaky`` with
 ``reset_delay=True``), written the most direct way: a dense float32 matrix product per layer
 and step, the full membrane kept for every layer. Float32 state, float64 statistics. Its
 currents are summed by BLAS in another order than the Numba kernel's row accumulation, so

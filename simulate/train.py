@@ -1,6 +1,6 @@
 """Training loop for the paper's spiking MLP: manual surrogate-gradient BPTT + Adam.
 
-Architecture (science.md §8, the authors' code): pixels in [0, 1] are the input current of
+Architecture (docs/theory.md §8, the authors' code): pixels in [0, 1] are the input current of
 an input LIF layer (the same current at every one of the T steps; with theta = 1 nothing
 fires at t = 1, so T > 1), then Linear + LIF layers of width H, and a 10-neuron LIF output.
 ``depth`` L counts the LIF layers INCLUDING input and output, as the authors' code does, so

@@ -1,7 +1,7 @@
 """The paper's weight scale (Micheli et al. 2024), computed in log space.
 
 Keeping the membrane variance at q* from layer to layer, for binary spikes s = [u > theta]
-and u ~ N(0, q*), requires (science.md §3)
+and u ~ N(0, q*), requires (docs/theory.md §2)
 
     Var[w] = q* / (fan_in * Q(theta / sqrt(q*))),     std = sqrt(Var[w]).
 

@@ -1,4 +1,4 @@
-"""SymPy derivation of the paper's variance recursion and weight scale (science.md §3).
+"""SymPy derivation of the paper's variance recursion and weight scale (docs/theory.md §2).
 
 Steps, each done symbolically (exact, no floating point):
 

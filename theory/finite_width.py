@@ -1,4 +1,4 @@
-"""Exact finite-width theory of one time step: the spike-count Markov chain (science.md §5).
+"""Exact finite-width theory of one time step: the spike-count Markov chain (docs/theory.md §4).
 
 Layer l has n_l neurons and weights W_l ~ N(0, sigma_l^2) i.i.d., drawn independently of
 everything below. Given that k = k_{l-1} neurons of layer l-1 spiked, the n_l currents

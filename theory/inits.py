@@ -1,4 +1,4 @@
-"""Registry of weight initialisers: the paper's and the ANN/SNN baselines (science.md §7).
+"""Registry of weight initialisers: the paper's and the ANN/SNN baselines (docs/theory.md §7).
 
 Each entry maps a layer's (fan_in, fan_out, threshold, beta, own parameters) to the weight
 distribution, zero-mean normal or uniform, and its std. ``sample_weights`` draws float32
@@ -55,7 +55,7 @@ def _micheli(fan_in, fan_out, threshold, beta, target_var=1.0):
           "Micheli et al. 2024, authors' public code (leak/reset variant)")
 def _micheli_reset(fan_in, fan_out, threshold, beta):
     """Authors' leak/reset variant. It uses E[u | u > theta] = phi/p where the covariance
-    phi(theta) would be exact (science.md §6): a baseline, not a derivation."""
+    phi(theta) would be exact (docs/theory.md §5): a baseline, not a derivation."""
     p = float(tail(threshold))
     numerator = 1.0 - beta**2 - threshold**2 * p * (1.0 - p) + 2.0 * beta * threshold * float(density(threshold)) / p
     if numerator <= 0:

@@ -1,6 +1,6 @@
 """Mean-field (infinite-width, one time step) maps of a deep spiking layer stack.
 
-Length map (science.md §4), float64, for weights of std sigma_w, fan-in n, bias variance b:
+Length map (docs/theory.md §3), float64, for weights of std sigma_w, fan-in n, bias variance b:
 
     q_l = g(q_{l-1}) = n sigma_w^2 Q(theta / sqrt(q_{l-1})) + b,      rate p_l = Q(theta / sqrt(q_l))
 

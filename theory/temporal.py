@@ -1,6 +1,6 @@
-"""Temporal mean-field of a deep LIF stack over T steps, with leak and reset (science.md §6).
+"""Temporal mean-field of a deep LIF stack over T steps, with leak and reset (docs/theory.md §5).
 
-Float64 throughout. Neuron model (science.md §2, snnTorch ``Leaky`` with ``reset_delay=True``),
+Float64 throughout. Neuron model (docs/theory.md §1, snnTorch ``Leaky`` with ``reset_delay=True``),
 u[0] = s[0] = 0, for t = 1..T:
 
     subtract: u[t] = beta u[t-1] + I[t] - theta s[t-1]

@@ -1,4 +1,4 @@
-"""Exact finite-width temporal theory: the spike-train Gram chain (science.md §5 and §6).
+"""Exact finite-width temporal theory: the spike-train Gram chain (docs/theory.md §4 and §5).
 
 Layer l has n_l LIF neurons and weights W_l ~ N(0, sigma_l^2) i.i.d., fixed over the T steps
 and independent of everything below. Write S_{l-1} for the (n_{l-1} x T) 0/1 spike matrix of
@@ -83,7 +83,7 @@ class TemporalChain:
 
 def lif_spikes(currents, threshold, beta, reset) -> np.ndarray:
     """0/1 spikes (float64, same shape) of LIF neurons driven by ``currents`` (..., T), from
-    rest u[0] = s[0] = 0 (science.md §2, snnTorch reset_delay=True):
+    rest u[0] = s[0] = 0 (docs/theory.md §1, snnTorch reset_delay=True):
 
         subtract: u[t] = beta u[t-1] + I[t] - theta s[t-1]
         zero:     u[t] = beta (1 - s[t-1]) u[t-1] + I[t]

@@ -17,7 +17,7 @@ Findings (see also theory/temporal_init.py):
   in depth (slow drift through a saddle-node ghost or a slowly growing alternation) and finite
   width speeds the drift up (tested as a limit below).
 - Narrow layers (width 40) break it: finite-width fluctuations kill or distort activity that
-  the infinite-width theory keeps (the temporal analogue of science.md §5); tested as a limit.
+  the infinite-width theory keeps (the temporal analogue of docs/theory.md §4); tested as a limit.
 - The paper's init with beta = 0.5 and subtract reset drives steps >= 3 towards extinction
   over depth while passing near the unstable fixed point that separates dying from surviving
   activity; there the outcome at depth is decided by O(1/sqrt(width)) fluctuations and the

@@ -3,7 +3,7 @@
 Two theories are compared with run_network through the Monte Carlo harness:
 - mean field (theory.propagate via theory.inits.predict): infinite width;
 - the exact finite-width spike-count chain (theory.finite_width.spike_count_chain), exact in
-  expectation for Gaussian weights at any width (science.md §5).
+  expectation for Gaussian weights at any width (docs/theory.md §4).
 
 Finding (documented in the report): at finite width the mean field is biased by O(1/n). For the
 paper's init at theta = 1 the chain's stationary rate is 0.1569 at width 2000 and 0.156 at

@@ -60,7 +60,7 @@ def test_parts_add_up_and_constant_surrogates_have_closed_forms():
         above = G.surrogate_moment(surrogate, 0.7, 1.0, part="above")
         below = G.surrogate_moment(surrogate, 0.7, 1.0, part="below")
         assert above + below == pytest.approx(G.surrogate_moment(surrogate, 0.7, 1.0), rel=1e-10)
-    # straight-through: chi = n sigma^2 = 1 / Q(theta) under the paper's init (science.md §3)
+    # straight-through: chi = n sigma^2 = 1 / Q(theta) under the paper's init (docs/theory.md §6)
     n = 1000
     assert G.chi("straight_through", optimal_sigma(1.0, n), n) == pytest.approx(1.0 / tail(1.0), rel=1e-12)
     assert G.surrogate_moment("triangular", 0.7, 1.0, scale=0.5, part="above") == pytest.approx(0.25 * tail(1.0 / np.sqrt(0.7)))

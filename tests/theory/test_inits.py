@@ -1,6 +1,6 @@
 """Initialiser registry: formulas at known points, sampling moments, predictions, bad input.
 
-Formula checks compare with the expressions of science.md §7 evaluated independently here
+Formula checks compare with the expressions of docs/theory.md §7 evaluated independently here
 (float64, 1e-12). Sampling checks: the sample std of 10^6 draws has relative standard error
 1/sqrt(2 * 10^6) = 7e-4 (normal) or sqrt(0.8/10^6)/2 (uniform); 5e-3 is > 6 standard errors,
 false-positive rate < 1e-9.

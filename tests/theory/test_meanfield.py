@@ -1,6 +1,6 @@
 """Mean-field maps: fixed points, stability, critical threshold, basin, correlation map.
 
-References: the closed-form slope theta phi(theta) / (2 Q(theta)) (science.md §4) and its SymPy
+References: the closed-form slope theta phi(theta) / (2 Q(theta)) (docs/theory.md §2, §3) and its SymPy
 derivation; an independent bisection; scipy's bivariate normal CDF and mpmath quadrature for the
 orthant probability. Tolerances are float64 round-off scaled by the condition of each quantity.
 """
