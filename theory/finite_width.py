@@ -15,11 +15,10 @@ given distribution of k_0.
 
 Not exact for non-Gaussian weights: for ``pytorch_default`` (uniform) the sum of k uniforms is
 only approximately Gaussian (Irwin-Hall), so the chain is then an approximation whose error
-shrinks as k grows; :class:`SpikeCountChain` records this in ``gaussian_weights``. Measured
-(tests/simulate/test_finite_width_sim.py, uniform weights with the paper's std, theta = 1): at
-width 50 (~8 active inputs) the chain is visibly off (P(silent at depth 20) 0.73 predicted,
-0.65 simulated: the Irwin-Hall sum has more mass near one sd), at width 300 (~48 inputs) the
-simulated count distributions pass a goodness-of-fit test against it.
+shrinks as k grows; :class:`SpikeCountChain` records this in ``gaussian_weights``. With few
+active inputs (width 50, theta = 1) the chain is visibly off, with many (width 300) it passes a
+goodness-of-fit test (tests/simulate/test_finite_width_sim.py; the measured values are in
+benchmarks/RESULTS.md, "Findings moved out of docstrings").
 
 Large-width limit. With r_l = k_l / n_l and f_l(r) = Q(theta / sqrt(n_{l-1} sigma_l^2 r + bias_var)),
 E[r_l] = E[f_l(r_{l-1})] and Var[r_l] = E[f_l(1 - f_l)] / n_l + Var[f_l(r_{l-1})]. As n -> inf the
@@ -53,7 +52,7 @@ __all__ = [
 
 # Rows of a transition matrix are cached whole while the matrix stays below this many entries
 # (2.5e7 float64 = 200 MB, widths up to 5000); wider layers recompute the rows of the current
-# support every layer (width 10000, depth 100: about 2 minutes).
+# support every layer (time measured in benchmarks/RESULTS.md).
 _CACHE_ENTRIES = 25_000_000
 
 
