@@ -7,21 +7,10 @@ Adam 1e-3 with cosine T_max = 10 stepped per batch, batch 64, seed 42) on the em
 the presets differ in data size, epochs and T. Accuracies are honest end-of-epoch test
 accuracies (not the authors' running mean); epoch 0 is the untrained network.
 
-What the medium preset found (all 60,000 training images, 4 epochs, T = 5; 2026-11-29):
-depth 10: micheli 91.3 %, kaiming 92.3 %, fluctuation 92.9 % (both reach 90 % one epoch
-earlier than micheli), xavier 82.5 %, pytorch_default 9.8 % (never leaves chance). Depth 50:
-every initialiser stays at chance (9.8 %) in 4 epochs, the paper's included, although only
-the paper's init keeps the forward activity alive to layer 49 (rate 0.007 at init, all others
-exactly 0). The backward pass explains it: the gradient norm of the micheli network falls by
-a factor 0.871 per layer going down, i.e. a squared gain of 0.76 per layer, which is the
-mean-field chi = n sigma_w^2 E[g'(u - theta)^2] = 0.759 of theory.gradients for ATan with
-alpha = 2 at q = 1: preserving the forward variance does not preserve the gradient, and over 48
-layers the gradient shrinks ~400x. (The paper trains 150 epochs; this is 4.) The gain is not
-the whole story: with ATan alpha = 2.6 (chi = 0.99) the gradient reaches layer 1 undiminished
-(`python -m simulate.train --depth 50 --init micheli --steps 5 --epochs 4 --surrogate-scale 2.6`:
-||dW_1|| 0.13 vs ||dW_49|| 0.09 in epoch 1), yet test accuracy stays at 9.9 % after 4 epochs.
-An open hypothesis, not tested here: the spike correlation map is chaotic (science.md §4),
-so 50 layers decorrelate the classes before the readout.
+Results: the generated gallery (figures/out/README.md, training_accuracy.md) for the preset
+that was run; the medium preset's findings, with the commands that reproduce them, are in
+benchmarks/RESULTS.md ("Findings moved out of docstrings"). The theory behind them: the
+backward gain chi (docs/theory.md §6) and the open question of trainable depth (§9).
 """
 from __future__ import annotations
 
