@@ -21,10 +21,16 @@ the chain concentrates on the temporal mean-field (:func:`theory.propagate_tempo
 Why it matters: where the temporal mean-field's depth fixed point has a marginal mode (the
 firing/silence alternation at beta = 0 with subtract reset; a step drifting through a
 saddle-node ghost at beta = 0.9), the O(1/sqrt(n)) fluctuations of G push the rate off the
-infinite-width prediction; the chain predicts that shift (width 2000, depth 100, T = 10,
-subtract reset, beta 0 and 0.9: chain -9.6 % and -9.5 %, simulated -11.6 % and -12.8 % from the
-infinite-width target; tests/simulate/test_temporal_sim.py), and
-:func:`theory.optimal_sigma_temporal` with ``width=n`` solves for the gain on the chain.
+infinite-width prediction; the chain predicts that shift (tests/simulate/test_temporal_sim.py
+checks it against simulated networks), and :func:`theory.optimal_sigma_temporal` solves for
+the gain on the chain of the layer width.
+
+Computation: one layer of one chain is a compiled loop (Numba, ``cache=True``) over the n_l
+neurons: draw z ~ N(0, I_T), form I = L z with L the lower-triangular factor of the
+covariance above (:func:`theory.temporal.psd_factor`), run the LIF update, and add the
+neuron's spike counts and spike-pair counts to k_l and G_l (G_l[t, t'] += s[t] s[t']). The
+normals are drawn in the order (chain, neuron, step) within a layer, as NumPy's
+``standard_normal((chains, n_l, T))`` would, so the samples do not depend on the kernel.
 
 Float64. Randomness: one ``numpy.random.Generator`` seeded with ``seed`` draws the input layer
 and then, layer by layer, the standard normals of every path (reproducible; independent of
@@ -35,9 +41,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from . import validation
-from .temporal import _leak_reset, check_dynamics, input_layer, psd_factor
+from .temporal import RESETS, _leak_reset, check_dynamics, input_layer
 
 __all__ = ["TemporalChain", "temporal_chain", "lif_spikes"]
 
@@ -136,8 +143,8 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
                            S_l[j] = LIF(I_j)
 
     width: an integer (every layer, input included) or depth + 1 integers; sigma_w: a scalar or
-    ``depth`` values. Cost ~ chains x sum_l n_l x T^2 (width 2000, depth 100, T = 10, 64 chains:
-    about 2 s). Float64; returns :class:`TemporalChain`.
+    ``depth`` values. Cost ~ chains x sum_l n_l x T^2 (benchmarks/RESULTS.md). Float64; returns
+    :class:`TemporalChain`.
     """
     depth = validation.non_negative_int(depth, "depth")
     T = validation.non_negative_int(T, "T")
@@ -154,13 +161,89 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
     rate = np.empty((chains, depth + 1, T))
     spikes = _input_spikes(rng, chains, int(widths[0]), T, threshold, beta, reset, encoding, input_std, input_rate)
     rate[:, 0] = spikes.mean(axis=1)
-    gram = _gram(spikes)
+    gram, new_gram = _gram(spikes), np.empty((chains, T, T))
+    counts = np.empty((chains, T))
+    code = RESETS.index(reset)
     for layer in range(1, depth + 1):
-        cov = sigmas[layer - 1] ** 2 * gram + bias_var
-        # psd_factor allows the singular Gram matrices of silent steps (zero rows)
-        factors = np.stack([psd_factor(c) for c in cov])
-        normals = rng.standard_normal((chains, int(widths[layer]), T))
-        spikes = lif_spikes(np.matmul(normals, factors.transpose(0, 2, 1)), threshold, beta, reset)
-        rate[:, layer] = spikes.mean(axis=1)
-        gram = _gram(spikes)
+        _chain_layer(rng, gram, sigmas[layer - 1] ** 2, bias_var, int(widths[layer]), threshold, beta, code,
+                     counts, new_gram)
+        rate[:, layer] = counts / widths[layer]
+        gram, new_gram = new_gram, gram
     return TemporalChain(widths, sigmas, threshold, beta, reset, rate)
+
+
+@njit(cache=True)
+def _psd_factor_into(cov, factor):
+    # theory.temporal.psd_factor compiled: Cholesky with zero pivots allowed (singular Gram
+    # matrices of silent steps or static input); writes the lower-triangular factor
+    steps = cov.shape[0]
+    largest = 0.0
+    for j in range(steps):
+        largest = max(largest, cov[j, j])
+    tolerance = 1e-12 * largest
+    factor[:, :] = 0.0
+    for j in range(steps):
+        pivot = cov[j, j]
+        for k in range(j):
+            pivot -= factor[j, k] * factor[j, k]
+        if pivot > tolerance:
+            root = np.sqrt(pivot)
+            factor[j, j] = root
+            for i in range(j + 1, steps):
+                acc = cov[i, j]
+                for k in range(j):
+                    acc -= factor[i, k] * factor[j, k]
+                factor[i, j] = acc / root
+
+
+@njit(cache=True)
+def _lif_paths(rng, factor, width, threshold, beta, code, counts, gram):
+    # width paths I = L z, z ~ N(0, I_T) drawn in (neuron, step) order; LIF from rest with the
+    # update of lif_spikes (code: index in RESETS); adds spike counts per step to counts (T,)
+    # and spike-pair counts to gram (T, T)
+    steps = factor.shape[0]
+    z = np.empty(steps)
+    fired = np.empty(steps, np.int64)
+    for _ in range(width):
+        for t in range(steps):
+            z[t] = rng.standard_normal()
+        u = 0.0
+        s = 0.0
+        n_fired = 0
+        for t in range(steps):
+            current = 0.0
+            for k in range(t + 1):
+                current += factor[t, k] * z[k]
+            if code == 0:
+                u = (beta * u - threshold * s) + current
+            elif code == 1:
+                u = beta * (1.0 - s) * u + current
+            else:
+                u = beta * u + current
+            if u > threshold:
+                s = 1.0
+                fired[n_fired] = t
+                n_fired += 1
+            else:
+                s = 0.0
+        for p in range(n_fired):
+            counts[fired[p]] += 1.0
+            for q in range(n_fired):
+                gram[fired[p], fired[q]] += 1.0
+
+
+@njit(cache=True)
+def _chain_layer(rng, gram, variance, bias_var, width, threshold, beta, code, counts, new_gram):
+    # one layer of every chain: cov = variance G + bias_var, factor, paths; (counts, new_gram)
+    # are overwritten with the layer's spike counts (chains, T) and Gram matrices (chains, T, T)
+    chains, steps = counts.shape
+    cov = np.empty((steps, steps))
+    factor = np.empty((steps, steps))
+    for c in range(chains):
+        for a in range(steps):
+            for b in range(steps):
+                cov[a, b] = variance * gram[c, a, b] + bias_var
+        _psd_factor_into(cov, factor)
+        counts[c, :] = 0.0
+        new_gram[c, :, :] = 0.0
+        _lif_paths(rng, factor, width, threshold, beta, code, counts[c], new_gram[c])
