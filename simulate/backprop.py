@@ -30,13 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory import validation
+from theory.lif import RESETS, reset_code
 from theory.surrogates import SURROGATES, surrogate_code
 
 from . import bptt_kernels as K
 
 __all__ = ["RESETS", "loss_and_grads", "forward_backward", "forward", "BatchResult"]
 
-RESETS = {"subtract": 0, "zero": 1, "none": 2}
 
 
 @dataclass
@@ -187,7 +187,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     if smooth:
         smooth_slope = float(validation.positive(smooth_slope, "smooth_slope"))
         code, scale = surrogate_code("sigmoid"), smooth_slope
-    reset_code = RESETS[reset]
+    reset_index = reset_code(reset)
     beta_d, threshold_d = dtype(beta), dtype(threshold)
     slope_d = dtype(smooth_slope if smooth else 0.0)
 
@@ -203,7 +203,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
         out = np.empty_like(layer_input)
         index = np.empty(layer_input.shape, np.int32)
         count = np.empty(layer_input.shape[:2], np.int32)
-        K.lif_forward(layer_input, beta_d, threshold_d, reset_code, slope_d, mem, out, index, count)
+        K.lif_forward(layer_input, beta_d, threshold_d, reset_index, slope_d, mem, out, index, count)
         spikes.append(out)
         mems.append(mem)
         actives.append((index, count))
@@ -223,7 +223,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     with _BlasThreads():
         for layer in range(len(weights), 0, -1):
             grad_currents = np.empty_like(grad_spikes)
-            K.lif_backward(grad_spikes, mems[layer], beta_d, threshold_d, reset_code, code, dtype(scale),
+            K.lif_backward(grad_spikes, mems[layer], beta_d, threshold_d, reset_index, code, dtype(scale),
                            grad_currents)
             weight_grads[layer - 1] = _weight_grad(spikes[layer - 1], grad_currents)
             if bias_grads is not None:

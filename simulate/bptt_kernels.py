@@ -4,7 +4,7 @@ Dynamics (docs/theory.md §1, snnTorch ``Leaky`` with ``reset_delay=True``), res
 0 = subtract, 1 = zero, 2 = none, r[t-1] = H(u[t-1] - theta) the previous step's spike:
 
     subtract: u[t] = (beta u[t-1] + I[t]) - theta r[t-1]
-    zero:     u[t] = beta ((1 - r[t-1]) u[t-1]) + I[t]
+    zero:     u[t] = beta (u[t-1] - r[t-1] u[t-1]) + I[t]     (theory.lif.membrane)
     none:     u[t] = beta u[t-1] + I[t]
     s[t] = H(u[t] - theta)           (strict >; or the smooth test step, see below)
 
@@ -39,6 +39,8 @@ import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
 from theory import surrogates as _surrogates
+
+from .kernels import membrane  # the one LIF update (theory.lif), compiled once
 
 _atan = njit(cache=True, inline="always")(_surrogates.atan)
 _fast_sigmoid = njit(cache=True, inline="always")(_surrogates.fast_sigmoid)
@@ -104,13 +106,13 @@ def lif_forward(currents, beta, threshold, reset_code, smooth_slope, mem_out, sp
         for t in range(steps):
             if reset_code == 0:
                 for j in range(width):
-                    u[j] = (beta * u[j] + currents[t, b, j]) - threshold * r[j]
+                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 0)
             elif reset_code == 1:
                 for j in range(width):
-                    u[j] = beta * ((one - r[j]) * u[j]) + currents[t, b, j]
+                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 1)
             else:
                 for j in range(width):
-                    u[j] = beta * u[j] + currents[t, b, j]
+                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 2)
             for j in range(width):
                 r[j] = one if u[j] > threshold else zero
             if keep_mem:

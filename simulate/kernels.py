@@ -1,10 +1,11 @@
 """Numba forward kernels of the deep-SNN simulator (float32 state, float64 statistics).
 
 Dynamics (docs/theory.md §1; snnTorch ``Leaky``, ``reset_delay=True``), reset codes
-0 = subtract, 1 = zero, 2 = none:
+0 = subtract, 1 = zero, 2 = none, computed by :func:`theory.lif.membrane` (the one
+implementation of the update, compiled here as ``membrane``):
 
     subtract: u[t] = (beta u[t-1] + I[t]) - theta s[t-1]
-    zero:     u[t] = beta ((1 - s[t-1]) u[t-1]) + I[t]
+    zero:     u[t] = beta (u[t-1] - s[t-1] u[t-1]) + I[t]
     none:     u[t] = beta u[t-1] + I[t]
     s[t] = 1 if u[t] > theta else 0
 
@@ -29,6 +30,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
+from theory import lif
+
+# the one LIF update (theory.lif), inlined so each per-reset loop below still vectorises
+membrane = njit(cache=True, inline="always")(lif.membrane)
 BLOCK = 128    # neurons per work item: 512 bytes of accumulator, slab of n_in * 512 bytes
 
 
@@ -41,15 +46,16 @@ def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row, index_row
     The spike test is float32 u > float32 theta (strict).
     """
     width = u.shape[0]
+    # one loop per reset with a literal code: the branch in membrane folds away and it vectorises
     if reset_code == 0:
         for j in range(width):
-            u[j] = (beta * u[j] + current[j]) - threshold * s[j]
+            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 0)
     elif reset_code == 1:
         for j in range(width):
-            u[j] = beta * ((np.float32(1.0) - s[j]) * u[j]) + current[j]
+            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 1)
     else:
         for j in range(width):
-            u[j] = beta * u[j] + current[j]
+            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 2)
     for j in range(width):
         fired = u[j] > threshold
         s[j] = np.float32(fired)

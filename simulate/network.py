@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory import validation
+from theory.lif import RESETS, reset_code
 
 from . import kernels
 
 __all__ = ["NetworkResult", "run_network", "RESETS"]
 
-RESETS = {"subtract": 0, "zero": 1, "none": 2}
 # Below this many multiply-adds (T B n_in n_out) a layer runs on one thread: waking the thread
 # pool costs more than it saves, badly so on a loaded machine (measured 5x for width 100).
 PARALLEL_WORK = 1 << 22
@@ -158,7 +158,7 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
     biases = _check_biases(biases, weights)
 
     depth = len(weights)
-    beta32, threshold32, code = np.float32(beta), np.float32(threshold), RESETS[reset]
+    beta32, threshold32, code = np.float32(beta), np.float32(threshold), reset_code(reset)
     rate = np.empty((depth + 1, steps))
     mem_mean = np.empty((depth + 1, steps))
     mem_var = np.empty((depth + 1, steps))

@@ -9,7 +9,7 @@ threshold (a "near-tie"); the tests check that this is the only kind of disagree
 
     I_l[t] = s_{l-1}[t] @ W_l (+ b_l),   I_0[t] = currents[t]
     subtract: u[t] = (beta u[t-1] + I[t]) - theta s[t-1]
-    zero:     u[t] = beta (1 - s[t-1]) u[t-1] + I[t]
+    zero:     u[t] = beta (u[t-1] - s[t-1] u[t-1]) + I[t]     (theory.lif.membrane)
     none:     u[t] = beta u[t-1] + I[t]
     s[t] = 1 if u[t] > theta else 0,   u[0] = 0, s[0] = 0
 """
@@ -17,17 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from theory.lif import membrane, reset_code
+
 
 def lif_step(u_prev, s_prev, current, beta, threshold, reset):
     """One LIF update in float32; returns (u, s). ``beta``/``threshold`` are float32 scalars."""
-    if reset == "subtract":
-        u = (beta * u_prev + current) - threshold * s_prev
-    elif reset == "zero":
-        u = beta * ((np.float32(1) - s_prev) * u_prev) + current
-    elif reset == "none":
-        u = beta * u_prev + current
-    else:
-        raise ValueError(f"reset must be one of ['none', 'subtract', 'zero'], got {reset!r}")
+    u = membrane(u_prev, s_prev, current, beta, threshold, reset_code(reset))
     s = (u > threshold).astype(np.float32)
     return u.astype(np.float32), s
 

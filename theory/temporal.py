@@ -45,13 +45,13 @@ from scipy import integrate
 
 from . import validation
 from .gaussian import density, tail
+from .lif import RESETS, membrane
 
 __all__ = [
     "RESETS", "ENCODINGS", "LayerMoments", "TemporalPropagation", "psd_factor", "lif_moments",
     "lif_moments_exact", "input_layer", "propagate_temporal",
 ]
 
-RESETS = ("subtract", "zero", "none")
 ENCODINGS = ("gaussian", "static", "bernoulli")
 
 
@@ -115,12 +115,8 @@ def psd_factor(cov) -> np.ndarray:
 
 
 def _leak_reset(u_prev, s_prev, threshold, beta, reset):
-    # the part of u[t] that does not come from I[t] (reset uses the previous step's spike)
-    if reset == "subtract":
-        return beta * u_prev - threshold * s_prev
-    if reset == "zero":
-        return beta * (1.0 - s_prev) * u_prev
-    return beta * u_prev
+    # the part of u[t] that does not come from I[t]: lif.membrane with zero current (exact)
+    return membrane(u_prev, s_prev, 0.0, beta, threshold, RESETS.index(reset))
 
 
 def _fire_given(a, sd, threshold):

@@ -1,0 +1,68 @@
+"""The LIF neuron, written once: parameters, the reset table and the membrane update.
+
+Model (docs/theory.md §1; snnTorch ``Leaky`` with ``reset_delay=True``). Per step t = 1..T,
+from rest u[0] = 0, s[0] = 0, with I[t] the input current and the reset driven by the
+PREVIOUS step's spike:
+
+    subtract (code 0): u[t] = (beta u[t-1] + I[t]) - theta s[t-1]
+    zero     (code 1): u[t] = beta (u[t-1] - s[t-1] u[t-1]) + I[t]   (= beta (1 - s[t-1]) u[t-1] + I[t])
+    none     (code 2): u[t] = beta u[t-1] + I[t]
+    s[t] = 1 if u[t] > theta else 0                                   (strict >)
+
+:func:`membrane` is the one implementation of the update. It uses only arithmetic on its
+arguments (no Python branching on values, no constants of another float type), so the SAME
+function runs on float64 NumPy arrays in the theory, on float32 arrays in the reference
+simulator, and compiles unchanged under ``numba.njit`` in the simulation and training kernels
+(``simulate.kernels``, ``simulate.bptt_kernels``), where the reset code is a literal so that
+the branch folds away and the loop vectorises. The zero reset is written u - s u rather than
+(1 - s) u so that float32 arguments never meet a float64 literal: for s in {0, 1} both are
+exact and equal (up to the sign of a zero), so every simulator keeps its float32 bit pattern.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import validation
+
+__all__ = ["LIF", "RESETS", "reset_code", "membrane"]
+
+# the reset table: name -> integer code used by the kernels (its position here)
+RESETS = ("subtract", "zero", "none")
+
+
+def reset_code(reset) -> int:
+    """Integer code of a reset name (0 subtract, 1 zero, 2 none); ValueError for other names."""
+    validation.choice(reset, "reset", RESETS)
+    return RESETS.index(reset)
+
+
+def membrane(u_prev, s_prev, current, beta, threshold, code):
+    """u[t] from u[t-1], s[t-1] and I[t] for reset ``code`` (module docstring).
+
+    Works elementwise on scalars or arrays of one float type (float32 in simulation, float64 in
+    theory); ``code`` is an int from :func:`reset_code`. Pass ``current = 0`` to get the
+    leak-and-reset part alone (exact: adding zero changes no value).
+    """
+    if code == 0:
+        return (beta * u_prev + current) - threshold * s_prev
+    if code == 1:
+        return beta * (u_prev - s_prev * u_prev) + current
+    return beta * u_prev + current
+
+
+@dataclass(frozen=True)
+class LIF:
+    """A LIF neuron's parameters: ``threshold`` theta (finite), ``beta`` (leak factor in [0, 1]),
+    ``reset`` ("subtract", "zero" or "none"). Validated on construction; frozen."""
+    threshold: float = 1.0
+    beta: float = 0.0
+    reset: str = "subtract"
+
+    def __post_init__(self):
+        object.__setattr__(self, "threshold", float(validation.finite(self.threshold, "threshold")))
+        object.__setattr__(self, "beta", float(validation.unit_interval(self.beta, "beta")))
+        validation.choice(self.reset, "reset", RESETS)
+
+    @property
+    def reset_code(self) -> int:
+        return RESETS.index(self.reset)
