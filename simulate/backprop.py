@@ -17,8 +17,8 @@ The layers are processed one at a time over all T steps, because within a layer 
 recursion is the membrane's: every product covers T*B rows at once. The forward records,
 per (t, b), the list of spiking neurons, and the currents are row gathers over these lists
 (the float32 sums of simulate.run_network, bit for bit). The two backward products,
-S^T dI and dI W^T, are dense BLAS calls run single-threaded (see _BlasThreads): measured,
-an index-list gather for S^T dI was slower than sgemm even at 5 % density. dtype: float32
+S^T dI and dI W^T, are dense BLAS calls run single-threaded (see _BlasThreads): an
+index-list gather for S^T dI was slower than sgemm (benchmarks/RESULTS.md). dtype: float32
 weights -> float32 simulation (the default); float64 weights -> float64 throughout (tests).
 Deterministic, and independent of the Numba thread count (tested with 1 and 2 threads).
 """

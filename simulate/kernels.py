@@ -60,7 +60,7 @@ def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row, index_row
         fired = u[j] > threshold
         s[j] = np.float32(fired)
         spikes_row[j] = np.uint8(fired)
-    # a separate loop: the one above then vectorises (measured 4.5x faster per neuron).
+    # a separate loop: the one above then vectorises (faster per neuron: benchmarks/RESULTS.md).
     # Branch-free: always write, advance only on a spike (a branch at rate ~0.16 mispredicts).
     count = 0
     for j in range(width):
@@ -131,9 +131,9 @@ def _accumulate_rows(weight, rows, counts, j0, w, current):
     """current[j] += weight[row, j0 + j] for the active rows, block after block, in order.
 
     Unsigned indices skip Numba's negative-index wraparound so the j loop vectorises; four
-    rows per pass give the CPU four independent loads in flight (measured 1.3-3.5x faster
-    than one row per pass). The additions per element stay in row order, so the sum is the
-    same as a plain sequential accumulation, bit for bit.
+    rows per pass give the CPU four independent loads in flight (faster than one row per
+    pass: benchmarks/RESULTS.md). The additions per element stay in row order, so the sum
+    is the same as a plain sequential accumulation, bit for bit.
     """
     column = uint64(j0)
     width = uint64(w)

@@ -28,7 +28,7 @@ from . import kernels
 __all__ = ["NetworkResult", "run_network", "RESETS"]
 
 # Below this many multiply-adds (T B n_in n_out) a layer runs on one thread: waking the thread
-# pool costs more than it saves, badly so on a loaded machine (measured 5x for width 100).
+# pool costs more than it saves, badly so on a loaded machine.
 PARALLEL_WORK = 1 << 22
 
 
