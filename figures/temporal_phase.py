@@ -36,7 +36,7 @@ def phase_row(item):
 def check_point(item):
     """Simulated phase at one grid point (width ``width``, ``draws`` draws, paper's init).
     Each step's rate follows its own finite-width chain over depth, so at width ~800 the
-    step-to-step scatter (~10 %) can tip the 20 % growth criterion; use width >= 2000."""
+    step-to-step scatter can tip the 20 % growth criterion; use width >= 2000."""
     sim = monte_carlo("micheli", item["depth"], item["width"], threshold=item["threshold"], beta=item["beta"],
                       reset=item["reset"], steps=item["steps"], batch=item["batch"], draws=item["draws"],
                       seed=item["seed"])

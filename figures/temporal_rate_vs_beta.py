@@ -146,5 +146,5 @@ FIGURE = FigureSpec(
                       "betas": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "chains": 64},
              "tiny": {**_BASE, "depth": 4, "width": 60, "steps": 3, "samples": 500, "batch": 2, "draws": 2,
                       "betas": [0.0, 0.5], "init_samples": 500, "init_depth": 20, "chains": 4}},
-    expected_seconds={"quick": 120, "full": 3700},   # quick: measured 119 s; full: scaled estimate
+    expected_seconds={"quick": 120, "full": 3700},   # quick: measured once; full: scaled estimate
 )
