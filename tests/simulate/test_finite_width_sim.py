@@ -96,7 +96,7 @@ def test_chain_matches_simulator_above_critical_threshold():
 @pytest.mark.slow
 @pytest.mark.parametrize("width, draws", [(200, 300), (500, 150)])
 def test_chain_matches_simulator_wide(width, draws):
-    """Wider layers (~60 s at width 500 on a loaded 2-core machine)."""
+    """Wider layers (slow at width 500)."""
     _check_width(width, draws, seed=width)
 
 
@@ -115,9 +115,9 @@ def _uniform_counts(width, depth, draws, seed, threshold):
 def test_chain_is_only_approximate_for_uniform_weights_at_small_width():
     """Where the chain fails: uniform weights (same std) and width 50, i.e. ~8 active inputs per
     neuron, whose summed current is Irwin-Hall, not Gaussian (more mass near 1 sd, none beyond
-    k a). Networks then survive more often than the Gaussian chain says (measured: 0.65 vs 0.73
-    silent at depth 20). Asserted as a deviation at level 1e-3 (the test fails if uniform weights
-    behaved like Gaussian ones)."""
+    k a). Networks then survive more often than the Gaussian chain says (measured values:
+    benchmarks/RESULTS.md). Asserted as a deviation at level 1e-3 (the test fails if uniform
+    weights behaved like Gaussian ones)."""
     counts = _uniform_counts(50, 20, 600, seed=50, threshold=1.0)
     chain = fw.spike_count_chain(20, 50, 1.0)
     silent = int(np.sum(counts[:, 20] == 0))

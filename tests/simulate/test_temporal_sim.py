@@ -11,9 +11,10 @@ error including what propagates from layer to layer), m = number of cells compar
 Student t with D-1 degrees of freedom covers the estimated se_sim; se_theory is much smaller).
 No re-draws.
 
-Findings (see also theory/temporal_init.py):
+What the tests establish (measured values: benchmarks/RESULTS.md, "Findings moved out of
+docstrings"; theory: docs/theory.md §5):
 - With the temporal init the mean-field matches width 2000, depth 50 per layer and step in
-  25 of the 27 (beta, reset, encoding) cases; in the other two one step's mode is marginal
+  every (beta, reset, encoding) case of GRID; in the MARGINAL cases one step's mode is marginal
   in depth (slow drift through a saddle-node ghost or a slowly growing alternation) and finite
   width speeds the drift up (tested as a limit below).
 - Narrow layers (width 40) break it: finite-width fluctuations kill or distort activity that
@@ -92,11 +93,10 @@ def test_wrong_reset_is_detected():
 
 def test_narrow_layers_break_the_meanfield():
     """Documented limit: at width 40 and depth 50 the infinite-width theory keeps activity
-    (temporal init, beta 0.5, subtract; time-averaged rate 0.15 at layer 50) but the finite
-    networks lose most of it (measured ~0.02: layers of 40 neurons fall towards the absorbing
-    silent state). The theory lies above the one-sided 99 % upper confidence bound of the
-    simulated time-averaged rate at layer 50 (Student t over 6 draws; with a correct theory
-    this would happen with probability 1 %). The exact finite-width chain
+    (temporal init, beta 0.5, subtract) but the finite networks lose most of it (layers of 40
+    neurons fall towards the absorbing silent state). The theory lies above the one-sided 99 %
+    upper confidence bound of the simulated time-averaged rate at layer 50 (Student t over 6
+    draws; with a correct theory this would happen with probability 1 %). The exact finite-width chain
     (theory.temporal_chain, 2000 chains) predicts the simulated rate here."""
     _, _, sim, theory = compare("micheli_temporal", 0.5, "subtract", "gaussian", width=40,
                                 depth=50, draws=6, batch=8, layers=(50,), theory_seeds=2, theory_samples=8000)
@@ -136,12 +136,11 @@ def test_marginal_step_is_a_limit(beta, reset, encoding, step):
     slowly through the saddle's ghost; beta 0, subtract: the firing/silence alternation mode
     grows slowly). Finite-width fluctuations speed up such marginal drifts: the simulated rate
     at that step and layer 50 lies below the theory by more than the one-sided 99 % t bound
-    over 6 draws (measured: 0.046 vs 0.096 and 0.027 vs 0.116). The exact finite-width chain
-    (theory.temporal_chain, 64 chains) accounts for it: |sim - chain| at that step and layer 50
-    <= t_{0.995, 5} sqrt(se_sim^2 + se_chain^2) (a correct chain fails with probability <= 1 %;
-    measured sim / chain / mean field: 0.046 / 0.034 / 0.096 and 0.027 / 0.044 / 0.116,
-    0.027 / 0.040 / 0.116 — the per-network spread of such a marginal step is large, so this
-    interval is wide; tests/theory/test_temporal_chain.py checks the chain's law sharply)."""
+    over 6 draws. The exact finite-width chain (theory.temporal_chain, 64 chains) accounts for
+    it: |sim - chain| at that step and layer 50 <= t_{0.995, 5} sqrt(se_sim^2 + se_chain^2)
+    (a correct chain fails with probability <= 1 %; the per-network spread of such a marginal
+    step is large, so this interval is wide; tests/theory/test_temporal_chain.py checks the
+    chain's law sharply)."""
     _, _, sim, theory = compare("micheli_temporal", beta, reset, encoding)
     t = step - 1
     assert abs(theory["rate"][50, t] - theory["rate"][20, t]) > 0.005      # still drifting in depth
@@ -179,11 +178,10 @@ def test_temporal_init_keeps_rate_at_depth_100(beta):
     """The issue's check, width 2000, depth 100, T = 10, subtract reset, mean over 4 networks x 8
     inputs. optimal_sigma_temporal solved on the exact finite-width chain of width 2000
     (finite_width=True) keeps the simulated time-averaged rate within 10 % of the target
-    Q(theta) at every beta (measured -1.1 %, -0.9 %, -0.7 % at beta 0, 0.5, 0.9); the paper's
-    init is printed beside it (measured -62 %, -79 %, +82 %).
+    Q(theta) at every beta; the paper's init is printed beside it (the printed values are in
+    benchmarks/RESULTS.md).
 
-    The infinite-width version of the same init misses at beta 0 and 0.9 (measured -11.6 % and
-    -12.8 %; chain 0.1434 and 0.1436 vs simulated 0.1402 and 0.1384; at beta 0.5 -0.6 %):
+    The infinite-width version of the same init misses at beta 0 and 0.9:
     its fixed point has a marginal mode there (a growing firing/silence alternation at beta 0;
     step 1 drifting through a saddle-node ghost at beta 0.9) which the O(1/sqrt(n))
     fluctuations push down. That is a finite-width effect and not a bug: the exact chain

@@ -67,7 +67,7 @@ def _simulated(beta, reset, encoding, bias_std=0.0, width=40, depth=8, T=5, draw
 
 @pytest.mark.parametrize("beta,reset,encoding,bias_std", CASES)
 def test_chain_has_the_law_of_the_network(beta, reset, encoding, bias_std):
-    """Width 40, depth 8, T = 5 (narrow: far from mean field, 4 % of the networks fall silent in
+    """Width 40, depth 8, T = 5 (narrow: far from mean field, some networks fall silent in
     the first case), each reset and encoding once, and once with N(0, 0.4^2) biases
     (bias_var = 0.16 in the chain). 1500 simulated networks vs 3000 chains:
     KS test of the last layer's time-averaged rate (level 1e-3; the rates are discrete, which
