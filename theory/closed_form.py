@@ -23,6 +23,11 @@ def log_optimal_sigma(threshold, fan_in, target_var=1.0):
     threshold = validation.finite(threshold, "threshold")
     fan_in = validation.positive_int(fan_in, "fan_in")
     target_var = validation.positive(target_var, "target_var")
+    try:
+        np.broadcast_shapes(threshold.shape, fan_in.shape, target_var.shape)
+    except ValueError:
+        raise ValueError(f"threshold, fan_in and target_var must broadcast together, got shapes "
+                         f"{threshold.shape}, {fan_in.shape}, {target_var.shape}") from None
     z = threshold / np.sqrt(target_var)
     return 0.5 * (np.log(target_var) - np.log(fan_in) - log_tail(z))
 

@@ -228,7 +228,7 @@ def spike_count_chain(depth, width, threshold=1.0, sigma_w=None, init=None, beta
     threshold = float(validation.finite(threshold, "threshold"))
     beta = float(validation.unit_interval(beta, "beta"))
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
-    prune = float(validation.non_negative(prune, "prune"))
+    prune = float(validation.unit_interval(prune, "prune", closed_right=False))
     widths = validation.layer_widths(width, depth)
     sigmas, gaussian = _sigmas(sigma_w, init, widths, threshold, beta, init_params)
 
@@ -251,6 +251,9 @@ def spike_count_chain(depth, width, threshold=1.0, sigma_w=None, init=None, beta
             # a contiguous block so the cached matrix is sliced, not copied
             lo, hi = int(support[0]), int(support[-1])
             new += np.where(kept[lo:hi + 1], pi[lo:hi + 1], 0.0) @ layer.rows(lo, hi)
+        if not new.sum() > 0.0:
+            raise ValueError(f"prune = {prune} dropped every state of layer {l - 1}: choose a smaller prune "
+                             "(the default 1e-300 drops only what float64 barely represents)")
         pi = new
         distribution.append(pi)
 
@@ -272,20 +275,52 @@ def survival_probability(depth, width, threshold=1.0, **kwargs) -> float:
     return float(spike_count_chain(depth, width, threshold, **kwargs).survival[-1])
 
 
-def min_width(depth, threshold=1.0, survival=0.99, max_width=100_000, **kwargs):
+def _survival_target(survival):
+    """A survival probability strictly inside (0, 1): 1 is reached by no width (silence has
+    positive probability at every finite width) and 0 by every width."""
+    target = float(validation.as_float_array(survival, "survival"))
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"survival must lie in (0, 1) (no finite width survives with probability 1), got {survival!r}")
+    return target
+
+
+def _paper_init_note(threshold, kwargs):
+    """Why a survival target may be out of reach: with the paper's init above the critical
+    threshold, q* is unstable and finite-width fluctuations grow by g'(q*) > 1 per layer."""
+    if kwargs.get("sigma_w") is not None or kwargs.get("init", "micheli") != "micheli":
+        return ""
+    from .meanfield import critical_threshold
+    critical = critical_threshold(float(kwargs.get("target_var", 1.0)))
+    if threshold <= critical:
+        return ""
+    return (f"; threshold {threshold} is above the critical threshold {critical:.4f}, where the paper's "
+            "fixed point is unstable: survival creeps up with width only as the deviation "
+            "g'(q*)^depth / sqrt(width) shrinks")
+
+
+def min_width(depth, threshold=1.0, survival=0.99, max_width=5000, **kwargs):
     """Smallest homogeneous width n with P(k_depth > 0) >= ``survival`` (exact chain).
 
     ``depth`` may be one depth (returns an int) or a sequence (returns an int array; one
     chain run to the largest depth serves every depth at each width tried). Doubling search
-    then integer bisection, which assumes survival grows with width (it does wherever we
-    checked by a full scan; see the tests). Raises ValueError if ``max_width`` does not reach
-    the target, e.g. above theta ~ 1.19 with the paper's init, where survival saturates
-    near 1/2. ``kwargs`` go to :func:`spike_count_chain` (sigma_w, init, q0, ...); with
-    ``init`` the std follows the width (default ``"micheli"``).
+    up to ``max_width``, then integer bisection, which assumes survival grows with width (it
+    does wherever we checked by a full scan; see the tests). ``survival`` must lie in (0, 1).
+
+    The work is bounded by ``max_width``: one chain costs O(depth * n * support) and, above
+    width 5000 (the transition-matrix cache limit), every layer recomputes its rows, so the
+    cost grows as n^2 per layer; raise ``max_width`` knowingly. ValueError, naming the target,
+    the depth and the survival reached at ``max_width``, when the target is not reached; with
+    the paper's init above the critical threshold (theta_c = 1.1906) the message says so:
+    there q* is unstable and the needed width grows like g'(q*)^(2 depth).
+    ``kwargs`` go to :func:`spike_count_chain` (sigma_w, init, q0, ...); with ``init`` the
+    std follows the width (default ``"micheli"``).
     """
     scalar = np.ndim(depth) == 0
     depths = [validation.non_negative_int(d, "depth") for d in np.atleast_1d(depth)]
-    target = float(validation.unit_interval(survival, "survival"))
+    if not depths:
+        raise ValueError("depth must be an integer >= 0 or a non-empty sequence of them, got an empty sequence")
+    threshold = float(validation.finite(threshold, "threshold"))
+    target = _survival_target(survival)
     max_width = int(validation.positive_int(max_width, "max_width"))
     deepest = max(depths)
     memo = {}
@@ -300,8 +335,10 @@ def min_width(depth, threshold=1.0, survival=0.99, max_width=100_000, **kwargs):
         hi = 1
         while alive(hi)[d] < target:
             if hi >= max_width:
-                raise ValueError(f"max_width = {max_width} does not reach survival {target} at depth {d}; "
-                                 "raise max_width (or the target may be unreachable at any width)")
+                raise ValueError(
+                    f"survival target {target} not reached at depth {d} up to max_width = {max_width} "
+                    f"(survival there {alive(hi)[d]:.4g}){_paper_init_note(threshold, kwargs)}; "
+                    "a larger max_width costs O(width^2) per layer")
             hi = min(2 * hi, max_width)
         lo = hi // 2  # fails (or 0)
         while hi - lo > 1:
@@ -320,7 +357,7 @@ def survival_depth(max_depth, width, threshold=1.0, survival=0.99, **kwargs) -> 
     P(k_L > 0) never increases with L when silence is absorbing, so one chain run suffices.
     """
     max_depth = validation.non_negative_int(max_depth, "max_depth")
-    target = float(validation.unit_interval(survival, "survival"))
+    target = _survival_target(survival)
     alive = spike_count_chain(max_depth, width, threshold, **kwargs).survival
     below = np.nonzero(alive < target)[0]
     return int(below[0] - 1) if len(below) else max_depth
@@ -351,7 +388,7 @@ def finite_width_sigma(width, depth, threshold=1.0, criterion="rate", target_rat
             chain = spike_count_chain(depth, width, threshold, sigma_w=np.exp(log_sigma), q0=q0, bias_var=bias_var)
             return chain.rate_mean[-1] - target
     else:
-        target = float(validation.unit_interval(survival, "survival"))
+        target = _survival_target(survival)
 
         def excess(log_sigma):
             chain = spike_count_chain(depth, width, threshold, sigma_w=np.exp(log_sigma), q0=q0, bias_var=bias_var)

@@ -235,6 +235,9 @@ def chi_one_scale(surrogate, sigma_w, fan_in, threshold=1.0, q=None, bracket=(1e
     ``bracket`` does, e.g. straight_through, whose gain ignores the scale)."""
     sigma_w = float(validation.positive(sigma_w, "sigma_w"))
     fan_in = int(validation.positive_int(fan_in, "fan_in"))
+    bracket = validation.positive(bracket, "bracket")
+    if bracket.shape != (2,) or not bracket[0] < bracket[1]:
+        raise ValueError(f"bracket must be two scales 0 < low < high, got {bracket!r}")
     if q is None:
         q = stable_fixed_point(sigma_w, fan_in, threshold).q
     grid = np.geomspace(*bracket, 61)

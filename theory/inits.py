@@ -103,6 +103,7 @@ def _fluctuation(fan_in, fan_out, threshold, beta, xi=1.0, nu=None):
         raise ValueError("nu must be > 0 (an input rate of 0 gives an infinite weight std)")
     if beta >= 1.0:
         raise ValueError("beta must be < 1 for the fluctuation init (no stationary variance at beta = 1)")
+    _nonzero_threshold("fluctuation", threshold)
     return float(abs(threshold) * np.sqrt(1.0 - beta**2) / (xi * np.sqrt(fan_in * nu)))
 
 
@@ -110,7 +111,15 @@ def _fluctuation(fan_in, fan_out, threshold, beta, xi=1.0, nu=None):
 def _ding(fan_in, fan_out, threshold, beta, lam=1.0):
     """Ding et al.'s threshold-scaled Kaiming: std = sqrt(2) theta / (lambda sqrt n), lambda = 1 default."""
     lam = float(validation.positive(lam, "lam"))
+    _nonzero_threshold("ding", threshold)
     return float(np.sqrt(2.0) * abs(threshold) / (lam * np.sqrt(fan_in)))
+
+
+def _nonzero_threshold(name, threshold):
+    """Initialisers whose std is proportional to |theta| would give all-zero weights at 0."""
+    if threshold == 0.0:
+        raise ValueError(f"threshold must be != 0 for the {name!r} init (its std is proportional to "
+                         "|threshold|, so threshold 0 gives all-zero weights)")
 
 
 def names() -> list[str]:
@@ -140,7 +149,11 @@ def weight_std(name, fan_in, fan_out=None, threshold=1.0, beta=0.0, **params) ->
     if unknown:
         raise ValueError(f"params for {name!r} must be among {list(entry.params)}, got {sorted(unknown)}")
     args = _layer_args(fan_in, fan_in if fan_out is None else fan_out, threshold, beta)
-    return float(entry.std(*args, **params))
+    std = float(entry.std(*args, **params))
+    if not np.isfinite(std) or std <= 0.0:
+        raise ValueError(f"initialiser {name!r} gives weight std {std} for fan_in={args[0]}, fan_out={args[1]}, "
+                         f"threshold={args[2]}, beta={args[3]}, params={params}: it needs a finite std > 0")
+    return std
 
 
 def distribution(name, fan_in, fan_out=None, threshold=1.0, beta=0.0, **params) -> dict:
@@ -152,13 +165,21 @@ def distribution(name, fan_in, fan_out=None, threshold=1.0, beta=0.0, **params) 
     return {"dist": "normal", "std": std}
 
 
+def as_generator(value, name):
+    """A numpy.random.Generator from a Generator, SeedSequence, None or an integer seed >= 0;
+    ValueError naming ``name`` otherwise."""
+    if value is None or isinstance(value, (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator)):
+        return np.random.default_rng(value)
+    return np.random.default_rng(validation.non_negative_int(value, name))
+
+
 def sample_weights(name, fan_in, fan_out, rng, threshold=1.0, beta=0.0, **params) -> np.ndarray:
     """Draw a float32 (fan_in, fan_out) weight matrix from initialiser ``name``.
 
     ``rng`` is a numpy.random.Generator (or an int seed). Draws are made in float64 and
     cast, so the same seed gives the same matrix on every platform numpy supports.
     """
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng, "rng")
     spec = distribution(name, fan_in, fan_out, threshold, beta, **params)
     shape = (int(fan_in), int(fan_out))
     if spec["dist"] == "uniform":

@@ -117,7 +117,13 @@ def fixed_points(sigma_w, fan_in, threshold, bias_var=0.0, grid_points: int = 40
     """
     threshold = float(validation.finite(threshold, "threshold"))
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
-    gain = float(_gain(sigma_w, fan_in))
+    gain = _gain(sigma_w, fan_in)
+    if gain.ndim:
+        raise ValueError(f"sigma_w and fan_in must be scalars (one layer map), got shapes "
+                         f"{np.shape(sigma_w)} and {np.shape(fan_in)}")
+    gain = float(gain)
+    if isinstance(grid_points, (bool, np.bool_)) or not isinstance(grid_points, (int, np.integer)) or grid_points < 100:
+        raise ValueError(f"grid_points must be an integer >= 100 (a coarser grid misses fixed points), got {grid_points!r}")
     upper = gain + bias_var
 
     def excess(q):
@@ -165,14 +171,25 @@ def basin_boundary(sigma_w, fan_in, threshold, bias_var=0.0):
     return unstable[-1] if unstable else None
 
 
+# A fixed point whose |slope| is within this of 1 is marginal. At a (nearly) double root of
+# g(q) = q the root is known only to ~sqrt(machine epsilon) in q, and so is its slope: at the
+# critical threshold the computed slope comes out 1 - 2e-16 or 1 + 2e-16 by round-off.
+_MARGINAL = 1e-7
+
+
 def depth_scale(sigma_w, fan_in, threshold, bias_var=0.0):
     """xi = -1 / log|g'(q*)| at the active stable fixed point: perturbations of q decay as
-    exp(-l / xi). Infinite at a marginal point, 0 where the slope is 0 (q* = 0)."""
-    point = stable_fixed_point(sigma_w, fan_in, threshold, bias_var)
+    exp(-l / xi). Infinite at a marginal point (|g'(q*)| = 1, e.g. the paper's init at the
+    critical threshold; slopes within 1e-7 of 1 count as marginal, the precision to which a
+    double root's slope is known); 0 where the slope is 0 (q* = 0, or theta = 0 where g is
+    constant)."""
+    points = fixed_points(sigma_w, fan_in, threshold, bias_var)
+    active = [p for p in points if abs(p.slope) < 1.0 + _MARGINAL and p.q > 0.0]
+    point = active[-1] if active else stable_fixed_point(sigma_w, fan_in, threshold, bias_var)
     slope = abs(point.slope)
     if slope == 0.0:
         return 0.0
-    return float(-1.0 / np.log(slope)) if slope < 1.0 else float("inf")
+    return float(-1.0 / np.log(slope)) if slope < 1.0 - _MARGINAL else float("inf")
 
 
 def _paper_slope(z):

@@ -310,7 +310,8 @@ def propagate_temporal(depth, T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset
     method = _resolve_method(method, T)
     gain = np.broadcast_to(validation.positive_int(fan_in, "fan_in") * validation.non_negative(sigma_w, "sigma_w") ** 2,
                            (depth,)) if depth else np.zeros(0)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence))
+                                else validation.non_negative_int(seed, "seed"))
 
     def normals():
         return rng.standard_normal((samples, T)) if method == "sample" else None
