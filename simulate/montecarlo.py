@@ -20,13 +20,14 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
 from theory import inits, validation
+from theory.network import Network, Profile
 
 from . import encodings
 from .network import RESETS, run_network
@@ -43,29 +44,44 @@ class MonteCarloResult:
 
     ``<q>_draws`` (D, L+1, T) per-draw values; ``<q>`` mean over draws, ``<q>_se`` standard
     error, ``<q>_low`` / ``<q>_high`` the Student-t interval at ``confidence`` (all (L+1, T)).
+    ``silent`` (L+1, T): fraction of draws in which the layer emitted no spike at that step;
+    ``silent_all_steps`` (L+1,): fraction of draws in which it emitted no spike at any step.
     ``active`` (D, L+1, T, B) int32 spike counts per layer, step and sample when
     ``keep_active=True`` (for finite-width spike-count statistics), else None.
-    ``silent`` (L+1, T): fraction of draws in which the layer emitted no spike at that step.
+    ``network``: the theory.Network simulated, when the call was given one (else None);
+    :attr:`profile` is the same numbers as a theory.Profile (source "simulation").
     """
     config: dict
     confidence: float
     rate_draws: np.ndarray
     mem_mean_draws: np.ndarray
     mem_var_draws: np.ndarray
+    rate: np.ndarray
+    rate_se: np.ndarray
+    rate_low: np.ndarray
+    rate_high: np.ndarray
+    mem_mean: np.ndarray
+    mem_mean_se: np.ndarray
+    mem_mean_low: np.ndarray
+    mem_mean_high: np.ndarray
+    mem_var: np.ndarray
+    mem_var_se: np.ndarray
+    mem_var_low: np.ndarray
+    mem_var_high: np.ndarray
     silent: np.ndarray
+    silent_all_steps: np.ndarray
     active: np.ndarray | None = None
-    summary: dict = field(default_factory=dict, repr=False)
+    network: Network | None = None
 
     @property
     def draws(self) -> int:
         return self.rate_draws.shape[0]
 
-    def __getattr__(self, name):
-        # rate, rate_se, rate_low, rate_high, mem_var_se, ... from the precomputed summary
-        summary = self.__dict__.get("summary", {})
-        if name in summary:
-            return summary[name]
-        raise AttributeError(name)
+    @property
+    def profile(self) -> Profile:
+        """These statistics as a theory.Profile (means and standard errors over draws)."""
+        return Profile(self.network, "simulation", self.rate, self.mem_mean, self.mem_var, self.rate_se,
+                       self.mem_mean_se, self.mem_var_se, self.silent_all_steps, self)
 
 
 def summarise(values: np.ndarray, confidence: float) -> tuple:
@@ -78,7 +94,7 @@ def summarise(values: np.ndarray, confidence: float) -> tuple:
 
 
 def _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
-            input_rate, init_params, bias_std):
+            input_rate, init_params, bias_std, sigma_w=None):
     depth = validation.non_negative_int(depth, "depth")
     widths = np.broadcast_to(validation.positive_int(width, "width"), (depth + 1,)) \
         if np.ndim(width) == 0 else validation.positive_int(width, "width")
@@ -96,18 +112,34 @@ def _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, 
                   input_rate=float(validation.unit_interval(input_rate, "input_rate")),
                   init_params=dict(init_params or {}),
                   bias_std=float(validation.non_negative(bias_std, "bias_std")))
+    if sigma_w is not None:     # explicit Gaussian weight stds, one per weight layer
+        config["sigma_w"] = [float(x) for x in sigma_w]
+        return config
     # fail now, in the caller's process, if the initialiser rejects these parameters
     inits.weight_std(init, config["widths"][0], config["widths"][min(1, depth)], config["threshold"],
                      config["beta"], **config["init_params"])
     return config
 
 
+def _network_config(net: Network, batch) -> dict:
+    """The simulator's configuration of a theory.Network (bias_var -> bias_std = sqrt(bias_var))."""
+    neuron, encoding = net.neuron, net.encoding
+    return _config(net.init, net.depth, list(net.widths), neuron.threshold, neuron.beta, neuron.reset,
+                   net.T, batch, encoding.kind, encoding.std,
+                   0.2 if encoding.rate is None else encoding.rate, net.params, float(np.sqrt(net.bias_var)),
+                   sigma_w=net.sigma_w)
+
+
 def draw_network(config: dict, rng: np.random.Generator):
     """Weights, biases and input of one draw (weights first, then biases, then inputs)."""
     widths = config["widths"]
-    weights = [inits.sample_weights(config["init"], fan_in, fan_out, rng, config["threshold"],
-                                    config["beta"], **config["init_params"])
-               for fan_in, fan_out in zip(widths[:-1], widths[1:])]
+    if "sigma_w" in config:     # N(0, sigma_l^2), drawn as theory.inits.sample_weights does
+        weights = [(sigma * rng.standard_normal((fan_in, fan_out))).astype(np.float32)
+                   for sigma, fan_in, fan_out in zip(config["sigma_w"], widths[:-1], widths[1:])]
+    else:
+        weights = [inits.sample_weights(config["init"], fan_in, fan_out, rng, config["threshold"],
+                                        config["beta"], **config["init_params"])
+                   for fan_in, fan_out in zip(widths[:-1], widths[1:])]
     biases = None
     if config["bias_std"] > 0:
         biases = [(config["bias_std"] * rng.standard_normal(n)).astype(np.float32) for n in widths[1:]]
@@ -136,7 +168,7 @@ def _run_draw_star(args):
     return run_draw(*args)
 
 
-def _collect(config, outputs, confidence, keep_active):
+def _collect(config, outputs, confidence, keep_active, network=None):
     stacked = {q: np.stack([o[q] for o in outputs]) for q in QUANTITIES}
     active = np.stack([o["active"] for o in outputs])
     summary = {}
@@ -144,9 +176,11 @@ def _collect(config, outputs, confidence, keep_active):
         mean, se, low, high = summarise(stacked[q], confidence)
         summary.update({q: mean, f"{q}_se": se, f"{q}_low": low, f"{q}_high": high})
     silent = (active.sum(axis=3) == 0).mean(axis=0)
+    silent_all_steps = (active.sum(axis=(2, 3)) == 0).mean(axis=0)
     return MonteCarloResult(config=config, confidence=confidence, rate_draws=stacked["rate"],
                             mem_mean_draws=stacked["mem_mean"], mem_var_draws=stacked["mem_var"],
-                            silent=silent, active=active if keep_active else None, summary=summary)
+                            silent=silent, silent_all_steps=silent_all_steps,
+                            active=active if keep_active else None, network=network, **summary)
 
 
 def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0, reset="subtract",
@@ -155,24 +189,39 @@ def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0
                 keep_active=False, jobs=1, progress=False) -> MonteCarloResult:
     """Repeat one configuration over ``draws`` independent draws (see module docstring).
 
-    init/init_params: registry name and its own parameters (theory.inits). width: one
-    integer (all layers) or depth + 1 widths. encoding: "gaussian" (N(0, input_std^2) i.i.d.
-    per step), "static" (one N(0, input_std^2) input repeated every step) or "bernoulli"
-    (input spikes at input_rate, layer 0 = the given spikes). bias_std > 0 adds N(0, bias_std^2)
-    biases. jobs > 1 runs draws in that many processes (results identical to jobs = 1),
-    started by a fork server, so a script calling it needs the usual
+    The network is either a ``theory.Network`` passed as the first argument (the one
+    description every theory evaluator takes; then depth, width, threshold, beta, reset, steps,
+    encoding, input_std, input_rate, init_params and bias_std come from it and must not be
+    given), or, in the keyword form: init/init_params: registry name and its own parameters
+    (theory.inits); width: one integer (all layers) or depth + 1 widths; steps: T; encoding:
+    "gaussian" (N(0, input_std^2) i.i.d. per step), "static" (one N(0, input_std^2) input
+    repeated every step) or "bernoulli" (input spikes at input_rate, layer 0 = the given
+    spikes); bias_std > 0 adds N(0, bias_std^2) biases.
+    batch: inputs per draw; jobs > 1 runs draws in that many processes (results identical to
+    jobs = 1), started by a fork server, so a script calling it needs the usual
     ``if __name__ == "__main__":`` guard.
     Memory: one draw holds its weights (sum of fan_in fan_out float32) at a time per process.
     """
-    config = _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
-                     input_rate, init_params, bias_std)
+    network = None
+    if isinstance(init, Network):
+        network = init
+        if (depth, width, threshold, beta, reset, steps, encoding, input_std, input_rate, init_params,
+                bias_std) != (10, 1000, 1.0, 0.0, "subtract", 1, "gaussian", 1.0, 0.2, None, 0.0):
+            raise ValueError("with a theory.Network as first argument, give only batch, draws, seed, "
+                             "confidence, keep_active, jobs and progress (the network says the rest)")
+        config = _network_config(network, batch)
+        label = network.init if network.sigma_w is None else "network"
+    else:
+        config = _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
+                         input_rate, init_params, bias_std)
+        label = init
     draws = int(validation.positive_int(draws, "draws"))
     if draws < 2:
         raise ValueError(f"draws must be >= 2 for a standard error, got {draws}")
     confidence = float(validation.unit_interval(confidence, "confidence", closed_right=False))
     seeds = _root_sequence(seed).spawn(draws)
-    outputs = _map(run_draw, [(config, s) for s in seeds], jobs, progress, f"{init} draws")
-    return _collect(config, outputs, confidence, keep_active)
+    outputs = _map(run_draw, [(config, s) for s in seeds], jobs, progress, f"{label} draws")
+    return _collect(config, outputs, confidence, keep_active, network)
 
 
 def _root_sequence(seed) -> np.random.SeedSequence:
@@ -263,7 +312,10 @@ class Comparison:
 
 
 def _prediction_arrays(prediction, depth, steps):
-    if hasattr(prediction, "q") and hasattr(prediction, "rate"):       # theory.Propagation
+    if isinstance(prediction, Profile):     # every quantity the evaluator predicts (not NaN)
+        prediction = {q: getattr(prediction, q) for q in QUANTITIES
+                      if not np.all(np.isnan(getattr(prediction, q)))}
+    elif hasattr(prediction, "q") and hasattr(prediction, "rate"):       # theory.Propagation
         prediction = {"rate": prediction.rate, "mem_var": prediction.q}
     if not isinstance(prediction, dict) or not set(prediction) <= set(QUANTITIES) or not prediction:
         raise ValueError(f"prediction must be a theory Propagation or a dict with keys among {QUANTITIES}")
@@ -282,8 +334,8 @@ def _prediction_arrays(prediction, depth, steps):
 def compare(mc: MonteCarloResult, prediction, layers=None, quantities=None) -> Comparison:
     """Side-by-side table of ``prediction`` against the Monte Carlo means.
 
-    ``prediction``: a theory ``Propagation`` (q -> mem_var, rate -> rate; one step, compared
-    with step 1) or a dict {quantity: (L+1,) or (L+1, T') array}, T' <= T steps from step 1.
+    ``prediction``: a theory ``Profile`` (every quantity it predicts), a theory ``Propagation``
+    (q -> mem_var, rate -> rate; one step, compared with step 1) or a dict {quantity: (L+1,) or (L+1, T') array}, T' <= T steps from step 1.
     ``layers``: the layers to list (default all). Deviation z in units of the standard error.
     """
     depth, steps = mc.rate.shape[0] - 1, mc.rate.shape[1]
@@ -296,6 +348,8 @@ def compare(mc: MonteCarloResult, prediction, layers=None, quantities=None) -> C
         mean, se = getattr(mc, quantity), getattr(mc, f"{quantity}_se")
         low, high = getattr(mc, f"{quantity}_low"), getattr(mc, f"{quantity}_high")
         for layer, t in itertools.product(layers, range(theory.shape[1])):
+            if np.isnan(theory[layer, t]):      # not predicted (e.g. no membrane for spike input)
+                continue
             gap = mean[layer, t] - theory[layer, t]
             z = gap / se[layer, t] if se[layer, t] > 0 else (0.0 if gap == 0 else np.copysign(np.inf, gap))
             rows.append(dict(quantity=quantity, layer=layer, step=t + 1, theory=float(theory[layer, t]),

@@ -14,6 +14,8 @@ from .gradients import (
 )
 from .gaussian import firing_probability, log_tail, orthant, tail
 from .inits import predict, sample_weights, weight_std
+from .lif import LIF, membrane
+from .network import Encoding, Network, Profile, gram_chain, mean_field, spike_count
 from .meanfield import (
     FixedPoint, Propagation, basin_boundary, correlation_fixed_point, correlation_map,
     critical_threshold, depth_scale, fixed_points, length_map, length_map_slope, propagate,
@@ -24,7 +26,8 @@ from .temporal_chain import TemporalChain, temporal_chain
 from .temporal_init import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
 
 __all__ = [
-    "validation",
+    "validation", "LIF", "membrane", "Network", "Encoding", "Profile", "mean_field", "spike_count",
+    "gram_chain",
     "optimal_sigma", "log_optimal_sigma", "optimal_weight_var", "firing_probability", "tail",
     "log_tail", "orthant", "propagate", "fixed_points", "stable_fixed_point", "basin_boundary",
     "depth_scale", "critical_threshold", "correlation_map", "correlation_fixed_point",

@@ -16,7 +16,7 @@ import pytest
 from simulate.backprop import forward_backward, loss_and_grads
 from theory.surrogates import SURROGATES, smooth_step
 
-RESETS = ["subtract", "zero", "none"]
+from theory.lif import RESETS  # every reset of the one reset table
 
 
 def _network(rng, widths, dtype, with_bias):
