@@ -95,7 +95,11 @@ def test_input_options_agree():
     a = fw.spike_count_chain(5, n, theta, q0=q0)
     b = fw.spike_count_chain(5, n, theta, input_rate=rate)
     c = fw.spike_count_chain(5, n, theta, input_distribution=stats.binom.pmf(np.arange(n + 1), n, rate))
-    np.testing.assert_allclose(a.distribution[-1], b.distribution[-1], atol=1e-14)
+    # a, b: the same rate (theta / sqrt(q0): correctly rounded ops, one ndtr) -> the same chain
+    # up to BLAS blocking, <= depth (n + 1) u = 5 * 81 * 1.1e-16 = 4.5e-14 (see the test below).
+    np.testing.assert_allclose(a.distribution[-1], b.distribution[-1], atol=1e-13)
+    # c: scipy's binomial pmf vs the chain's log-space one (log C(80, k) from lgamma(81) = 272,
+    # ulp 5.7e-14: a few 1e-13 relative on entries <= 0.1); 1e-12 absolute covers it.
     np.testing.assert_allclose(a.distribution[-1], c.distribution[-1], atol=1e-12)
 
 
@@ -104,7 +108,11 @@ def test_uncached_wide_layers_give_the_same_answer(monkeypatch):
     cached = fw.spike_count_chain(8, 300, 1.0)
     monkeypatch.setattr(fw, "_CACHE_ENTRIES", 10)
     uncached = fw.spike_count_chain(8, 300, 1.0)
-    np.testing.assert_allclose(uncached.distribution[-1], cached.distribution[-1], rtol=0, atol=1e-15)
+    # Same rows, same vector-matrix product; only the BLAS kernel's blocking (alignment, CPU
+    # kind) may differ. A product of non-negative terms in any order errs by <= (n + 1) u of
+    # the exact entry (<= 1), and a stochastic matrix does not amplify earlier errors, so the
+    # two pmfs differ by at most depth (n + 1) u = 8 * 301 * 1.1e-16 = 2.7e-13 on any machine.
+    np.testing.assert_allclose(uncached.distribution[-1], cached.distribution[-1], rtol=0, atol=3e-13)
 
 
 def test_init_name_and_explicit_sigma_agree():
