@@ -7,12 +7,12 @@ recomputed (corrupt or stale entries are never plotted).
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import inspect
 import json
 import os
-import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +51,19 @@ def _library_version() -> str:
     return digest.hexdigest()
 
 
+def _imported_figures_modules(source: str) -> set:
+    """Names of the figures modules a module's source imports from (``from .x import`` or
+    ``from figures.x import``)."""
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:
+                names.add(f"figures.{node.module}")
+            elif node.level == 0 and (node.module or "").startswith("figures."):
+                names.add(node.module)
+    return names
+
+
 def code_version(module_name: str) -> str:
     """Short hash of the code that computes an entry: the module's source, the source of every
     other ``figures`` module it uses (e.g. a shared training run), and all of theory/ and
@@ -61,10 +74,12 @@ def code_version(module_name: str) -> str:
         files = {inspect.getsourcefile(module)}
     except (OSError, TypeError, ImportError):
         return "nosource"
-    for value in vars(module).values():
-        owner = getattr(value, "__module__", None) if not inspect.ismodule(value) else value.__name__
+    owners = {getattr(value, "__module__", None) if not inspect.ismodule(value) else value.__name__
+              for value in vars(module).values()}
+    owners |= _imported_figures_modules(inspect.getsource(module))   # constants carry no __module__
+    for owner in owners:
         if isinstance(owner, str) and owner.startswith("figures.") and owner != module_name:
-            files.add(inspect.getsourcefile(sys.modules[owner]))
+            files.add(inspect.getsourcefile(importlib.import_module(owner)))
     digest = hashlib.sha256(_library_version().encode())
     for path in sorted(files):
         digest.update(_source_hash(path).encode())

@@ -11,7 +11,7 @@ import matplotlib
 import numpy as np
 from scipy import stats
 
-from simulate import run_network
+from simulate.experiments import spike_count_draws
 from theory import finite_width, optimal_sigma, propagate, tail
 
 from . import style
@@ -33,17 +33,9 @@ def chain_point(item):
 
 
 def simulate_point(item):
-    """Spike counts k_depth of ``draws`` independent networks (float32 weights drawn directly
-    from N(0, sigma^2), batch 1, one step); seeds from SeedSequence([seed, width, 100 theta])."""
-    width, depth, threshold = item["width"], item["depth"], item["threshold"]
-    rng = np.random.default_rng([item["seed"], width, int(round(100 * threshold))])
-    sigma = np.float32(optimal_sigma(threshold, width))
-    counts = np.empty(item["draws"], np.int64)
-    for d in range(item["draws"]):
-        weights = [rng.standard_normal((width, width), dtype=np.float32) * sigma for _ in range(depth)]
-        currents = rng.standard_normal((1, 1, width), dtype=np.float32)
-        counts[d] = run_network(weights, currents, beta=0.0, threshold=threshold).active[depth, 0, 0]
-    return {"counts": counts}
+    """Spike counts k_depth of ``draws`` independent networks (simulate.experiments)."""
+    return {"counts": spike_count_draws(item["depth"], item["width"], item["threshold"], item["draws"],
+                                        item["seed"])}
 
 
 def compute(params, ctx):

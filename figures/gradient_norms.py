@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from simulate.backprop import loss_and_grads
-from theory import gradients, inits, optimal_sigma
+from simulate.experiments import gradient_norm_draws
+from theory import gradients, optimal_sigma
 from theory.surrogates import SURROGATES
 
 from . import style
@@ -18,25 +18,9 @@ def _widths(params):
 
 
 def measure_point(item):
-    """||dW_l||^2 and ||delta_l||^2 (via zero biases) of ``draws`` networks of one initialiser
-    for every surrogate (same weights, input and label for all surrogates), batch 1."""
-    rng = np.random.default_rng([item["seed"], sum(map(ord, item["init"]))])
-    widths = _widths(item)
-    out = {f"{kind}_{s}": np.empty((item["draws"], item["depth"])) for s in item["surrogates"]
-           for kind in ("weight_sq", "delta_sq")}
-    for d in range(item["draws"]):
-        weights = [inits.sample_weights(item["init"], widths[l], widths[l + 1], rng, item["threshold"], item["beta"])
-                   for l in range(item["depth"])]
-        biases = [np.zeros(n, np.float32) for n in widths[1:]]
-        currents = rng.standard_normal((1, 1, widths[0]), dtype=np.float32)
-        labels = rng.integers(0, item["n_classes"], size=1)
-        for s in item["surrogates"]:
-            _, weight_grads, bias_grads = loss_and_grads(
-                weights, biases, currents, labels, beta=item["beta"], threshold=item["threshold"],
-                reset="subtract", surrogate=s, surrogate_scale=SURROGATES[s][1])
-            out[f"weight_sq_{s}"][d] = [np.sum(np.square(g, dtype=np.float64)) for g in weight_grads]
-            out[f"delta_sq_{s}"][d] = [np.sum(np.square(g, dtype=np.float64)) for g in bias_grads]
-    return out
+    """||dW_l||^2 and ||delta_l||^2 of ``draws`` networks of one initialiser (simulate.experiments)."""
+    return gradient_norm_draws(item["init"], _widths(item), item["threshold"], item["beta"], item["surrogates"],
+                               item["draws"], item["seed"], item["n_classes"])
 
 
 def compute(params, ctx):

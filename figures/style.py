@@ -5,10 +5,7 @@ same colour in every figure.
 """
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 INIT_COLOURS = {
     "micheli": "#d62728",

@@ -40,7 +40,7 @@ def check_point(item):
     sim = monte_carlo("micheli", item["depth"], item["width"], threshold=item["threshold"], beta=item["beta"],
                       reset=item["reset"], steps=item["steps"], batch=item["batch"], draws=item["draws"],
                       seed=item["seed"])
-    return {"phase": PHASES.index(classify_profile(sim.summary["rate"][-1]))}
+    return {"phase": PHASES.index(classify_profile(sim.rate[-1]))}
 
 
 def compute(params, ctx):

@@ -13,7 +13,7 @@ from theory.temporal_chain import temporal_chain
 
 from . import style
 from ._spec import FigureSpec
-from .temporal_heatmaps import predict_and_simulate
+from .common import predict_and_simulate
 
 # (variant, registry name, extra registry parameters); the variant names the row, colour and label
 VARIANTS = (("micheli", "micheli", {}),

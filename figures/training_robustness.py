@@ -3,7 +3,7 @@
 One-factor-at-a-time sweep around the authors' set-up (threshold 1, beta 0.5, width 100,
 depth 10 LIF layers incl. input and output, subtract reset, ATan, Adam 1e-3, per-batch cosine),
 comparing the paper's init with Kaiming and this toolkit's temporal init. Every training run is
-``figures.training_curves.run_one`` through ctx.map (cached per run, resumable, parallel).
+``simulate.experiments.training_run`` through ctx.map (cached per run, resumable, parallel).
 An initialiser that is undefined at a setting (its formula raises ValueError) is recorded as
 missing, with the message, rather than silently replaced.
 """
@@ -15,15 +15,17 @@ from theory import inits
 
 from . import style
 from ._spec import FigureSpec
-from .training_curves import TARGET, _epochs_to, run_one
+from simulate.experiments import epochs_to, training_run
+
+from .common import TARGET
 
 AXES = (("threshold", r"threshold $\theta$"), ("beta", r"leak $\beta$"), ("width", "width $H$"))
 
 
 def run_guarded(item: dict) -> dict:
-    """run_one, or a record of why the initialiser cannot be used at this setting."""
+    """simulate.experiments.training_run, or a record of why the initialiser cannot be used at this setting."""
     try:
-        return {**run_one(item), "error": ""}
+        return {**training_run({k: v for k, v in item.items() if k != "label"}), "error": ""}
     except ValueError as error:
         return {"test_accuracy": [float("nan")] * (item["epochs"] + 1), "error": str(error)}
 
@@ -55,7 +57,7 @@ def compute(params, ctx):
         records.append({"init": item["init"], "seed": item["seed"], "threshold": item["threshold"],
                         "beta": item["beta"], "width": item["width"], "final": acc[-1],
                         "best": float(np.nanmax(acc)) if np.isfinite(acc).any() else float("nan"),
-                        "epochs_to_90": _epochs_to(acc), "error": run["error"]})
+                        "epochs_to_90": epochs_to(acc, TARGET), "error": run["error"]})
     return {"records": records}
 
 

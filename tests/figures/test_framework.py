@@ -128,16 +128,16 @@ def test_code_version_tracks_the_module_source():
 
 def test_code_version_covers_library_and_shared_figure_modules(monkeypatch):
     """A change in simulate/ or theory/, or in a figures module the figure borrows code from
-    (training_robustness runs training_curves.run_one), must change the key."""
+    (training_robustness and temporal_rate_vs_beta use figures.common), must change the key."""
     import inspect
 
-    import figures.training_curves
+    import figures.common
     from figures import cache
 
     real = cache._source_hash.__wrapped__
     robustness = cache.code_version("figures.training_robustness")
     length_map = cache.code_version("figures.theory_length_map")
-    shared = inspect.getsourcefile(figures.training_curves)
+    shared = inspect.getsourcefile(figures.common)
     monkeypatch.setattr(cache, "_source_hash", lambda p: real(p) + ("x" if p == shared else ""))
     assert cache.code_version("figures.training_robustness") != robustness
     assert cache.code_version("figures.theory_length_map") == length_map  # unrelated figure kept
