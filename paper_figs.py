@@ -2,6 +2,7 @@
 
     python paper_figs.py                 quick preset (minutes on 2 cores)
     python paper_figs.py --full          paper-scale versions (prints the expected duration)
+    python paper_figs.py --preset medium --only training_curves   a named preset of some figures
     python paper_figs.py --only a,b      chosen figures;  --list  shows names and captions
     python paper_figs.py --out DIR       output folder (default figures/out)
     python paper_figs.py --jobs N        independent computations in N processes
@@ -17,15 +18,25 @@ import sys
 import textwrap
 import time
 
-from figures import all_figures
-from figures.runner import run
+import matplotlib
+
+# a program's choice, made where it starts (importing the figures package changes no global state):
+# files only, no window, the same output with or without a display
+matplotlib.use("Agg")
+
+from figures import all_figures  # noqa: E402
+from figures.runner import run  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="paper-scale presets")
-    parser.add_argument("--preset", choices=["quick", "full", "tiny"], help=argparse.SUPPRESS)
+    specs = all_figures()
+    presets = sorted({name for spec in specs for name in spec.presets})
+    parser.add_argument("--preset", choices=presets,
+                        help="a named preset (default quick; --full is --preset full); a figure without "
+                             "it is an error, so pick figures that have it with --only")
     parser.add_argument("--only", default="", help="comma-separated figure names")
     parser.add_argument("--list", action="store_true", help="list figures with captions and exit")
     parser.add_argument("--out", default="figures/out", help="output folder (default figures/out)")
@@ -35,7 +46,6 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    specs = all_figures()
     if args.list:
         for spec in specs:
             print(f"{spec.name}\n" + textwrap.indent(textwrap.fill(spec.caption, 88), "    "))
@@ -49,6 +59,9 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"--only: unknown figure(s) {unknown}; known: {sorted(known)}")
         chosen = [known[name] for name in wanted]
+    lacking = [spec.name for spec in chosen if preset not in spec.presets]
+    if lacking:
+        parser.error(f"--preset {preset}: not defined for {lacking}; choose figures that have it with --only")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
     if preset == "full":
