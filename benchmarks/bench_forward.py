@@ -98,6 +98,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="threads for Numba and BLAS (0: default)")
     parser.add_argument("--child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # a program's choice, made where it starts: idle OpenMP threads sleep instead of spinning
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.threads:
         # must be set before numpy / numba are imported (they are imported lazily above)
         for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -7,7 +7,7 @@ weight gradient (n_in x T*B) @ (T*B x n_out), and the spike gradient (T*B x n_ou
 Medians over repeats, ours and the floor interleaved, after a warm-up call (its time,
 mostly loading the Numba cache or compiling, is reported separately); both wall-clock and
 process CPU time (the latter is the meaningful one with --threads 1 on a loaded machine).
-BLAS runs single-threaded for both (simulate.backprop._BlasThreads).
+BLAS runs single-threaded for both (simulate.backprop._BlasThreads, through threadpoolctl).
 
     python benchmarks/bench_train.py                     # depth 10 and 50, width 100, T 10, B 64
     python benchmarks/bench_train.py --epoch             # plus one full MNIST epoch at depth 10
@@ -90,6 +90,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--epoch", action="store_true", help="also time one full MNIST epoch at depth 10")
     args = parser.parse_args(argv)
+    # a program's choice, made where it starts (before the first parallel kernel starts the
+    # OpenMP pool): idle threads sleep instead of spinning on a shared machine
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.threads:
         numba.set_num_threads(args.threads)
     print(f"numba threads {numba.get_num_threads()}, load average {os.getloadavg()[0]:.2f}, "

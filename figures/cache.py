@@ -127,6 +127,11 @@ def save_npz(path: Path, data: dict, key: str | None = None) -> None:
         arrays[_KEY_FIELD] = np.array(key)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
+        # mkstemp creates 0600; give the file the mode open() would: 0666 minus the user's umask
+        # (read by setting and restoring it: os has no other portable way to query it)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as handle:
             np.savez_compressed(handle, **arrays)
         os.replace(tmp, path)

@@ -24,10 +24,10 @@ Deterministic, and independent of the Numba thread count (tested with 1 and 2 th
 """
 from __future__ import annotations
 
-import ctypes
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from theory import validation
 from theory.lif import RESETS, reset_code
@@ -64,21 +64,21 @@ def _validate(weights, biases, currents, labels, beta, threshold, reset, surroga
     dtype = np.dtype(np.asarray(weights[0]).dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"weights must be float32 (training) or float64 (tests), got {dtype}")
-    currents = np.ascontiguousarray(currents, dtype=dtype)
+    currents = _real_array(currents, "currents", dtype)
     if currents.ndim != 3 or min(currents.shape) < 1:
         raise ValueError(f"currents must have shape (T, B, n_0), got {currents.shape}")
     width = currents.shape[2]
     checked = []
     for index, weight in enumerate(weights):
-        weight = np.ascontiguousarray(weight, dtype=dtype)
+        weight = _real_array(weight, f"weights[{index}]", dtype)
         if weight.ndim != 2 or weight.shape[0] != width:
             raise ValueError(f"weights[{index}] must have shape ({width}, fan_out), got {weight.shape}")
         width = weight.shape[1]
         checked.append(weight)
     if biases is not None:
-        if len(biases) != len(checked):
+        if not isinstance(biases, (list, tuple)) or len(biases) != len(checked):
             raise ValueError(f"biases must be None or a list of {len(checked)} arrays")
-        biases = [np.ascontiguousarray(b, dtype=dtype) for b in biases]
+        biases = [_real_array(b, f"biases[{index}]", dtype) for index, b in enumerate(biases)]
         for index, (bias, weight) in enumerate(zip(biases, checked)):
             if bias.shape != (weight.shape[1],):
                 raise ValueError(f"biases[{index}] must have shape ({weight.shape[1]},), got {bias.shape}")
@@ -90,52 +90,57 @@ def _validate(weights, biases, currents, labels, beta, threshold, reset, surroga
                          f"[{labels.min()}, {labels.max()}]")
     beta = float(validation.unit_interval(beta, "beta"))
     threshold = float(validation.finite(threshold, "threshold"))
+    if abs(threshold) > float(np.finfo(dtype).max):
+        raise ValueError(f"threshold must be finite in the simulation's {dtype} (|threshold| <= "
+                         f"{float(np.finfo(dtype).max):.4g}), got {threshold!r}")
     validation.choice(reset, "reset", RESETS)
     code = surrogate_code(surrogate)
     scale = SURROGATES[surrogate][1] if surrogate_scale is None else float(validation.positive(surrogate_scale, "surrogate_scale"))
     return checked, biases, currents, labels.astype(np.int64), beta, threshold, code, scale
 
 
-class _BlasThreads:
-    """Run OpenBLAS single-threaded inside a block, restoring its thread count afterwards.
+def _real_array(value, name, dtype):
+    """``value`` as a C-contiguous ``dtype`` array with only finite entries; ValueError naming
+    ``name`` (and, for a list entry, the layer) otherwise: a NaN or infinity in a weight, bias
+    or current would turn into a finite loss with NaN or all-zero gradients."""
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a real numeric array (not ragged), got {type(value).__name__}") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    with np.errstate(over="ignore"):
+        array = np.ascontiguousarray(array, dtype=dtype)
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise ValueError(f"{name} must be finite in {np.dtype(dtype)} (no NaN or infinity), got "
+                         f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+    return array
 
-    The products here are small (T*B x 100 x 100); a multi-threaded OpenBLAS busy-waits
-    between them, and on a shared 2-core machine that made a depth-50 batch 5x slower
-    (435 ms against 82 ms, load 5.5). Found through /proc/self/maps (Linux); elsewhere, or
-    for another BLAS, it does nothing.
+
+class _BlasThreads:
+    """Run the BLAS single-threaded inside a block, restoring its thread count afterwards.
+
+    The products here are small (T*B x 100 x 100); a multi-threaded BLAS busy-waits between
+    them, and on a shared 2-core machine that made a depth-50 batch several times slower
+    (benchmarks/RESULTS.md). ``threadpoolctl.threadpool_limits`` finds the BLAS numpy loaded
+    (OpenBLAS, MKL, BLIS, Accelerate) portably. The controller is built once (it inspects the
+    loaded libraries) and reused: entering a block only sets the thread count.
     """
-    _lib = None
-    _searched = False
+    _controller = None
 
     @classmethod
-    def _find(cls):
-        if not cls._searched:
-            cls._searched = True
-            try:
-                with open("/proc/self/maps") as handle:
-                    paths = sorted({line.split()[-1] for line in handle if "openblas" in line.lower()})
-                for path in paths:
-                    lib = ctypes.CDLL(path)
-                    for suffix in ("scipy_openblas_{}_num_threads64_", "openblas_{}_num_threads64_",
-                                   "openblas_{}_num_threads"):
-                        if hasattr(lib, suffix.format("set")) and hasattr(lib, suffix.format("get")):
-                            cls._lib = (getattr(lib, suffix.format("set")), getattr(lib, suffix.format("get")))
-                            return cls._lib
-            except OSError:
-                pass
-        return cls._lib
+    def _get(cls):
+        if cls._controller is None:
+            cls._controller = ThreadpoolController()
+        return cls._controller
 
     def __enter__(self):
-        lib = self._find()
-        self.previous = lib[1]() if lib else None
-        if lib and self.previous != 1:
-            lib[0](1)
+        self._limit = self._get().limit(limits=1, user_api="blas")
         return self
 
     def __exit__(self, *exc):
-        lib = self._lib
-        if lib and self.previous not in (None, 1):
-            lib[0](self.previous)
+        self._limit.restore_original_limits()
 
 
 def _cross_entropy(counts, labels):
@@ -243,12 +248,15 @@ def forward(weights, biases, currents, labels, *, beta, threshold, reset="subtra
 
 
 def loss_and_grads(weights, biases, currents, labels, *, beta, threshold, reset,
-                   surrogate="atan", surrogate_scale=2.0, smooth_slope=None):
+                   surrogate="atan", surrogate_scale=None, smooth_slope=None):
     """(loss, weight_grads, bias_grads) of the mean softmax cross-entropy on output spike counts.
 
     weights: list of L (fan_in, fan_out) float32 arrays (float64 for tests); biases: None or
     a list of L (fan_out,) arrays; currents (T, B, n_0) drive the input LIF layer; labels (B,)
-    ints. ``surrogate_scale=None`` takes the surrogate's snnTorch default. Gradients as
+    ints. ``surrogate_scale=None`` (the default) takes the surrogate's own default scale,
+    ``theory.surrogates.SURROGATES[surrogate][1]`` (ATan alpha 2, fast sigmoid slope 25, ...,
+    the snnTorch defaults). Weights, biases and currents must be finite in their dtype, and
+    ``threshold`` representable in it. Gradients as
     snnTorch autograd would give through ``Leaky`` (reset_delay=True, reset detached);
     bias_grads is None when biases is None. ValueError on bad input.
     """

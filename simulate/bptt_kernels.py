@@ -27,16 +27,13 @@ written by one iteration with a fixed summation order, so results are determinis
 """
 from __future__ import annotations
 
-import os
-
-# Numba's OpenMP layer spins its idle threads by default; on a shared 2-core machine that
-# made a training batch 25x slower (0.45 s instead of 18 ms, measured under load 7). The
-# library reads the variable when the thread pool first starts, i.e. at the first parallel
-# kernel call, so setting it here (unless the user chose otherwise) is early enough.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numpy as np  # noqa: E402
-from numba import njit, prange  # noqa: E402
+# Importing this module changes no global state. Numba's OpenMP layer spins its idle threads
+# unless OMP_WAIT_POLICY=PASSIVE, which on a loaded machine slows a training batch many times
+# (benchmarks/RESULTS.md): the programs (python -m simulate.train, paper_figs.py, the
+# benchmarks, the test suite's conftest) set it where they start, before the first parallel
+# kernel call starts the thread pool; a library user sets it in their own program.
+import numpy as np
+from numba import njit, prange
 
 from theory import surrogates as _surrogates
 

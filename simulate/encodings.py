@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from theory import validation
+from theory.inits import as_generator
 
 __all__ = ["gaussian_currents", "static_currents", "bernoulli_spikes", "as_currents"]
 
@@ -28,7 +29,7 @@ def gaussian_currents(steps, batch, width, rng, std=1.0) -> np.ndarray:
     """I.i.d. N(0, std^2) currents, float32 (T, B, n). ``rng``: Generator or int seed."""
     shape = _shape(steps, batch, width)
     std = float(validation.non_negative(std, "std"))
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng, "rng")
     return (std * rng.standard_normal(shape)).astype(np.float32)
 
 
@@ -53,7 +54,7 @@ def bernoulli_spikes(rates, steps, batch, width, rng) -> np.ndarray:
         rates = np.broadcast_to(rates, shape)
     except ValueError:
         raise ValueError(f"rates must broadcast to (T, B, n) = {shape}, got shape {rates.shape}") from None
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng, "rng")
     return (rng.random(shape) < rates).astype(np.float32)
 
 

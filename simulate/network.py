@@ -151,6 +151,9 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
     """
     beta = float(validation.unit_interval(beta, "beta"))
     threshold = float(validation.finite(threshold, "threshold"))
+    if abs(threshold) > float(np.finfo(np.float32).max):   # the simulation compares in float32
+        raise ValueError(f"threshold must be finite in float32 (|threshold| <= {float(np.finfo(np.float32).max):.4g}), "
+                         f"got {threshold!r}")
     validation.choice(reset, "reset", RESETS)
     currents = _check_currents(currents, bool(input_is_spikes))
     steps, batch, width = currents.shape

@@ -233,6 +233,9 @@ def _train(config, data):
                                          f"of {n_batches} (loss {result.loss})")
             schedule_step = optimizer.step_count if config.schedule_per == "batch" else epoch - 1
             optimizer.step(grads, lr=learning_rate(config.schedule, config.lr, schedule_step, config.t_max))
+            if not all(np.all(np.isfinite(p)) for p in params):
+                raise FloatingPointError(f"non-finite weight after the update of epoch {epoch}, batch {batch + 1} "
+                                         f"of {n_batches} (learning rate {config.lr} too large?)")
             loss_sum += result.loss * len(labels)
             correct += int(np.sum(np.argmax(result.counts, axis=1) == labels))
             rate_sum += result.rates
