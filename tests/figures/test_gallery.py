@@ -1,0 +1,77 @@
+"""A partial run (--only) keeps the gallery whole, also in a fresh clone (sidecars committed,
+.npz data and PDFs absent) and when a figure has no sidecar but an entry in the README."""
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from figures._spec import FigureSpec
+from figures.cache import Cache
+from figures.runner import redraw_command, run, write_gallery
+
+
+def _spec(name, order):
+    def compute(params, ctx):
+        return {"x": np.arange(params["n"], dtype=float)}
+
+    def plot(data, params):
+        fig, ax = plt.subplots()
+        ax.plot(data["x"])
+        return fig
+
+    return FigureSpec(name=name, caption=f"Caption of {name}.", compute=compute, plot=plot, order=order,
+                      presets={"quick": {"n": 4}, "medium": {"n": 5}, "full": {"n": 6}, "tiny": {"n": 3}},
+                      tables=lambda d, p: {f"{name}.md": f"| {name} |\n|---|\n| {len(d['x'])} |\n"},
+                      agreement=lambda d, p: f"{name} agrees")
+
+
+SPECS = [_spec("alpha", 1), _spec("beta", 2), _spec("gamma", 3)]
+
+
+def _entries(readme):
+    return [line[3:] for line in readme.read_text().splitlines() if line.startswith("## ")]
+
+
+def test_fresh_clone_partial_run_keeps_every_entry(tmp_path):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    run(SPECS, all_specs=SPECS, preset="quick", out_dir=out, cache_dir=cache, progress=False)
+    readme = out / "README.md"
+    full = readme.read_text()
+    assert _entries(readme) == ["alpha", "beta", "gamma"]
+    # a fresh clone: what git ignores is absent (data .npz, PDFs, the cache); sidecars and tables stay
+    for path in list(out.glob("data/*.npz")) + list(out.glob("*.pdf")):
+        path.unlink()
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["alpha.json", "beta.json", "gamma.json"]
+    run([SPECS[1]], all_specs=SPECS, preset="quick", out_dir=out, cache_dir=tmp_path / "fresh", progress=False)
+    assert _entries(readme) == ["alpha", "beta", "gamma"]
+    assert readme.read_text() == full          # same preset, same numbers: the gallery is unchanged
+    assert len(readme.read_text().splitlines()) == len(full.splitlines())
+
+
+def test_entry_without_sidecar_is_kept_from_the_readme(tmp_path):
+    out = tmp_path / "out"
+    run(SPECS, all_specs=SPECS, preset="quick", out_dir=out, cache_dir=None, progress=False)
+    readme = out / "README.md"
+    gamma = readme.read_text().split("## gamma")[1]
+    (out / "data" / "gamma.json").unlink()            # e.g. a gallery written before sidecars were kept
+    (out / "data" / "alpha.json").unlink()
+    run([SPECS[0]], all_specs=SPECS, preset="medium", out_dir=out, cache_dir=None, progress=False)
+    text = readme.read_text()
+    assert _entries(readme) == ["alpha", "beta", "gamma"]
+    assert text.split("## gamma")[1] == gamma
+    assert "Redraw: `python paper_figs.py --preset medium --only alpha`" in text
+    assert "Preset `medium`" in text.split("## beta")[0]
+
+
+def test_figure_never_drawn_has_no_entry(tmp_path):
+    out = tmp_path / "out"
+    run([SPECS[2]], all_specs=SPECS, preset="tiny", out_dir=out, cache_dir=None, progress=False)
+    assert _entries(out / "README.md") == ["gamma"]
+    write_gallery(SPECS, out)
+    assert _entries(out / "README.md") == ["gamma"]
+
+
+@pytest.mark.parametrize("preset, command", [("quick", "python paper_figs.py --only x"),
+                                             ("full", "python paper_figs.py --full --only x"),
+                                             ("medium", "python paper_figs.py --preset medium --only x")])
+def test_redraw_command_names_the_preset(preset, command):
+    assert redraw_command("x", preset) == command
