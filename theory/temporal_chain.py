@@ -247,3 +247,53 @@ def _chain_layer(rng, gram, variance, bias_var, width, threshold, beta, code, co
         counts[c, :] = 0.0
         new_gram[c, :, :] = 0.0
         _lif_paths(rng, factor, width, threshold, beta, code, counts[c], new_gram[c])
+
+
+@njit(cache=True)
+def _rate_at_depth(rng, input_rate, depth, width, variance, bias_var, threshold, beta, code, steps):
+    # one chain of a uniform stack (every layer `width` neurons, weight variance `variance`)
+    # from Bernoulli(input_rate) input spikes: (1/T) sum_t k_depth[t] / width. A silent layer
+    # stays silent when nothing drives it (no bias, threshold >= 0): the chain stops there.
+    gram = np.zeros((steps, steps))
+    new_gram = np.empty((steps, steps))
+    counts = np.empty(steps)
+    cov = np.empty((steps, steps))
+    factor = np.empty((steps, steps))
+    fired = np.empty(steps, np.int64)
+    for _ in range(width):
+        n_fired = 0
+        for t in range(steps):
+            if rng.random() < input_rate:
+                fired[n_fired] = t
+                n_fired += 1
+        for p in range(n_fired):
+            for q in range(n_fired):
+                gram[fired[p], fired[q]] += 1.0
+    absorbing = bias_var == 0.0 and threshold >= 0.0
+    for _ in range(depth):
+        if absorbing and gram.sum() == 0.0:
+            return 0.0
+        for a in range(steps):
+            for b in range(steps):
+                cov[a, b] = variance * gram[a, b] + bias_var
+        _psd_factor_into(cov, factor)
+        counts[:] = 0.0
+        new_gram[:, :] = 0.0
+        _lif_paths(rng, factor, width, threshold, beta, code, counts, new_gram)
+        gram, new_gram = new_gram, gram
+    return counts.sum() / (width * steps)
+
+
+def rate_at_depth(gain, depth, width, T, threshold, beta, reset, input_rate, chains, seed, bias_var=0.0):
+    """Time-averaged rate at layer ``depth`` of ``chains`` independent runs of the chain for a
+    uniform stack (width ``width`` everywhere, sigma_w^2 = gain / width) from i.i.d.
+    Bernoulli(input_rate) spikes, float64 array (chains,): (1/T) sum_t k_depth[t] / width.
+
+    Same law as :func:`temporal_chain` (``encoding="bernoulli"``), but run c draws from its own
+    stream ``SeedSequence(seed).spawn(chains)[c]``: runs 0..c-1 are the same for any ``chains``
+    >= c and for every gain (common random numbers for a root search that adds runs as it goes).
+    No validation (private use by theory.temporal_init)."""
+    code = RESETS.index(reset)
+    streams = np.random.SeedSequence(seed).spawn(chains)
+    return np.array([_rate_at_depth(np.random.default_rng(stream), input_rate, depth, width, gain / width, bias_var,
+                                    threshold, beta, code, T) for stream in streams])

@@ -1,18 +1,24 @@
-"""A temporally optimal initialisation: the weight std whose temporal mean-field fixed point
-keeps the time-averaged rate at a target (science.md §6), and the temporal phase diagram.
+"""A temporally optimal initialisation: the weight std that keeps the time-averaged rate of a
+deep LIF stack at a target at depth (science.md §6), and the temporal phase diagram.
 
-Float64. With gain g = fan_in sigma_w^2, the temporal map of :mod:`theory.temporal` is
+Float64. With gain g = fan_in sigma_w^2 and a uniform stack of width n, the init solves for g
 
-    M_l = F_g(M_{l-1}) = LIF(C = g M_{l-1})       (T x T spike second moments)
+    E[(1/T) sum_t k_depth[t] / n] = target_rate,          sigma_w = sqrt(g / fan_in),
 
-and the init solves, for g, that the depth fixed point M* = F_g(M*) reached from a layer
-firing at the target rate has (1/T) sum_t M*[t, t] = target_rate; sigma_w = sqrt(g / fan_in).
-g does not depend on fan_in, so it is computed once per (threshold, beta, T, reset, target).
+the stack started from i.i.d. Bernoulli(target_rate) spikes, with the expectation over the
+exact finite-width Gram chain of :mod:`theory.temporal_chain` (default n = fan_in, depth 100).
+The infinite-width limit of the same equation (``width=math.inf``) is the temporal mean-field
+map of :mod:`theory.temporal`,
+
+    M_l = F_g(M_{l-1}) = LIF(C = g M_{l-1})       (T x T spike second moments),
+
+solved so that the depth fixed point M* = F_g(M*) reached from a layer firing at the target
+rate has (1/T) sum_t M*[t, t] = target_rate. In that limit g does not depend on fan_in.
 
 Target (default Q(theta)): the rate of the paper's first-step fixed point, so that at T = 1
-the init is exactly the paper's (test), the target does not depend on the input encoding (the
-fixed point is a property of the layer stack; deep layers forget the input), and the
-comparison with the paper isolates what time, leak and reset change.
+the infinite-width init is exactly the paper's (test), the target does not depend on the input
+encoding (the fixed point is a property of the layer stack; deep layers forget the input), and
+the comparison with the paper isolates what time, leak and reset change.
 
 Assumptions, compared with the alternatives in the registry:
 - micheli (the paper): one step from rest; u ~ N(0, q*). Breaks from step 2 on: leak adds the
@@ -21,42 +27,29 @@ Assumptions, compared with the alternatives in the registry:
 - micheli_reset (authors' code): keeps a stationary single-step variance with leak and reset
   terms, but uses E[u | u > theta] = phi/p where the covariance phi(theta) would be exact,
   treats u as Gaussian after the reset, and ignores temporal correlations of the input spikes.
-- micheli_temporal (here): infinite width, zero-mean i.i.d. weights fixed over time (exact
-  Gaussian-process currents), full LIF dynamics; it targets the time average only, so the
-  time profile at the fixed point is whatever the dynamics give (it may oscillate); finite
-  width breaks it (see tests/simulate/test_temporal_sim.py).
+- micheli_temporal (here): zero-mean i.i.d. Gaussian weights fixed over time, full LIF
+  dynamics, layers of n neurons (exact chain; the mean field for n -> inf). It targets the time
+  average only, so the time profile at depth is whatever the dynamics give (it may oscillate).
 
-Gains g = fan_in Var[w] at theta = 1, T = 10 (paper: 1/Q(1) = 6.30 for every beta and reset;
-micheli_reset: 5.46, 13.5, 17.7 at beta = 0, 0.5, 0.9):
-
-    reset      beta 0   beta 0.5   beta 0.9
-    subtract    7.62     7.22       5.83
-    zero        6.31     6.27       6.02
-    none        6.31     5.79       5.70
-
-Findings. micheli_reset at beta = 0 lies below the one-step saddle-node gain (~6.03 at
-theta = 1, the smallest gain with an active one-step fixed point), so activity dies over
-depth; at beta >= 0.5 it overshoots (time-averaged rates 0.30-0.40 at depth 100 instead of
-0.16). The paper's init keeps step 1 exactly but, with subtract reset, loses steps >= 3 over
-depth at beta = 0.5 and alternates firing/silence at beta = 0; with beta = 0.9 rates grow in
-time. Where leak raises the rate over time (beta = 0.9 any reset, beta >= 0.5 without reset)
-the time-averaged target needs a gain below the saddle-node: the early steps then die slowly
-over depth (time profile e.g. 0, 0, 0, 0, 0.14, 0.24, ... for subtract, beta = 0.9) while the
-time average holds; a target on every step cannot be met there by any single gain.
-Such marginal modes (a slow drift through the saddle-node's ghost, or the slowly growing
-firing/silence alternation at beta = 0 with subtract reset) are where finite width matters
-most: at width 2000 the simulated time-averaged rate at depth 100 falls 11.6 % and 12.8 % below the
-target for beta = 0 and 0.9 (subtract), while beta = 0.5 stays within 1 %. The exact
-finite-width chain (:mod:`theory.temporal_chain`) predicts that shortfall, so ``width=n``
-solves for the gain on the chain instead (finite-width gains at width 2000, T = 10, subtract:
-7.74, 7.22, 5.87 at beta 0, 0.5, 0.9, i.e. +1.6 %, +0.0 %, +0.7 % over the infinite-width
-gains; simulated rate at depth 100 within 1.1 % of Q(1) at all three, measured). The steep
-dependence of the deep rate on the gain at beta = 0.9 (a 3 % change of g moves the rate at
-depth 100 by about 50 %) is the price of a time-averaged target below the saddle-node.
+Why finite width is the default: where the mean-field fixed point has a marginal mode (a slow
+drift through a saddle-node's ghost, e.g. beta = 0.9 where leak raises the rate over time and
+the time-averaged target needs a gain below the one-step saddle-node; or the slowly growing
+firing/silence alternation at beta = 0 with subtract reset), the O(1/sqrt(n)) fluctuations of
+real layers push the rate at depth below the infinite-width prediction; the chain has exactly
+the law of the simulated network, so its root does not have that shortfall. Measured gains,
+shortfalls and solve times: benchmarks/RESULTS.md and tests/simulate/test_temporal_sim.py.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import math
+import numbers
+import os
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import optimize
@@ -66,12 +59,13 @@ from . import validation
 from .gaussian import tail
 from .inits import register
 from .temporal import check_dynamics, lif_moments, propagate_temporal
-from .temporal_chain import temporal_chain
+from .temporal_chain import rate_at_depth
 
 __all__ = ["TemporalFixedPoint", "temporal_fixed_point", "optimal_gain_temporal",
            "optimal_sigma_temporal", "classify_profile", "temporal_phase", "PHASES"]
 
 PHASES = ("silent", "stable", "growing", "decaying", "oscillating")
+CHAINS = 32     # runs of the exact chain in the last stage of the finite-width search
 
 
 @dataclass(frozen=True)
@@ -147,39 +141,138 @@ def _meanfield_excess(threshold, beta, T, reset, target_rate, depth, samples, se
     return excess
 
 
-def _chain_excess(threshold, beta, T, reset, target_rate, depth, width, chains, seed):
-    # common random numbers: every gain sees the same seed, so the excess is a nearly smooth
-    # (piecewise constant, with steps of single spike flips) function of the gain
-    def excess(log_gain):
-        chain = temporal_chain(depth, width, T, np.sqrt(np.exp(log_gain) / width), threshold, beta, reset,
-                               encoding="bernoulli", input_rate=target_rate, chains=chains, seed=seed)
-        return float(chain.rate[:, depth].mean()) - target_rate
+class _Found(Exception):
+    """Raised inside a root search when the excess is within its tolerance (stop early)."""
+
+    def __init__(self, log_gain, value):
+        super().__init__(log_gain)
+        self.log_gain, self.value = log_gain, value
+
+
+def _chain_excess(threshold, beta, T, reset, target_rate, depth, width, seed):
+    # common random numbers: run c has its own stream for every gain and every number of runs,
+    # so the excess is a nearly smooth (piecewise constant, with steps of single spike flips)
+    # function of the gain, and a stage with more runs extends the runs of the stage before
+    def excess(log_gain, chains):
+        rates = rate_at_depth(np.exp(log_gain), depth, width, T, threshold, beta, reset, target_rate, chains, seed)
+        return float(rates.mean()) - target_rate, rates
     return excess
 
 
-_GAINS: dict = {}     # solved gains of this process, keyed by every argument that sets the answer
+# chain search in stages of more and more runs (the last stage uses `chains`): the first
+# stage starts from the paper's gain with a step of _FIRST_STEP in log g, each later one from
+# the previous root with a secant step (slope of the previous stage, overshooting by 1.5 so
+# that two evaluations usually bracket the root); a stage stops when |excess| is below half
+# its standard error over the runs or below _RATE_TOLERANCE x target (finer than the chain's
+# own sampling error would be spurious), or when Brent's bracket is narrower than _STAGE_XTOL
+_STAGE_CHAINS = (4, 16)
+_FIRST_STEP = np.log(1.25)
+_STAGE_XTOL = 2e-4
+_RATE_TOLERANCE = 0.01
 
 
-def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains, progress):
-    # the progress bar is not part of the answer, so it stays out of the cache key
-    key = (threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains)
-    if key not in _GAINS:
-        where = "mean field" if width is None else f"chain, width {width}"
-        with tqdm(desc=f"temporal gain ({where})", unit=" evaluations", disable=not progress, leave=False) as bar:
-            _GAINS[key] = _solve_gain(*key, bar)
-    return _GAINS[key]
-
-
-def _solve_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains, bar):
-    if width is None:
-        evaluate = _meanfield_excess(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance)
+def _bracket(excess, centre, first, step, lowest, highest):
+    # [lower, upper] with excess(lower) < 0 < excess(upper): `centre`, then `first` (or
+    # centre -/+ step by the sign), then outwards in doubling steps
+    value = excess(centre)
+    if first is None or (first - centre) * value > 0.0:
+        first = centre - step if value > 0.0 else centre + step
+    step = abs(first - centre)
+    if value < 0.0:
+        lower, f_lower = centre, value
+        upper = min(first, highest)
+        f_upper = excess(upper)
+        while f_upper <= 0.0 and upper < highest:
+            lower, f_lower = upper, f_upper
+            step *= 2.0
+            upper = min(upper + step, highest)
+            f_upper = excess(upper)
     else:
-        evaluate = _chain_excess(threshold, beta, T, reset, target_rate, depth, width, chains, seed)
+        upper, f_upper = centre, value
+        lower = max(first, lowest)
+        f_lower = excess(lower)
+        while f_lower >= 0.0 and lower > lowest:
+            upper, f_upper = lower, f_lower
+            step *= 2.0
+            lower = max(lower - step, lowest)
+            f_lower = excess(lower)
+    return lower, upper, f_lower, f_upper
+
+
+def _secant_slope(points):
+    # slope of the excess from the closest pair of evaluations with opposite signs (None if none)
+    below = [p for p in points if p[1] < 0.0]
+    above = [p for p in points if p[1] > 0.0]
+    if not below or not above:
+        return None
+    (x0, f0), (x1, f1) = max(below, key=lambda p: p[1]), min(above, key=lambda p: p[1])
+    return (f1 - f0) / (x1 - x0) if x1 > x0 else None
+
+
+def _solve_chain_gain(threshold, beta, T, reset, target_rate, depth, width, chains, seed, bar):
+    evaluate = _chain_excess(threshold, beta, T, reset, target_rate, depth, width, seed)
+    where = f"at depth {depth}, width {width}"
+    paper = -np.log(float(tail(threshold)))
+    lowest, highest = paper - np.log(50.0), paper + np.log(50.0)
+    log_gain, slope, last = paper, None, None
+    for runs in [c for c in _STAGE_CHAINS if c < chains] + [chains]:
+        seen = {}
+
+        def excess(x, runs=runs, seen=seen):
+            if x not in seen:       # Brent re-evaluates its bracket's ends: reuse them
+                bar.update()
+                seen[x] = evaluate(x, runs)
+            value, rates = seen[x]
+            se = rates.std(ddof=1) / np.sqrt(runs) if runs > 1 else target_rate
+            if abs(value) <= max(0.5 * se, _RATE_TOLERANCE * target_rate):
+                raise _Found(x, value)
+            return value
+        try:
+            first = None
+            if slope is not None:
+                value = excess(log_gain)
+                first = log_gain - 1.5 * value / slope
+            lower, upper, f_lower, f_upper = _bracket(excess, log_gain, first, _FIRST_STEP, lowest, highest)
+            if not f_lower < 0.0 < f_upper:
+                raise ValueError(
+                    f"target_rate={target_rate} is not reached by any weight gain in [1/50, 50] x the paper's "
+                    f"(time-averaged rates {f_lower + target_rate:.3g} .. {f_upper + target_rate:.3g} {where}) "
+                    f"for threshold={threshold}, beta={beta}, T={T}, reset={reset!r}")
+            log_gain = optimize.brentq(excess, lower, upper, xtol=_STAGE_XTOL, rtol=1e-12)
+            excess(log_gain)
+        except _Found as found:
+            log_gain = found.log_gain
+        slope = _secant_slope([(x, value) for x, (value, _) in seen.items()]) or slope
+        last = seen[log_gain]
+    value, rates = last
+    achieved = value + target_rate
+    silent = float(np.mean(rates == 0.0))
+    # the mean of `chains` runs moves by up to ~target/chains when one run switches state
+    if abs(value) > max(0.02, 1.0 / chains) * target_rate or silent > _SILENT_LIMIT:
+        # the rate jumps across the target (a saddle-node: no stable fixed point has that rate),
+        # or it is met only on average, by networks of which many are silent at depth
+        raise ValueError(
+            f"no stable temporal fixed point has time-averaged rate {target_rate:.4g} {where} for "
+            f"threshold={threshold}, beta={beta}, T={T}, reset={reset!r} (closest {achieved:.4g}, "
+            f"{silent:.0%} of {chains} chains silent); choose another target_rate")
+    return float(np.exp(log_gain))
+
+
+# largest fraction of runs allowed to be silent at depth at the solved gain: beyond it the
+# median network is silent and the target is met only on average (e.g. above the critical
+# threshold, where finite width turns the mean field's jump into a mixture of dead and
+# over-active networks). Silent runs below it are the finite-width extinction the expectation
+# includes (as in theory.finite_width_sigma(criterion="rate")).
+_SILENT_LIMIT = 0.5
+
+
+def _solve_meanfield_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, bar):
+    evaluate = _meanfield_excess(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance)
 
     def excess(log_gain):
         bar.update()
         return evaluate(log_gain)
-    where = f"at depth {depth}" + ("" if width is None else f", width {width}")
+    where = f"at depth {depth} (infinite width)"
 
     # bracket around the paper's gain 1/Q(theta), widened by factors of 1.5 up to x/ 50
     paper = -np.log(float(tail(threshold)))
@@ -209,26 +302,97 @@ def _solve_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, to
     return float(np.exp(log_gain))
 
 
-def _check_width(width, chains):
+# Solved gains are kept per process (_GAINS) and on disk, one small JSON file per key in a
+# per-user cache folder: $SNN_INIT_CACHE if set (an empty value switches the disk cache off),
+# else $XDG_CACHE_HOME/snn-init/temporal_gains or ~/.cache/snn-init/temporal_gains. Files are
+# created with mode 0666 & ~umask. _SOLVER_VERSION is part of every key: change it whenever a
+# change of the solvers changes their answers.
+_SOLVER_VERSION = 2
+_GAINS: dict = {}
+
+
+def cache_dir():
+    """Folder of the on-disk cache of solved temporal gains (None when switched off)."""
+    configured = os.environ.get("SNN_INIT_CACHE")
+    if configured is not None:
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "snn-init" / "temporal_gains"
+
+
+def _cache_path(key):
+    folder = cache_dir()
+    if folder is None:
+        return None
+    text = json.dumps(key, sort_keys=True)
+    return folder / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
+
+
+def _cache_load(key):
+    path = _cache_path(key)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            stored = json.load(handle)
+        gain = float(stored["gain"])
+        if stored["key"] == key and np.isfinite(gain) and gain > 0.0:
+            return gain
+    except (OSError, TypeError, ValueError, KeyError):   # absent, unreadable or not ours: solve again
+        pass
+    return None
+
+
+def _cache_store(key, gain):
+    path = _cache_path(key)
+    if path is None:
+        return
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open applies the user's umask to 0o666 (tempfile.mkstemp would force 0o600)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump({"key": key, "gain": gain}, handle, sort_keys=True)
+        os.replace(temporary, path)
+    except OSError:     # a read-only or full disk only costs the next call a new solve
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
+def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains, progress):
+    # the answer depends only on these; the mean field ignores chains, the chain ignores samples
+    # and tolerance (left out of the key so that they do not split the cache)
+    infinite = width == math.inf
+    key = {"version": _SOLVER_VERSION, "threshold": threshold, "beta": beta, "T": T, "reset": reset,
+           "target_rate": target_rate, "depth": depth, "seed": seed,
+           "width": "inf" if infinite else width, "samples": samples if infinite else None,
+           "tolerance": tolerance if infinite else None, "chains": None if infinite else chains}
+    memo = json.dumps(key, sort_keys=True)
+    if memo not in _GAINS:
+        gain = _cache_load(key)
+        if gain is None:
+            where = "mean field" if infinite else f"chain, width {width}"
+            with tqdm(desc=f"temporal gain ({where})", unit=" evaluations", disable=not progress,
+                      leave=False) as bar:
+                if infinite:
+                    gain = _solve_meanfield_gain(threshold, beta, T, reset, target_rate, depth, samples, seed,
+                                                 tolerance, bar)
+                else:
+                    gain = _solve_chain_gain(threshold, beta, T, reset, target_rate, depth, width, chains, seed, bar)
+            _cache_store(key, gain)
+        _GAINS[memo] = gain
+    return _GAINS[memo]
+
+
+def _check_width(width, default):
+    """width: None -> default; math.inf (infinite width, the mean field); or a positive integer."""
     if width is None:
-        return None, 64
-    return int(validation.positive_int(width, "width")), int(validation.positive_int(chains, "chains"))
+        width = default
+    if isinstance(width, numbers.Real) and not isinstance(width, (bool, np.bool_)) and width == math.inf:
+        return math.inf
+    return int(validation.positive_int(width, "width"))
 
 
-def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None, depth=100,
-                          samples=10000, seed=0, tolerance=1e-7, width=None, chains=64, progress=True) -> float:
-    """g = fan_in sigma_w^2 such that the deep stack's time-averaged rate at layer ``depth``,
-    started from i.i.d. Bernoulli(target) spikes, is ``target_rate`` (default Q(theta)).
-
-    width=None (infinite width): the temporal mean-field map, at its fixed point or, if it has
-    not converged by layer ``depth`` (max |M_l - M_{l-1}| >= tolerance: sampling noise, slow
-    bottlenecks near a saddle-node), averaged over layers depth-19..depth (``samples`` paths).
-    width=n: layers of n neurons, E[(1/T) sum_t k_depth[t] / n] over ``chains`` runs of the
-    exact Gram chain (:func:`theory.temporal_chain.temporal_chain`; silent runs count as 0).
-    Brent's method on log g (to 1e-4) in a bracket around the paper's 1/Q(theta)
-    (within [1/50, 50] x it). ValueError if no gain gives that rate. Results are cached per
-    process; ``progress`` shows a bar of map evaluations while a new gain is solved.
-    """
+def _check_common(threshold, beta, T, reset, target_rate, depth, samples, chains):
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     if beta >= 1.0:
         raise ValueError(f"beta must lie in [0, 1) for a temporal fixed point, got {beta}")
@@ -236,45 +400,82 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
     target_rate = float(tail(threshold)) if target_rate is None else float(validation.unit_interval(target_rate, "target_rate"))
     if not 0.0 < target_rate < 1.0:
         raise ValueError(f"target_rate must lie in (0, 1), got {target_rate}")
-    width, chains = _check_width(width, chains)
-    return _optimal_gain(threshold, beta, T, reset, target_rate, int(validation.positive_int(depth, "depth")),
-                         int(validation.positive_int(samples, "samples")), int(seed), float(tolerance), width, chains,
-                         bool(progress))
+    return (threshold, beta, T, reset, target_rate, int(validation.positive_int(depth, "depth")),
+            int(validation.positive_int(samples, "samples")), int(validation.positive_int(chains, "chains")))
+
+
+def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None, depth=100,
+                          samples=10000, seed=0, tolerance=1e-7, width=math.inf, chains=CHAINS,
+                          progress=True) -> float:
+    """g = fan_in sigma_w^2 such that the time-averaged rate at layer ``depth`` of a stack
+    started from i.i.d. Bernoulli(target) spikes is ``target_rate`` (default Q(theta)).
+
+    width=math.inf (the default here; None means the same): the temporal mean-field map, at
+    its fixed point or, if it has not converged by layer ``depth`` (max |M_l - M_{l-1}| >=
+    tolerance: sampling noise, slow bottlenecks near a saddle-node), averaged over layers
+    depth-19..depth (``samples`` paths); Brent's method on log g (to 1e-4) in a bracket around
+    the paper's 1/Q(theta) (within [1/50, 50] x it).
+
+    width=n: a uniform stack of layers of n neurons,
+
+        E[(1/T) sum_t k_depth[t] / n] = target_rate
+
+    with the expectation over ``chains`` runs of the exact Gram chain
+    (:func:`theory.temporal_chain.rate_at_depth`; silent runs count as 0), run c on its own
+    seeded stream (common random numbers across gains). The root search runs in stages of 4,
+    16 and ``chains`` runs, each starting from the previous root (the first from 1/Q(theta),
+    the others with a secant step) with a bracket that doubles outwards and Brent's method on
+    log g, stopping when |excess| <= max(se / 2, 0.01 target), se its standard error over the
+    runs (or when the bracket is below 2e-4 in log g). The solved gain's own error is then
+    about the chain mean's standard error, i.e. sd over runs / sqrt(chains).
+
+    ValueError if no gain gives that rate, or (chain) if more than half of the runs are silent
+    at the solved gain (the median network is then dead and the target met only on average). Results are cached per process
+    and on disk (:func:`cache_dir`); ``progress`` shows a bar of evaluations while a new gain is
+    solved. Float64.
+    """
+    threshold, beta, T, reset, target_rate, depth, samples, chains = _check_common(
+        threshold, beta, T, reset, target_rate, depth, samples, chains)
+    width = _check_width(width, math.inf)
+    return _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, int(seed), float(tolerance),
+                         width, chains, bool(progress))
 
 
 def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_rate=None,
-                           depth=100, samples=10000, seed=0, width=None, chains=64, progress=True) -> float:
-    """Weight std keeping the time-averaged rate of a deep LIF stack at ``target_rate``:
+                           depth=100, samples=10000, seed=0, width=None, chains=CHAINS, progress=True) -> float:
+    """Weight std keeping the time-averaged rate at layer ``depth`` of a deep LIF stack of
+    width n at ``target_rate`` (default Q(theta), the paper's first-step rate):
 
-        sigma_w = sqrt(g* / fan_in),   g*: (1/T) sum_t M*_g[t, t] = target_rate,  M*_g = LIF(g M*_g)
+        sigma_w = sqrt(g* / fan_in),   E[(1/T) sum_t k_depth[t] / n]_{g*} = target_rate
 
-    (temporal mean-field fixed point, infinite width; default target Q(theta), the paper's
-    first-step rate). At T = 1 this is the paper's 1/sqrt(fan_in Q(theta)) up to the root
-    finder's tolerance.
+    solved on the exact finite-width Gram chain of a uniform stack of ``width`` neurons per
+    layer (default: width = fan_in) started from i.i.d. Bernoulli(target) spikes; see
+    :func:`optimal_gain_temporal` for the search and its cost (benchmarks/RESULTS.md).
 
-    width=n solves instead on the exact finite-width chain of layers of n neurons (usually
-    n = fan_in): E[(1/T) sum_t k_depth[t] / n] = target_rate (see
-    :func:`optimal_gain_temporal`). Use it where the infinite-width fixed point has a marginal
-    mode: at width 2000, depth 100, T = 10, subtract reset the infinite-width gain leaves the
-    simulated rate 11.6 % and 12.8 % below Q(1) at beta = 0 and 0.9, the finite-width gain within 1.1 %.
-    Costs about 10-15 chain runs (width 2000, depth 100, T = 10, 64 chains: 27-40 s measured,
-    cached per process). Float64; ValueError on bad input or an unreachable target.
+    width=math.inf asks for the infinite-width answer instead: the temporal mean-field fixed
+    point (1/T) sum_t M*_g[t, t] = target_rate, M*_g = LIF(g M*_g). At T = 1 that is the
+    paper's 1/sqrt(fan_in Q(theta)) up to the root finder's tolerance. Where the mean-field
+    fixed point has a marginal mode (beta 0 and 0.9 with subtract reset, for example) finite
+    width pulls the rate of real networks below it, which the default corrects.
+
+    Float64; ValueError on bad input or an unreachable target.
     """
-    fan_in = float(validation.positive_int(fan_in, "fan_in"))
-    gain = optimal_gain_temporal(threshold, beta, T, reset, target_rate, depth, samples, seed, width=width,
-                                 chains=chains, progress=progress)
+    fan_in = int(validation.positive_int(fan_in, "fan_in"))
+    gain = optimal_gain_temporal(threshold, beta, T, reset, target_rate, depth, samples, seed,
+                                 width=_check_width(width, fan_in), chains=chains, progress=progress)
     return float(np.sqrt(gain / fan_in))
 
 
 @register("micheli_temporal",
-          "std = sqrt(g*/n), g*: temporal mean-field fixed point with time-averaged rate Q(theta)",
+          "std = sqrt(g*/n), g*: time-averaged rate Q(theta) at depth on the exact chain of width n (default)",
           "this toolkit (theory/temporal_init.py), science.md §6",
-          params=("T", "reset", "target_rate", "depth", "samples", "seed", "finite_width", "chains"))
+          params=("T", "reset", "target_rate", "depth", "samples", "seed", "finite_width", "width", "chains"))
 def _micheli_temporal(fan_in, fan_out, threshold, beta, T=10, reset="subtract", target_rate=None,
-                      depth=100, samples=10000, seed=0, finite_width=False, chains=64):
-    """Temporally optimal init (see :func:`optimal_sigma_temporal`); finite_width=True solves on
-    the exact chain of a uniform stack of width fan_in."""
-    width = int(fan_in) if finite_width else None
+                      depth=100, samples=10000, seed=0, finite_width=True, width=None, chains=CHAINS):
+    """Temporally optimal init (see :func:`optimal_sigma_temporal`): solved on the exact chain
+    of a uniform stack of width ``width`` (default fan_in); finite_width=False (or
+    width=math.inf) solves on the infinite-width temporal mean field instead."""
+    width = width if finite_width else math.inf
     # no progress bar: the registry is called inside simulations and figure workers
     return optimal_sigma_temporal(threshold, fan_in, beta, T, reset, target_rate, depth, samples, seed,
                                   width=width, chains=chains, progress=False)
