@@ -21,6 +21,7 @@ from .meanfield import (
     critical_threshold, depth_scale, fixed_points, length_map, length_map_slope, propagate,
     rate_map, stable_fixed_point,
 )
+from .pair import PairFixedPoint, PairPropagation, correlation_depth_scale, pair_fixed_point, propagate_pair
 from .temporal import TemporalPropagation, propagate_temporal
 from .temporal_chain import TemporalChain, temporal_chain
 from .temporal_init import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
@@ -39,4 +40,5 @@ __all__ = [
     "chi_one_scale", "chi_one_fixed_points",
     "TemporalPropagation", "propagate_temporal", "TemporalChain", "temporal_chain",
     "optimal_sigma_temporal", "temporal_fixed_point", "temporal_phase",
+    "PairPropagation", "PairFixedPoint", "propagate_pair", "pair_fixed_point", "correlation_depth_scale",
 ]
