@@ -40,6 +40,23 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
 
+    def __post_init__(self):
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if not isinstance(x, np.ndarray) or x.ndim != 2 or min(x.shape) < 1:
+                raise ValueError(f"x_{split} must be a (n, n_pixels) array with n, n_pixels >= 1, got "
+                                 f"{getattr(x, 'shape', type(x).__name__)}")
+            if x.dtype.kind not in "uif":
+                raise ValueError(f"x_{split} must hold numbers (uint8 pixels), got dtype {x.dtype}")
+            if not isinstance(y, np.ndarray) or y.shape != (len(x),) or y.dtype.kind not in "ui":
+                raise ValueError(f"y_{split} must be {len(x)} non-negative integer labels (one per image), got "
+                                 f"{getattr(y, 'shape', type(y).__name__)} {getattr(y, 'dtype', '')}")
+            if y.min() < 0:
+                raise ValueError(f"y_{split} must be non-negative class indices, got {int(y.min())}")
+        if self.x_train.shape[1] != self.x_test.shape[1]:
+            raise ValueError(f"{self.name}: training images have {self.x_train.shape[1]} pixels and test images "
+                             f"{self.x_test.shape[1]}; both splits need the same image shape")
+
     @property
     def n_classes(self) -> int:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
@@ -125,7 +142,11 @@ def load_idx_directory(directory, name=None, train_size=None, test_size=None) ->
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"{directory!r}: {split} images {x.shape} and labels {y.shape} do not match")
-        arrays[f"x_{split}"] = x.reshape(len(x), -1)
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise ValueError(f"{directory!r}: training images have shape {arrays['x_train'].shape[1:]} and test images "
+                         f"{arrays['x_test'].shape[1:]}; both splits need the same image shape")
+    for split in ("train", "test"):
+        arrays[f"x_{split}"] = arrays[f"x_{split}"].reshape(len(arrays[f"x_{split}"]), -1)
     return _finish(name or os.path.basename(os.path.normpath(directory)), arrays, train_size, test_size)
 
 

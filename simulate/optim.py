@@ -30,6 +30,10 @@ SCHEDULES = ("constant", "cosine")
 def learning_rate(schedule, base_lr, step, t_max=10, eta_min=0.0) -> float:
     """Learning rate after ``step`` schedule steps (see the module docstring)."""
     validation.choice(schedule, "schedule", SCHEDULES)
+    base_lr = float(validation.positive(base_lr, "base_lr"))
+    step = validation.non_negative_int(step, "step")
+    t_max = int(validation.positive_int(t_max, "t_max"))
+    eta_min = float(validation.non_negative(eta_min, "eta_min"))
     if schedule == "constant":
         return float(base_lr)
     return float(eta_min + (base_lr - eta_min) * (1.0 + math.cos(math.pi * step / t_max)) / 2.0)
@@ -56,7 +60,10 @@ class Adam:
         """One update with gradients ``grads`` (same shapes as params); ``lr`` overrides self.lr."""
         if len(grads) != len(self.params):
             raise ValueError(f"grads must have {len(self.params)} arrays, got {len(grads)}")
-        lr = self.lr if lr is None else lr
+        for index, (p, g) in enumerate(zip(self.params, grads)):
+            if np.shape(g) != p.shape:
+                raise ValueError(f"grads[{index}] must have shape {p.shape} (its parameter's), got {np.shape(g)}")
+        lr = self.lr if lr is None else float(validation.non_negative(lr, "lr"))
         self.step_count += 1
         k = self.step_count
         correction1 = 1.0 - self.b1 ** k
@@ -73,6 +80,10 @@ class Adam:
         return {"step": self.step_count, "m": [a.copy() for a in self.m], "v": [a.copy() for a in self.v]}
 
     def load_state(self, state) -> None:
-        self.step_count = int(state["step"])
+        n = len(self.params)
+        if len(state["m"]) != n or len(state["v"]) != n or any(
+                np.shape(a) != p.shape for a, p in zip(list(state["m"]) + list(state["v"]), self.params * 2)):
+            raise ValueError(f"state must hold m and v of {n} arrays shaped like the parameters")
+        self.step_count = validation.non_negative_int(state["step"], "state['step']")
         for target, source in zip(self.m + self.v, list(state["m"]) + list(state["v"])):
             target[...] = source

@@ -23,7 +23,31 @@ after the last finished epoch and gives exactly the history of an uninterrupted 
 shuffle of epoch e comes from the seed and e alone). A NaN or infinity in the loss or a
 gradient stops the run with FloatingPointError naming the epoch and batch.
 
-    python -m simulate.train --dataset mnist --depth 10 --width 100 --init micheli --epochs 5
+    python -m simulate.train --dataset mnist --depth 10 --width 100 --init micheli --epochs 5 \
+        --network-path trained.npz
+
+``train`` returns a :class:`TrainResult`: ``.network`` (a :class:`TrainedNetwork`: weights,
+biases, config) and ``.history`` (the epoch records; the result also reads as that list, as
+``train`` returned before). Trained networks are saved and loaded with
+:func:`save_network` / :func:`load_network` (or ``TrainedNetwork.save``/``.load``) in this
+``.npz`` format (numpy.savez, no pickled objects; read with ``allow_pickle=False``):
+
+    format      "snn-init-network-1"                        (0-d unicode array)
+    config      JSON of every TrainConfig field               (0-d unicode array)
+    history     JSON list of the epoch records                (0-d unicode array)
+    n_layers    L, the number of weight matrices              (0-d int64)
+    w0 .. w{L-1}  float32 weight matrices, shape (fan_in, fan_out): layer l's current is
+                s_{l-1} @ w{l-1}. This is the TRANSPOSE of PyTorch's ``nn.Linear.weight``
+                (out_features, in_features): in PyTorch, ``linear.weight.data = torch.from_numpy(w.T)``.
+    b0 .. b{L-1}  float32 biases, shape (fan_out,), present only if the network has biases
+
+Checkpoints (``checkpoint_path``) are .npz files in the same layout plus the optimiser state
+(``epoch``, ``adam_step``, ``m{i}``, ``v{i}``) and ``format`` "snn-init-checkpoint-1";
+:func:`load_network` reads the network out of a checkpoint too.
+
+Destinations (log, checkpoint, network) are checked before any work starts: a missing folder
+or a path that cannot be written raises ValueError naming the option; a file that exists but
+is not a checkpoint of this toolkit raises ValueError naming it.
 """
 from __future__ import annotations
 
@@ -33,8 +57,11 @@ import io
 import json
 import os
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -47,54 +74,92 @@ from .backprop import RESETS, forward_backward
 from .data import load_dataset
 from .optim import SCHEDULES, Adam, learning_rate
 
-__all__ = ["TrainConfig", "train", "build_network", "layer_widths", "evaluate", "main"]
+__all__ = ["TrainConfig", "TrainedNetwork", "TrainResult", "train", "build_network", "layer_widths", "evaluate",
+           "save_network", "load_network", "main"]
+
+NETWORK_FORMAT = "snn-init-network-1"
+CHECKPOINT_FORMAT = "snn-init-checkpoint-1"
+
+
+def _choices(item):
+    """A field's allowed values (a callable is asked now: the init registry may grow)."""
+    choices = item.metadata.get("choices")
+    return tuple(choices() if callable(choices) else choices) if choices else None
+
+
+def _option(default, help, choices=None, none=None):
+    """A TrainConfig field with its command-line description, choices and, for a None
+    default, what None means (shown as the default in --help)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "none": none})
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    train_size: int | None = None       # first n training images (None: all)
-    test_size: int | None = None
-    depth: int = 10                     # LIF layers incl. input and output
-    width: int = 100
-    init: str = "micheli"
-    steps: int = 10                     # T
-    beta: float = 0.5
-    threshold: float = 1.0
-    reset: str = "subtract"
-    surrogate: str = "atan"
-    surrogate_scale: float | None = None   # None: snnTorch default (atan alpha = 2)
-    bias: bool = False
-    lr: float = 1e-3
-    schedule: str = "cosine"
-    t_max: int = 10
-    schedule_per: str = "batch"         # "batch" (authors) or "epoch"
-    batch_size: int = 64
-    epochs: int = 10
-    seed: int = 42
-    eval_batch_size: int = 1000
-    log_path: str | None = None         # JSON lines, one record per epoch
-    checkpoint_path: str | None = None  # .npz, written atomically each epoch
-    progress: bool = True
-    threads: int | None = None          # Numba threads (None: Numba's default); results do not depend on it
+    """Every setting of a training run (each is a command-line option of ``python -m simulate.train``)."""
+    dataset: str = _option("mnist", "dataset: the embedded MNIST, Fashion-MNIST, or any IDX directory (--data-dir)",
+                           ("mnist", "fashion_mnist", "idx"))
+    data_dir: str | None = _option(None, "directory of the four IDX files",
+                                   none="mnist: the embedded copy; fashion_mnist: Debian's dataset-fashion-mnist path")
+    train_size: int | None = _option(None, "use the first n training images", none="all")
+    test_size: int | None = _option(None, "use the first n test images", none="all")
+    depth: int = _option(10, "LIF layers INCLUDING input and output (the authors' count; weight layers = depth - 1)")
+    width: int = _option(100, "hidden layer width H")
+    init: str = _option("micheli", "weight initialiser (theory.inits registry)", inits.names)
+    steps: int = _option(10, "time steps T per image (the image is the input current at every step)")
+    beta: float = _option(0.5, "membrane leak factor beta in [0, 1]")
+    threshold: float = _option(1.0, "firing threshold theta")
+    reset: str = _option("subtract", "reset after a spike", tuple(RESETS))
+    surrogate: str = _option("atan", "surrogate derivative of the spike", tuple(SURROGATES))
+    surrogate_scale: float | None = _option(None, "surrogate scale (> 0)",
+                                            none="the surrogate's own: ATan alpha 2, fast sigmoid slope 25, ...")
+    bias: bool = _option(False, "add biases (initialised to 0)")
+    lr: float = _option(1e-3, "Adam learning rate")
+    schedule: str = _option("cosine", "learning-rate schedule", SCHEDULES)
+    t_max: int = _option(10, "cosine schedule half-period T_max (in schedule steps)")
+    schedule_per: str = _option("batch", "step the schedule per batch (the authors' choice) or per epoch",
+                                ("batch", "epoch"))
+    batch_size: int = _option(64, "training batch size")
+    epochs: int = _option(10, "number of epochs (a resumed run continues up to this many)")
+    seed: int = _option(42, "seed of the weights and of every epoch's shuffle (integer >= 0)")
+    eval_batch_size: int = _option(1000, "batch size of the test evaluation")
+    log_path: str | None = _option(None, "JSON-lines log, one record per epoch (rewritten each epoch)", none="no log")
+    checkpoint_path: str | None = _option(None, ".npz checkpoint written atomically each epoch; an existing one "
+                                                "of the same configuration is resumed", none="no checkpoint")
+    network_path: str | None = _option(None, ".npz file for the trained network at the end (simulate.load_network)",
+                                       none="not saved")
+    progress: bool = _option(True, "progress bar")
+    threads: int | None = _option(None, "Numba threads; results do not depend on it", none="Numba's default")
 
     # fields that do not change the numbers: a checkpoint may be resumed with other values
-    _FREE = ("epochs", "log_path", "checkpoint_path", "progress", "eval_batch_size", "threads")
+    _FREE = ("epochs", "log_path", "checkpoint_path", "network_path", "progress", "eval_batch_size", "threads")
 
     def validate(self) -> "TrainConfig":
-        validation.choice(self.init, "init", inits.names())
-        validation.choice(self.reset, "reset", RESETS)
-        validation.choice(self.surrogate, "surrogate", SURROGATES)
-        validation.choice(self.schedule, "schedule", SCHEDULES)
-        validation.choice(self.schedule_per, "schedule_per", ("batch", "epoch"))
-        if int(self.depth) < 2:
+        """ValueError naming the first field out of its range (see each field's help)."""
+        for item in dataclasses.fields(self):
+            if item.metadata.get("choices"):
+                validation.choice(getattr(self, item.name), item.name, _choices(item))
+        if validation.non_negative_int(self.depth, "depth") < 2:
             raise ValueError(f"depth must be an integer >= 2 (LIF layers incl. input and output), got {self.depth}")
         for name in ("width", "steps", "batch_size", "epochs", "t_max", "eval_batch_size"):
             validation.positive_int(getattr(self, name), name)
+        for name in ("train_size", "test_size", "threads"):
+            if getattr(self, name) is not None:
+                validation.positive_int(getattr(self, name), name)
+        validation.non_negative_int(self.seed, "seed")
         validation.unit_interval(self.beta, "beta")
-        validation.finite(self.threshold, "threshold")
+        threshold = float(validation.finite(self.threshold, "threshold"))
+        if abs(threshold) > float(np.finfo(np.float32).max):
+            raise ValueError(f"threshold must be finite in float32, the simulation's dtype, got {self.threshold!r}")
+        if self.surrogate_scale is not None:
+            validation.positive(self.surrogate_scale, "surrogate_scale")
         validation.positive(self.lr, "lr")
+        for name in ("bias", "progress"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        for name in ("data_dir", "log_path", "checkpoint_path", "network_path"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (str, os.PathLike)) or not os.fspath(value)):
+                raise ValueError(f"{name} must be None or a non-empty path, got {value!r}")
         return self
 
     def identity(self) -> dict:
@@ -140,16 +205,19 @@ def evaluate(weights, biases, images, labels, config) -> dict:
     return {"loss": total_loss / n, "accuracy": correct / n, "rates": (rates / n).tolist()}
 
 
-def _save_checkpoint(path, config, weights, biases, optimizer, epoch, history):
-    state = optimizer.state()
-    arrays = {"epoch": np.array(epoch), "adam_step": np.array(state["step"]),
-              "config": np.array(json.dumps(config.identity())), "history": np.array(json.dumps(history))}
+def _network_arrays(weights, biases, config_json, history, kind) -> dict:
+    arrays = {"format": np.array(kind), "config": np.array(config_json),
+              "history": np.array(json.dumps(history)), "n_layers": np.array(len(weights), dtype=np.int64)}
     for i, w in enumerate(weights):
-        arrays[f"w{i}"] = w
+        arrays[f"w{i}"] = np.asarray(w, dtype=np.float32)
     for i, b in enumerate(biases or []):
-        arrays[f"b{i}"] = b
-    for i, (m, v) in enumerate(zip(state["m"], state["v"])):
-        arrays[f"m{i}"], arrays[f"v{i}"] = m, v
+        arrays[f"b{i}"] = np.asarray(b, dtype=np.float32)
+    return arrays
+
+
+def _write_npz(path, arrays) -> None:
+    """Atomic write (temporary file in the same folder + os.replace), mode 0666 minus umask."""
+    path = os.fspath(path)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     tmp = f"{path}.tmp"
@@ -160,20 +228,150 @@ def _save_checkpoint(path, config, weights, biases, optimizer, epoch, history):
     os.replace(tmp, path)
 
 
+def _read_npz(path, name, kind) -> dict:
+    """Every array of a toolkit .npz (network or checkpoint) as a dict; ValueError naming the
+    file (and ``name``, the option it came from) if it is not one. Never unpickles."""
+    path = os.fspath(path)
+    what = "network file" if kind == NETWORK_FORMAT else "checkpoint"
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise ValueError(f"{name} {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"{name} {path!r} is a directory, not a {what}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise ValueError(f"{name} {path!r} is not a {what} of this toolkit (not a readable .npz archive of "
+                         f"arrays: {type(error).__name__})") from None
+    formats = (NETWORK_FORMAT, CHECKPOINT_FORMAT) if kind == NETWORK_FORMAT else (CHECKPOINT_FORMAT,)
+    found = str(arrays["format"]) if "format" in arrays and arrays["format"].dtype.kind == "U" else None
+    needed = {"config", "history"} | ({"epoch", "adam_step"} if kind == CHECKPOINT_FORMAT else set())
+    # checkpoints written before the format field existed have every other field
+    if (found not in formats and not (found is None and kind == CHECKPOINT_FORMAT)) or not needed <= set(arrays):
+        raise ValueError(f"{name} {path!r} is not a {what} of this toolkit (format {found!r}, fields "
+                         f"{sorted(arrays)[:8]})")
+    return arrays
+
+
+def _layers(arrays, path, name):
+    """Weights and biases out of the arrays of a network file or checkpoint, checked."""
+    n = int(arrays["n_layers"]) if "n_layers" in arrays else sum(1 for k in arrays if k[:1] == "w" and k[1:].isdigit())
+    try:
+        weights = [np.ascontiguousarray(arrays[f"w{i}"], dtype=np.float32) for i in range(n)]
+        biases = [np.ascontiguousarray(arrays[f"b{i}"], dtype=np.float32) for i in range(n)] if "b0" in arrays else None
+    except KeyError as error:
+        raise ValueError(f"{name} {os.fspath(path)!r} is not complete: no {error.args[0]}") from None
+    if n < 1 or any(w.ndim != 2 for w in weights) or any(a.shape[1] != b.shape[0] for a, b in zip(weights, weights[1:])):
+        raise ValueError(f"{name} {os.fspath(path)!r} holds no chain of (fan_in, fan_out) weight matrices")
+    return weights, biases
+
+
+@dataclass
+class TrainedNetwork:
+    """A trained network: what :func:`train` returns in ``.network`` and what
+    :func:`save_network`/:func:`load_network` write and read (module docstring: the format).
+
+    weights  list of L float32 arrays, shape (fan_in, fan_out): layer l's current is
+             s_{l-1} @ weights[l-1] (+ biases[l-1]). The transpose of PyTorch's
+             ``nn.Linear.weight`` (out_features, in_features).
+    biases   list of L float32 (fan_out,) arrays, or None
+    config   the TrainConfig that trained it (threshold, beta, reset, steps, ... to run it again)
+    history  the epoch records (as in TrainResult.history)
+    """
+    weights: list
+    biases: list | None
+    config: TrainConfig
+    history: list = field(default_factory=list)
+
+    def save(self, path) -> None:
+        """Write the network to ``path`` (.npz, atomic; see the module docstring)."""
+        save_network(path, self)
+
+    @classmethod
+    def load(cls, path) -> "TrainedNetwork":
+        """Read a network file (or the network of a checkpoint)."""
+        return load_network(path)
+
+    def evaluate(self, images, labels) -> dict:
+        """Loss, accuracy and per-layer rates on (n, n_pixels) uint8 images (see :func:`evaluate`)."""
+        return evaluate(self.weights, self.biases, images, labels, self.config)
+
+
+def save_network(path, network: TrainedNetwork) -> None:
+    """Save a :class:`TrainedNetwork` as .npz (format in the module docstring; no pickles).
+    ValueError naming ``path`` if its folder does not exist or cannot be written."""
+    if not isinstance(network, TrainedNetwork):
+        raise ValueError(f"network must be a TrainedNetwork (train(...).network), got {type(network).__name__}")
+    _check_destination(path, "path")
+    config = dataclasses.asdict(network.config) if isinstance(network.config, TrainConfig) else dict(network.config)
+    _write_npz(path, _network_arrays(network.weights, network.biases, json.dumps(config),
+                                     list(network.history), NETWORK_FORMAT))
+
+
+def load_network(path) -> TrainedNetwork:
+    """Load a network saved by :func:`save_network` (or the network inside a training
+    checkpoint) with ``allow_pickle=False``. ValueError naming the file if it is not one."""
+    arrays = _read_npz(path, "path", NETWORK_FORMAT)
+    weights, biases = _layers(arrays, path, "path")
+    try:
+        saved = json.loads(str(arrays["config"]))
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+        history = json.loads(str(arrays["history"]))
+    except (json.JSONDecodeError, TypeError, AttributeError):
+        raise ValueError(f"path {os.fspath(path)!r} is not a network file of this toolkit (bad config or history)") from None
+    return TrainedNetwork(weights=weights, biases=biases, config=config, history=history)
+
+
+def _save_checkpoint(path, config, weights, biases, optimizer, epoch, history):
+    state = optimizer.state()
+    arrays = _network_arrays(weights, biases, json.dumps(config.identity()), history, CHECKPOINT_FORMAT)
+    arrays.update({"epoch": np.array(epoch), "adam_step": np.array(state["step"])})
+    for i, (m, v) in enumerate(zip(state["m"], state["v"])):
+        arrays[f"m{i}"], arrays[f"v{i}"] = m, v
+    _write_npz(path, arrays)
+
+
 def _load_checkpoint(path, config, weights, biases, optimizer):
-    with np.load(path) as data:
+    data = _read_npz(path, "checkpoint_path", CHECKPOINT_FORMAT)
+    try:
         saved = json.loads(str(data["config"]))
-        if saved != json.loads(json.dumps(config.identity())):
-            diff = sorted(k for k in saved if saved[k] != config.identity().get(k))
-            raise ValueError(f"checkpoint_path {path!r} belongs to another configuration (differs in {diff})")
-        for i, w in enumerate(weights):
-            w[...] = data[f"w{i}"]
-        for i, b in enumerate(biases or []):
-            b[...] = data[f"b{i}"]
-        n = len(optimizer.params)
-        optimizer.load_state({"step": int(data["adam_step"]), "m": [data[f"m{i}"] for i in range(n)],
-                              "v": [data[f"v{i}"] for i in range(n)]})
-        return int(data["epoch"]), json.loads(str(data["history"]))
+    except json.JSONDecodeError:
+        raise ValueError(f"checkpoint_path {path!r} is not a checkpoint of this toolkit (bad config)") from None
+    if saved != json.loads(json.dumps(config.identity())):
+        diff = sorted(k for k in saved if saved[k] != config.identity().get(k))
+        raise ValueError(f"checkpoint_path {path!r} belongs to another configuration (differs in {diff})")
+    saved_weights, saved_biases = _layers(data, path, "checkpoint_path")
+    n = len(optimizer.params)
+    if ([w.shape for w in saved_weights] != [w.shape for w in weights] or (saved_biases is None) != (biases is None)
+            or any(f"{k}{i}" not in data for k in "mv" for i in range(n))):
+        raise ValueError(f"checkpoint_path {path!r} does not match the network of its configuration")
+    for w, saved_w in zip(weights, saved_weights):
+        w[...] = saved_w
+    for b, saved_b in zip(biases or [], saved_biases or []):
+        b[...] = saved_b
+    optimizer.load_state({"step": int(data["adam_step"]), "m": [data[f"m{i}"] for i in range(n)],
+                          "v": [data[f"v{i}"] for i in range(n)]})
+    return int(data["epoch"]), json.loads(str(data["history"]))
+
+
+def _check_destination(path, name) -> None:
+    """ValueError naming option ``name`` unless ``path`` can be written: its folder exists and
+    accepts a new file (tried with a temporary file, removed at once), and it is not a folder."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{name} {path!r} is a folder; give a file path")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name} {path!r}: folder {folder!r} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise ValueError(f"{name} {path!r}: cannot write in folder {folder!r} ({error.strerror})") from None
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValueError(f"{name} {path!r} exists and is not writable")
 
 
 def _write_log(path, history):
@@ -184,12 +382,52 @@ def _write_log(path, history):
     os.replace(tmp, path)
 
 
-def train(config, data=None) -> list[dict]:
-    """Train (or resume) the network of ``config`` (TrainConfig or dict); returns the history,
-    one dict per epoch (see the module docstring). ``data``: a preloaded simulate.data.Dataset."""
+@dataclass
+class TrainResult(Sequence):
+    """What :func:`train` returns: the trained ``network`` (:class:`TrainedNetwork`) and the
+    ``history`` (one dict per epoch, module docstring). For compatibility with code written
+    when ``train`` returned the history alone, the result also reads as that list
+    (``result[-1]``, ``len(result)``, ``for record in result``)."""
+    network: TrainedNetwork
+    history: list
+
+    def __getitem__(self, index):
+        return self.history[index]
+
+    def __len__(self) -> int:
+        return len(self.history)
+
+
+def _as_config(config) -> TrainConfig:
     if isinstance(config, dict):
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"config has unknown fields {unknown}; known: {sorted(known)}")
         config = TrainConfig(**config)
-    config.validate()
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig or a dict of its fields, got {type(config).__name__}")
+    return config.validate()
+
+
+def _check_data(data, config):
+    from .data import Dataset
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be a simulate.data.Dataset (or None to load config.dataset), got {type(data).__name__}")
+
+
+def train(config, data=None) -> TrainResult:
+    """Train (or resume) the network of ``config`` (TrainConfig or dict); returns a
+    :class:`TrainResult` with the trained network and the history (see the module docstring).
+    ``data``: a preloaded simulate.data.Dataset. Every destination (log_path,
+    checkpoint_path, network_path) is checked writable and an existing checkpoint readable
+    before any training starts."""
+    config = _as_config(config)
+    for name in ("log_path", "checkpoint_path", "network_path"):
+        if getattr(config, name):
+            _check_destination(getattr(config, name), name)
+    if data is not None:
+        _check_data(data, config)
     previous_threads = numba.get_num_threads()
     if config.threads is not None:
         numba.set_num_threads(int(validation.positive_int(config.threads, "threads")))
@@ -210,6 +448,9 @@ def _train(config, data):
     if config.checkpoint_path and os.path.exists(config.checkpoint_path):
         done, history = _load_checkpoint(config.checkpoint_path, config, weights, biases, optimizer)
         history = history[:done]
+    if data.x_test.shape[1] != data.x_train.shape[1]:
+        raise ValueError(f"data: test images have {data.x_test.shape[1]} pixels, training images "
+                         f"{data.x_train.shape[1]}")
     n_train = len(data.x_train)
     n_batches = -(-n_train // config.batch_size)
     depth_w = len(weights)
@@ -262,30 +503,64 @@ def _train(config, data):
             tqdm.write(f"epoch {epoch}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f} | "
                        f"test loss {record['test_loss']:.4f} acc {record['test_accuracy']:.4f} | "
                        f"{record['epoch_seconds']:.1f} s")
-    return history
+    network = TrainedNetwork(weights=weights, biases=biases, config=config, history=history)
+    if config.network_path:
+        save_network(config.network_path, network)
+    return TrainResult(network=network, history=history)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a user's mistake ends in one line on stderr and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _flag(name) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m simulate.train``: one option per TrainConfig field."""
+    parser = _Parser(prog="python -m simulate.train",
+                     description="Train the paper's spiking MLP (784 -> H x (depth - 2) -> 10 LIF layers) with "
+                                 "surrogate-gradient BPTT and Adam; prints the last epoch's accuracies as JSON.",
+)
+    types = {"data_dir": str, "train_size": int, "test_size": int, "surrogate_scale": float,
+             "log_path": str, "checkpoint_path": str, "network_path": str, "threads": int}
+    for item in dataclasses.fields(TrainConfig):
+        if item.name in ("progress", "bias"):
+            continue
+        choices = _choices(item)
+        parser.add_argument(_flag(item.name), dest=item.name, default=item.default, choices=choices,
+                            type=types.get(item.name, type(item.default)),
+                            help=f"{item.metadata['help']} (default: "
+                                 f"{item.metadata['none'] if item.default is None else item.default})",
+                            metavar=None if choices else item.name.upper())
+    parser.add_argument("--bias", action="store_true", help="add biases, initialised to 0 (default: no biases)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (default: show one per epoch)")
+    return parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Train the paper's spiking MLP with surrogate-gradient BPTT.")
-    defaults = TrainConfig()
-    types = {"data_dir": str, "train_size": int, "test_size": int, "surrogate_scale": float,
-             "log_path": str, "checkpoint_path": str, "threads": int}
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in ("progress", "bias"):
-            continue
-        default = getattr(defaults, field.name)
-        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, default=default,
-                            type=types.get(field.name, type(default)))
-    parser.add_argument("--bias", action="store_true", help="add (zero-initialised) biases")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    """The training command line. Exit status 0 on success, 2 for a user's mistake (a bad
+    option, value or path: one line on stderr), 1 if training diverges or a file cannot be
+    written while it runs (one line on stderr)."""
+    # a program's choice, made where it starts (before the first parallel kernel starts the
+    # OpenMP pool): idle threads sleep instead of spinning on a shared machine
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    parser = build_parser()
     args = vars(parser.parse_args(argv))
     args["progress"] = not args.pop("quiet")
     try:
-        history = train(TrainConfig(**args))
-    except (ValueError, FloatingPointError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        result = train(TrainConfig(**args))
+    except ValueError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except (FloatingPointError, OSError) as error:
+        print(f"{parser.prog}: stopped: {error}", file=sys.stderr)
         return 1
-    last = history[-1] if history else {}
+    last = result.history[-1] if result.history else {}
     print(json.dumps({k: last.get(k) for k in ("epoch", "train_accuracy", "test_accuracy")}))
     return 0
 

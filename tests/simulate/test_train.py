@@ -80,8 +80,14 @@ def test_cli_runs_and_rejects_bad_options(tmp_path, capsys):
                  "--test-size", "64", "--init", "kaiming", "--quiet", "--log-path", str(log)])
     assert code == 0 and log.exists()
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["epoch"] == 1
-    assert main(["--init", "nope", "--quiet"]) == 1
-    assert "init must be one of" in capsys.readouterr().err
+    # a user's mistake: one line on stderr, exit status 2 (argparse's choices, or our checks)
+    with pytest.raises(SystemExit) as stop:
+        main(["--init", "nope", "--quiet"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--init: invalid choice: 'nope'" in err[0]
+    assert main(["--depth", "1", "--quiet"]) == 2
+    assert "depth must be an integer >= 2" in capsys.readouterr().err
 
 
 def test_history_does_not_depend_on_the_thread_count(small_mnist):

@@ -1,0 +1,187 @@
+"""Trained weights are the user's to keep (issue 12): train returns the network, save/load
+round-trip a documented .npz without pickles; files and paths are checked before the work
+starts; the training command line explains every flag and ends a user's mistake with one line
+and exit status 2."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import simulate
+import simulate.train as train_module
+from simulate.data import Dataset, load_idx_directory, load_mnist
+from simulate.train import (TrainConfig, TrainedNetwork, TrainResult, build_parser, load_network,
+                            save_network, train)
+
+from .test_data import _idx_bytes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist():
+    return load_mnist(train_size=96, test_size=48)
+
+
+def _config(**overrides):
+    base = dict(depth=3, width=16, steps=3, batch_size=32, epochs=1, progress=False, seed=5, init="kaiming")
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_mnist):
+    return train(_config(bias=True), data=tiny_mnist)
+
+
+def test_train_returns_the_network_and_the_history(trained, tiny_mnist):
+    assert isinstance(trained, TrainResult) and isinstance(trained.network, TrainedNetwork)
+    net = trained.network
+    # (fan_in, fan_out): 784 -> 16 -> 10, the transpose of torch.nn.Linear.weight
+    assert [w.shape for w in net.weights] == [(784, 16), (16, 10)]
+    assert [b.shape for b in net.biases] == [(16,), (10,)]
+    assert all(w.dtype == np.float32 for w in net.weights)
+    assert net.config.width == 16 and net.history == trained.history
+    # the network returned is the trained one: it reproduces the last epoch's test accuracy
+    again = net.evaluate(tiny_mnist.x_test, tiny_mnist.y_test)
+    assert again["accuracy"] == trained.history[-1]["test_accuracy"]
+    # backwards compatible: the result reads as the history list
+    assert len(trained) == 1 and trained[-1] is trained.history[-1] and list(trained) == trained.history
+
+
+def test_save_load_round_trip_without_pickles(trained, tmp_path, tiny_mnist):
+    path = tmp_path / "net.npz"
+    simulate.save_network(path, trained.network)
+    assert (os.stat(path).st_mode & 0o777) == 0o666 & ~_umask()
+    with np.load(path, allow_pickle=False) as data:          # readable without pickles
+        assert str(data["format"]) == "snn-init-network-1"
+        assert int(data["n_layers"]) == 2
+        assert set(data.files) == {"format", "config", "history", "n_layers", "w0", "w1", "b0", "b1"}
+        assert json.loads(str(data["config"]))["width"] == 16
+    loaded = simulate.load_network(path)
+    for a, b in zip(loaded.weights + loaded.biases, trained.network.weights + trained.network.biases):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.config == trained.network.config
+    assert loaded.history == json.loads(json.dumps(trained.history))
+    assert TrainedNetwork.load(path).config == loaded.config
+    assert loaded.evaluate(tiny_mnist.x_test, tiny_mnist.y_test)["accuracy"] == trained.history[-1]["test_accuracy"]
+
+
+def test_network_path_option_saves_at_the_end_and_checkpoint_holds_the_network(tiny_mnist, tmp_path):
+    net_path, ckpt = tmp_path / "final.npz", tmp_path / "run.npz"
+    result = train(_config(network_path=str(net_path), checkpoint_path=str(ckpt)), data=tiny_mnist)
+    for path in (net_path, ckpt):       # load_network reads the network out of a checkpoint too
+        loaded = load_network(path)
+        for a, b in zip(loaded.weights, result.network.weights):
+            np.testing.assert_array_equal(a, b)
+        assert loaded.biases is None
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x03\x04 truncated zip"])
+def test_corrupt_checkpoint_names_the_file_and_never_suggests_pickles(tiny_mnist, tmp_path, content):
+    ckpt = tmp_path / "broken.npz"
+    ckpt.write_bytes(content)
+    with pytest.raises(ValueError, match="not a checkpoint of this toolkit") as error:
+        train(_config(checkpoint_path=str(ckpt)), data=tiny_mnist)
+    assert str(ckpt) in str(error.value) and "pickle" not in str(error.value).replace(str(ckpt), "")
+
+
+def test_pickled_or_foreign_npz_is_refused_not_unpickled(tiny_mnist, tmp_path):
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, config=np.array([{"a": 1}], dtype=object))     # an object array needs pickle
+    with pytest.raises(ValueError, match="not a checkpoint of this toolkit") as error:
+        train(_config(checkpoint_path=str(foreign)), data=tiny_mnist)
+    assert "pickle" not in str(error.value).replace(str(foreign), "")
+    with pytest.raises(ValueError, match="not a network file of this toolkit"):
+        load_network(foreign)
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, x=np.ones(3))
+    with pytest.raises(ValueError, match=f"{plain}.*not a network file"):
+        load_network(plain)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_network(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("option", ["log_path", "checkpoint_path", "network_path"])
+def test_unwritable_destinations_fail_before_training(tiny_mnist, tmp_path, monkeypatch, option):
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started although the destination is bad")
+    monkeypatch.setattr(train_module, "_train", no_training)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for bad, fragment in ((tmp_path / "missing" / "out.x", "does not exist"),
+                          (blocker / "out.x", "does not exist"),          # its 'folder' is a file
+                          (tmp_path, "is a folder")):
+        with pytest.raises(ValueError, match=f"{option} .*{fragment}"):
+            train(_config(**{option: str(bad)}), data=tiny_mnist)
+    with pytest.raises(ValueError, match="path .*does not exist"):
+        save_network(tmp_path / "missing" / "net.npz", TrainedNetwork([np.ones((2, 2), np.float32)], None,
+                                                                         TrainConfig()))
+
+
+def test_train_and_test_images_of_different_shapes_fail_at_load(tmp_path):
+    rng = np.random.default_rng(0)
+    files = {"train-images-idx3-ubyte": rng.integers(0, 256, (6, 28, 28)),
+             "train-labels-idx1-ubyte": rng.integers(0, 10, 6),
+             "t10k-images-idx3-ubyte": rng.integers(0, 256, (4, 32, 32)),
+             "t10k-labels-idx1-ubyte": rng.integers(0, 10, 4)}
+    for stem, array in files.items():
+        (tmp_path / stem).write_bytes(_idx_bytes(array))
+    with pytest.raises(ValueError, match=r"training images have shape \(28, 28\) and test images \(32, 32\)"):
+        load_idx_directory(tmp_path)
+    with pytest.raises(ValueError, match="784 pixels and test images 1024"):
+        Dataset("x", np.zeros((6, 784), np.uint8), np.zeros(6, np.uint8), np.zeros((4, 1024), np.uint8),
+                np.zeros(4, np.uint8))
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"seed": -1}, "seed"), ({"threshold": 1e39}, "threshold"), ({"threshold": float("nan")}, "threshold"),
+    ({"train_size": 0}, "train_size"), ({"threads": 0}, "threads"), ({"surrogate_scale": 0.0}, "surrogate_scale"),
+    ({"dataset": "cifar"}, "dataset"), ({"init": "nope"}, "init"), ({"depth": "ten"}, "depth"),
+    ({"bias": "yes"}, "bias"), ({"log_path": ""}, "log_path"),
+])
+def test_bad_config_names_the_field(overrides, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        train(_config(**overrides))
+
+
+def test_unknown_config_field_is_named():
+    with pytest.raises(ValueError, match="unknown fields \\['widht'\\]"):
+        train({"widht": 10})
+
+
+def test_help_describes_every_flag_with_default_and_choices():
+    parser = build_parser()
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help and len(action.help) > 15, action.dest
+        assert "(default: " in action.help, action.dest
+    text = parser.format_help()
+    assert "{subtract,zero,none}" in text and "micheli" in text and "(fan_in" not in text
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--log-path", "/nonexistent-folder/x.jsonl"], "log_path"),
+    (["--depth", "x"], "--depth"),
+    (["--seed", "-1"], "seed"),
+    (["--reset", "sometimes"], "--reset"),
+    (["--data-dir", "/nonexistent-folder", "--dataset", "idx"], "does not exist"),
+])
+def test_cli_mistake_is_one_line_and_exit_2(argv, fragment):
+    out = subprocess.run([sys.executable, "-m", "simulate.train", "--quiet", *argv], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in out.stderr
