@@ -14,6 +14,7 @@ run only redraws and an interrupted run resumes.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 import time
@@ -28,16 +29,26 @@ from figures import all_figures  # noqa: E402
 from figures.runner import run  # noqa: E402
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a user's mistake ends in one line on stderr and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    # a program's choice, made where it starts (before the first parallel kernel starts the
+    # OpenMP pool; --jobs workers inherit it): idle threads sleep instead of spinning
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    parser = _Parser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="paper-scale presets")
     specs = all_figures()
     presets = sorted({name for spec in specs for name in spec.presets})
     parser.add_argument("--preset", choices=presets,
                         help="a named preset (default quick; --full is --preset full); a figure without "
                              "it is an error, so pick figures that have it with --only")
-    parser.add_argument("--only", default="", help="comma-separated figure names")
+    parser.add_argument("--only", default=None, help="comma-separated figure names (default: every figure; "
+                                                     "a name given twice is drawn once)")
     parser.add_argument("--list", action="store_true", help="list figures with captions and exit")
     parser.add_argument("--out", default="figures/out", help="output folder (default figures/out)")
     parser.add_argument("--cache-dir", default=".cache/figures", help="cache folder")
@@ -52,8 +63,11 @@ def main(argv=None) -> int:
         return 0
     preset = args.preset or ("full" if args.full else "quick")
     chosen = specs
-    if args.only:
-        wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+    if args.only is not None:
+        names = [name.strip() for name in args.only.split(",")]
+        if not all(names):
+            parser.error(f"--only: empty figure name in {args.only!r}; give comma-separated names (see --list)")
+        wanted = list(dict.fromkeys(names))          # each figure once, in the order given
         known = {spec.name: spec for spec in specs}
         unknown = [name for name in wanted if name not in known]
         if unknown:
@@ -64,6 +78,12 @@ def main(argv=None) -> int:
         parser.error(f"--preset {preset}: not defined for {lacking}; choose figures that have it with --only")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    for option, folder in (("--out", args.out), ("--cache-dir", None if args.no_cache else args.cache_dir)):
+        if folder is not None:
+            try:   # an unusable destination is the user's mistake: say so before any work
+                os.makedirs(folder, exist_ok=True)
+            except OSError as error:
+                parser.error(f"{option} {folder!r}: cannot create the folder ({error.strerror})")
     if preset == "full":
         expected = sum(spec.expected_seconds.get("full", 0) for spec in chosen)
         when = f"{expected:.0f} s" if expected < 120 else f"{expected / 60:.0f} min ({expected / 3600:.1f} h)"

@@ -118,6 +118,47 @@ def test_cli_list_and_bad_only(capsys):
         paper_figs.main(["--only", "no_such_figure"])
 
 
+@pytest.mark.parametrize("only", ["", " ", "theory_length_map,,theory_weight_scale", "theory_length_map,"])
+def test_cli_empty_only_name_is_an_error(only, capsys, monkeypatch):
+    """--only '' used to draw every figure: an empty name is a mistake (one line, exit 2)."""
+    monkeypatch.setattr(paper_figs, "run", lambda *a, **k: pytest.fail("figures drawn despite a bad --only"))
+    with pytest.raises(SystemExit) as stop:
+        paper_figs.main(["--only", only])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--only: empty figure name" in err[0]
+
+
+def test_cli_duplicate_only_name_is_drawn_once(tmp_path, monkeypatch):
+    chosen = []
+    monkeypatch.setattr(paper_figs, "run", lambda specs, **k: chosen.extend(s.name for s in specs) or [])
+    assert paper_figs.main(["--only", "theory_length_map,theory_weight_scale,theory_length_map",
+                            "--out", str(tmp_path / "out"), "--no-cache", "--quiet"]) == 0
+    assert chosen == ["theory_length_map", "theory_weight_scale"]
+
+
+def test_cli_unusable_out_folder_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(paper_figs, "run", lambda *a, **k: pytest.fail("figures drawn despite a bad --out"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit) as stop:
+        paper_figs.main(["--only", "theory_length_map", "--out", str(blocker / "out"), "--no-cache"])
+    assert stop.value.code == 2
+    assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_cache_files_keep_the_users_umask(tmp_path, umask):
+    """mkstemp creates 0600; a cache entry gets the mode open() would give: 0666 & ~umask."""
+    import os
+    previous = os.umask(umask)
+    try:
+        save_npz(tmp_path / "entry.npz", {"x": np.ones(2)})
+    finally:
+        os.umask(previous)
+    assert (os.stat(tmp_path / "entry.npz").st_mode & 0o777) == 0o666 & ~umask
+
+
 def test_code_version_tracks_the_module_source():
     from figures.cache import code_version
 
