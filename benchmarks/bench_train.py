@@ -80,14 +80,42 @@ def bench_depth(depth, width, steps, batch, repeats, data):
             "rates": first.rates}
 
 
+def _positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _depths(text):
+    """argparse type: comma-separated LIF-layer counts >= 2 (TrainConfig's depth)."""
+    try:
+        depths = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 2, got {text!r}") from None
+    if any(d < 2 for d in depths):
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 2, got {text!r}")
+    return depths
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):      # a user's mistake: one line on stderr, exit status 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--depths", default="10,50")
-    parser.add_argument("--width", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=None)
+    parser = _Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--depths", type=_depths, default=[10, 50],
+                        help="comma-separated depths, LIF layers incl. input and output (default: 10,50)")
+    parser.add_argument("--width", type=_positive_int, default=100, help="hidden width (default: 100)")
+    parser.add_argument("--steps", type=_positive_int, default=10, help="time steps T (default: 10)")
+    parser.add_argument("--batch", type=_positive_int, default=64, help="batch size (default: 64)")
+    parser.add_argument("--repeats", type=_positive_int, default=30, help="timed repeats (default: 30)")
+    parser.add_argument("--threads", type=_positive_int, default=None, help="Numba threads (default: Numba's)")
     parser.add_argument("--epoch", action="store_true", help="also time one full MNIST epoch at depth 10")
     args = parser.parse_args(argv)
     # a program's choice, made where it starts (before the first parallel kernel starts the
@@ -98,7 +126,7 @@ def main(argv=None):
     print(f"numba threads {numba.get_num_threads()}, load average {os.getloadavg()[0]:.2f}, "
           f"{os.cpu_count()} cores")
     data = load_mnist()
-    for depth in [int(d) for d in args.depths.split(",")]:
+    for depth in args.depths:
         r = bench_depth(depth, args.width, args.steps, args.batch, args.repeats, data)
         for kind, k in (("wall", 0), ("cpu", 1)):
             print(f"depth {depth:3d} width {args.width} T {args.steps} B {args.batch} [{kind}]: "
