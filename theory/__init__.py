@@ -24,6 +24,9 @@ from .meanfield import (
 from .pair import PairFixedPoint, PairPropagation, correlation_depth_scale, pair_fixed_point, propagate_pair
 from .temporal import TemporalPropagation, propagate_temporal
 from .temporal_chain import TemporalChain, temporal_chain
+from .temporal_gradients import (
+    TemporalGradientProfile, temporal_chi, temporal_chi_one_scale, temporal_gradient_profile,
+)
 from .temporal_init import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "chi", "surrogate_moment", "output_delta_sq", "gradient_profile", "GradientProfile",
     "chi_one_scale", "chi_one_fixed_points",
     "TemporalPropagation", "propagate_temporal", "TemporalChain", "temporal_chain",
+    "TemporalGradientProfile", "temporal_gradient_profile", "temporal_chi", "temporal_chi_one_scale",
     "optimal_sigma_temporal", "temporal_fixed_point", "temporal_phase",
     "PairPropagation", "PairFixedPoint", "propagate_pair", "pair_fixed_point", "correlation_depth_scale",
 ]
