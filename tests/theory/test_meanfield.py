@@ -21,6 +21,8 @@ def paper_sigma(threshold, fan_in=1000):
 def test_slope_at_threshold_one_is_closed_form():
     points = theory.fixed_points(paper_sigma(1.0), 1000, 1.0)
     active = points[-1]
+    # a simple root: h = g - q has h'(1) = S - 1 = -0.24, so a round-off e <= 1e-14 in h moves
+    # it by e / 0.24 = 4e-14 (see the bisection test for e); slope and rate are forward values
     assert active.q == pytest.approx(1.0, rel=1e-12)
     want = 1.0 * density(1.0) / (2 * tail(1.0))
     assert want == pytest.approx(0.7625676380804, rel=1e-12)
@@ -115,6 +117,7 @@ def test_above_critical_threshold_q_star_is_unstable_and_runs_away():
     threshold = 1.4
     points = theory.fixed_points(paper_sigma(threshold), 1000, threshold)
     at_one = min(points, key=lambda p: abs(p.q - 1.0))
+    # simple root again: S(1.4) - 1 = 0.30, so e / 0.30 ~ 3e-14 (far from the double root at theta_c)
     assert at_one.q == pytest.approx(1.0, rel=1e-10) and not at_one.stable
     active = theory.stable_fixed_point(paper_sigma(threshold), 1000, threshold)
     assert active.q > 1.0
@@ -130,6 +133,8 @@ def test_depth_scale():
 
 
 def test_propagate_shapes_and_fixed_point():
+    # at the stable point each layer adds a round-off e <= 1e-14 and contracts the earlier ones by
+    # S = 0.76: |q_l - 1| <= e / (1 - 0.76) = 4e-14 at any depth
     run = theory.propagate(100, paper_sigma(1.0), 1000, 1.0)
     assert run.q.shape == run.rate.shape == (101,)
     np.testing.assert_allclose(run.q, 1.0, rtol=1e-12)
@@ -159,6 +164,8 @@ def test_orthant_against_scipy_and_mpmath():
         q = mpmath.erfc(z / mpmath.sqrt(2)) / 2
         integral = mpmath.quad(lambda r: mpmath.exp(-z**2 / (1 + r)) / mpmath.sqrt(1 - r**2), [0, c])
         want = q**2 + integral / (2 * mpmath.pi)
+        # (2, -0.5) cancels: Q^2 = 5.2e-4 against a result of 3.2e-6 (condition 318), so abs
+        # governs there: 4-ulp SIMD exp/sin/arcsin errors on terms of 5e-4 are ~5e-19 << 1e-16
         assert orthant(z, c) == pytest.approx(float(want), rel=1e-13, abs=1e-16)
     assert orthant(1.0, 1.0) == pytest.approx(tail(1.0), rel=1e-13)
     assert orthant(1.0, -1.0) == pytest.approx(0.0, abs=1e-15)
