@@ -359,6 +359,8 @@ class _Streams:
     """a's normals from the Generator stream of propagate_temporal, b's from a child stream."""
 
     def __init__(self, seed, samples, T):
+        if not (seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence))):
+            seed = validation.non_negative_int(seed, "seed")
         self.rng_a = np.random.default_rng(seed)
         self.rng_b = np.random.default_rng(self.rng_a.bit_generator.seed_seq.spawn(1)[0])
         self.shape = (samples, T)
@@ -496,8 +498,8 @@ def _scalar_gain(sigma_w, fan_in):
 
 
 def pair_fixed_point(T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset="subtract", encoding="gaussian",
-                     input_correlation=0.0, input_std=1.0, input_rate=None, bias_var=0.0, depth=50,
-                     average=20, samples=20000, seed=0, method="auto", step=0.05) -> PairFixedPoint:
+                     input_correlation=0.0, input_std=1.0, input_rate=None, bias_var=0.0, depth=100,
+                     average=60, samples=20000, seed=0, method="auto", step=0.02) -> PairFixedPoint:
     """Fixed point c* of the pair map, the slope there and (``.xi_c``) the correlation depth scale.
 
     method "exact" (T = 1): q* = the stable fixed point of the length map nearest the layer
@@ -508,7 +510,10 @@ def pair_fixed_point(T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset="subtrac
     differentiated at X* by central differences of +- step * mean rate on each of its
     T(T+1)/2 entries (between active steps), all with the same ``samples`` paths; slope = the
     largest |eigenvalue|, its standard error by the delta method over 16 path groups
-    (lambda_g = u^T J_g v / u^T v with u, v the left and right eigenvectors).
+    (lambda_g = u^T J_g v / u^T v with u, v the left and right eigenvectors). That error is
+    *given* M*; the Monte Carlo error of M* itself (layer-to-layer noise that the average over
+    ``average`` layers does not remove) moves the later steps' slopes too: estimate the total
+    from a few seeds.
     """
     T, threshold, beta, reset, bias_var, samples, method = _check_common(
         T, threshold, beta, reset, bias_var, samples, method)

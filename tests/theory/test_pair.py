@@ -10,7 +10,6 @@ from scipy import stats
 
 from theory import correlation_fixed_point, correlation_map, optimal_sigma, propagate, propagate_temporal
 from theory.gaussian import orthant, tail
-from theory.meanfield import correlation_slope
 from theory.pair import (
     GROUPS, bivariate_tail, pair_fixed_point, pair_input, pair_moments, propagate_pair,
 )
@@ -254,7 +253,7 @@ def test_same_seed_same_result_and_seed_matters():
     ({"samples": 10}, "samples"), ({"encoding": "poisson"}, "encoding"), ({"reset": "hard"}, "reset"),
     ({"beta": 1.5}, "beta"), ({"sigma_w": -1.0}, "sigma_w"), ({"fan_in": 0}, "fan_in"),
     ({"bias_var": -0.1}, "bias_var"), ({"threshold": np.inf}, "threshold"), ({"method": "fast"}, "method"),
-    ({"sigma_w": [0.1, 0.1]}, "sigma_w"),
+    ({"sigma_w": [0.1, 0.1]}, "sigma_w"), ({"seed": -3}, "seed"), ({"seed": 1.5}, "seed"),
 ])
 def test_bad_input_names_the_argument(kwargs, name):
     args = {"depth": 3, "T": 4, "sigma_w": 0.1, "fan_in": 100, **kwargs}
@@ -263,7 +262,7 @@ def test_bad_input_names_the_argument(kwargs, name):
 
 
 @pytest.mark.parametrize("kwargs,name", [
-    ({"average": 0}, "average"), ({"average": 80}, "average"), ({"step": 0.7}, "step"), ({"step": 0.0}, "step"),
+    ({"average": 0}, "average"), ({"average": 120}, "average"), ({"step": 0.7}, "step"), ({"step": 0.0}, "step"),
     ({"sigma_w": [0.1, 0.2]}, "sigma_w"), ({"depth": -1}, "depth"),
 ])
 def test_fixed_point_bad_input_names_the_argument(kwargs, name):
