@@ -41,6 +41,7 @@ def test_formula(name):
 def test_own_parameters():
     assert inits.weight_std("ding", 100, 100, 2.0, lam=2.0) == pytest.approx(np.sqrt(2) * 2 / (2 * 10))
     assert inits.weight_std("fluctuation", 100, 100, 1.0, 0.0, xi=2.0, nu=0.25) == pytest.approx(1 / (2 * 5))
+    # == : the registry entry calls optimal_sigma with the same scalars (one route, same bits)
     assert inits.weight_std("micheli", 100, 100, 1.0, target_var=4.0) == theory.optimal_sigma(1.0, 100, 4.0)
 
 
@@ -59,6 +60,7 @@ def test_sample_weights(name):
 
 def test_predict_uses_propagate():
     for name in EXPECTED_STD:
+        # == : predict is propagate(depth, weight_std(...)) with the same scalars (one route)
         got = inits.predict(name, 30, 500, threshold=1.0, beta=0.5)
         want = theory.propagate(30, inits.weight_std(name, 500, 500, 1.0, 0.5), 500, 1.0)
         np.testing.assert_array_equal(got.q, want.q)
