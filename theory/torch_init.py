@@ -559,7 +559,7 @@ class Diagnosis:
         """Table: per layer, the time-averaged rate and membrane variance, measured | theory
         (``per_step=True``: one line per layer and step)."""
         lines = [f"diagnose: T = {self.steps}; measured | theory (temporal mean field, infinite width)",
-                 f"{'layer':>5} {'module':<14}{'step':>5} {'rate':>8} {'theory':>8} {'mem_var':>9} {'theory':>9}"]
+                 f"{'layer':>5} {'neuron':<14}{'step':>5} {'rate':>8} {'theory':>8} {'mem_var':>9} {'theory':>9}"]
         for i, name in enumerate(self.modules):
             flag = "  DEAD" if self.dead[i] else ""
             if per_step:
