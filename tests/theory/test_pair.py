@@ -83,7 +83,7 @@ def test_one_step_fixed_point_equals_correlation_fixed_point():
         assert exact.c_star == pytest.approx(c_star, abs=1e-12) and exact.slope == pytest.approx(slope, abs=1e-12)
         assert exact.xi_c == pytest.approx(-1.0 / np.log(slope), rel=1e-12)
         sampled = pair_fixed_point(1, sigma_w, FAN_IN, threshold, bias_var=bias_var, method="sample", samples=64,
-                                   depth=80, step=0.01)
+                                   depth=100, average=20, step=0.01)
         assert sampled.c_star == pytest.approx(c_star, abs=1e-9)
         assert abs(sampled.slope - slope) < 1e-4
 
