@@ -27,6 +27,7 @@ from .temporal_chain import TemporalChain, temporal_chain
 from .temporal_gradients import (
     TemporalGradientProfile, temporal_chi, temporal_chi_one_scale, temporal_gradient_profile,
 )
+from .trainability import Trainability, trainability
 from .temporal_init import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "chi", "surrogate_moment", "output_delta_sq", "gradient_profile", "GradientProfile",
     "chi_one_scale", "chi_one_fixed_points",
     "TemporalPropagation", "propagate_temporal", "TemporalChain", "temporal_chain",
+    "Trainability", "trainability",
     "TemporalGradientProfile", "temporal_gradient_profile", "temporal_chi", "temporal_chi_one_scale",
     "optimal_sigma_temporal", "temporal_fixed_point", "temporal_phase",
     "PairPropagation", "PairFixedPoint", "propagate_pair", "pair_fixed_point", "correlation_depth_scale",

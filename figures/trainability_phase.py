@@ -1,0 +1,166 @@
+"""Trainability phase diagram: test accuracy after a fixed training budget over depth x T, with
+the predicted trainable depth L* = constant * xi_c on top (Schoenholz et al. 2017's figure, for
+spiking networks).
+
+Each cell is one run of simulate.experiments.training_run (the authors' MLP on the embedded
+MNIST: width 100, threshold 1, subtract reset, ATan, Adam 1e-3 with the per-batch cosine
+schedule, batch 64, seed 42; pixels as static input current), cached per run by ctx.map (an
+interrupted sweep resumes, --jobs runs cells in parallel). The budget is the preset's
+train_size x epochs. "Trains" is defined before looking at any result: final test accuracy
+>= TRAINS (twice chance). The measured boundary of a row is the band between the deepest
+depth that trains with every shallower depth also training and the next depth of the grid.
+Prediction: theory.trainability at each (T, init) with the static encoding, whose xi_c is in
+weight layers; a stack of L LIF layers has L - 1 weight layers, so L* is drawn at L* + 1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from simulate.experiments import training_run
+from theory.trainability import SCHOENHOLZ_CONSTANT, trainability
+
+from . import style
+from ._spec import FigureSpec
+
+TRAINS = 0.2    # twice chance (10 classes): fixed before the sweep was run
+
+
+def run_cell(item: dict) -> dict:
+    """One training run; returns its test accuracies per epoch (0 = untrained) and output rate."""
+    result = training_run(item)
+    return {"test_accuracy": result["test_accuracy"], "init_rates": result["init_rates"]}
+
+
+def predict_row(item: dict) -> dict:
+    """theory.trainability for one (T, init, beta) row of the diagram."""
+    sigma = None
+    point = trainability(threshold=item["threshold"], beta=item["beta"], T=item["steps"], encoding="static",
+                         sigma_w=sigma, init=item["init"], fan_in=item["width"], samples=item["samples"],
+                         seed=item["seed"])
+    return {"xi_c": point.xi_c, "xi_grad": point.xi_grad, "c_star": point.c_star, "chi": point.chi,
+            "slope": point.slope}
+
+
+def _boundary(accuracy, depths):
+    """(deepest depth that trains with all shallower ones training, next grid depth) or None."""
+    ok = np.asarray(accuracy) >= TRAINS
+    if not ok[0]:
+        return None, depths[0]
+    last = 0
+    while last + 1 < len(depths) and ok[last + 1]:
+        last += 1
+    return depths[last], depths[last + 1] if last + 1 < len(depths) else None
+
+
+def compute(params, ctx):
+    fixed = {k: params[k] for k in ("train_size", "test_size", "width", "epochs", "beta", "threshold", "seed",
+                                     "batch_size")}
+    rows = [(T, init) for init in params["inits"] for T in params["steps"]]
+    items = [dict(fixed, depth=depth, steps=T, init=init) for T, init in rows for depth in params["depths"]]
+    runs = ctx.map(run_cell, items, version="1", desc="training cells")
+    predictions = ctx.map(predict_row, [dict(fixed, steps=T, init=init, samples=params["samples"]) for T, init in rows],
+                          version="1", desc="trainability theory")
+    shape = (len(rows), len(params["depths"]))
+    accuracy = np.array([r["test_accuracy"][-1] for r in runs]).reshape(shape)
+    data = {"depths": list(params["depths"]), "rows": [[int(T), init] for T, init in rows],
+            "accuracy": accuracy,
+            "output_rate": np.array([r["init_rates"][-1] for r in runs]).reshape(shape)}
+    for key in ("xi_c", "xi_grad", "c_star", "chi", "slope"):
+        data[key] = np.array([p[key] for p in predictions])
+    bands = [_boundary(accuracy[i], params["depths"]) for i in range(len(rows))]
+    data["band_low"] = np.array([np.nan if b[0] is None else b[0] for b in bands], dtype=float)
+    data["band_high"] = np.array([np.nan if b[1] is None else b[1] for b in bands], dtype=float)
+    return data
+
+
+def _measured_constant(data):
+    """Midpoint of each row's band in weight layers (LIF layers - 1) over xi_c, where defined."""
+    mids = (data["band_low"] + data["band_high"]) / 2.0 - 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = mids / data["xi_c"]
+    return ratio[np.isfinite(ratio)]
+
+
+def plot(data, params):
+    rows, depths = data["rows"], data["depths"]
+    fig, axes = style.new_figure(1, 2, width=11.5, height=0.5 * len(rows) + 2.8)
+    ax = axes[0, 0]
+    image = ax.imshow(100 * data["accuracy"], aspect="auto", cmap="viridis", vmin=0, vmax=100, origin="lower")
+    ax.set_xticks(range(len(depths)), [str(d) for d in depths])
+    ax.set_yticks(range(len(rows)), [f"T = {T}, {style.label(init)}" for T, init in rows])
+    ax.set_xlabel("depth (LIF layers incl. input and output)")
+    ax.grid(False)
+    for i in range(len(rows)):
+        for j in range(len(depths)):
+            value = 100 * data["accuracy"][i, j]
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if value < 50 else "black")
+        predicted = data["xi_c"][i] * SCHOENHOLZ_CONSTANT + 1.0
+        x = np.interp(predicted, depths, np.arange(len(depths)), left=-0.5, right=len(depths) - 0.5)
+        ax.plot([x, x], [i - 0.45, i + 0.45], color="red", lw=2.5,
+                label=f"predicted L* + 1 = {SCHOENHOLZ_CONSTANT:g} xi_c + 1" if i == 0 else None)
+    fig.colorbar(image, ax=ax, label="test accuracy after the budget (%)")
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_title(f"MNIST {params['train_size']} images x {params['epochs']} epoch(s), width {params['width']}, "
+                 f"beta {params['beta']}; 'trains' = accuracy >= {100 * TRAINS:.0f} %", fontsize=9)
+    ax = axes[0, 1]
+    labels = [f"T={T}\n{init}" for T, init in rows]
+    ax.bar(np.arange(len(rows)) - 0.2, data["xi_c"], width=0.4, label="xi_c (pair mean field)", color="#444444")
+    ax.bar(np.arange(len(rows)) + 0.2, np.minimum(data["xi_grad"], 50), width=0.4, label="xi_grad = 1/|ln chi_T|",
+           color="#aaaaaa")
+    ax.set_xticks(range(len(rows)), labels, fontsize=7)
+    ax.set_ylabel("depth scale (weight layers)")
+    ax.legend(fontsize=7)
+    ax.set_title("predicted depth scales per row", fontsize=9)
+    return fig
+
+
+def tables(data, params):
+    header = ["T", "init", "xi_c", "xi_grad", "c*", "chi_T", "trains up to (LIF layers)", "fails from",
+              "predicted L* + 1 (6 xi_c + 1)"] + [f"acc depth {d}" for d in data["depths"]]
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, (T, init) in enumerate(data["rows"]):
+        low, high = data["band_low"][i], data["band_high"][i]
+        cells = [str(T), init, f"{data['xi_c'][i]:.3f}", f"{data['xi_grad'][i]:.3f}", f"{data['c_star'][i]:.3f}",
+                 f"{data['chi'][i]:.3f}", "none" if np.isnan(low) else f"{low:.0f}",
+                 "-" if np.isnan(high) else f"{high:.0f}", f"{SCHOENHOLZ_CONSTANT * data['xi_c'][i] + 1:.1f}"]
+        cells += [f"{100 * a:.1f} %" for a in data["accuracy"][i]]
+        md.append("| " + " | ".join(cells) + " |")
+    return {"trainability_phase.md": "\n".join(md) + "\n"}
+
+
+def agreement(data, params):
+    constants = _measured_constant(data)
+    inside = 0
+    for i in range(len(data["rows"])):
+        predicted = SCHOENHOLZ_CONSTANT * data["xi_c"][i] + 1.0
+        low = data["band_low"][i] if np.isfinite(data["band_low"][i]) else 0.0
+        high = data["band_high"][i] if np.isfinite(data["band_high"][i]) else np.inf
+        inside += bool(low <= predicted <= high)
+    measured = (f"measured constant (band midpoint in weight layers / xi_c) {np.min(constants):.1f}-"
+                f"{np.max(constants):.1f}" if len(constants) else "no row has a measured boundary")
+    return (f"predicted boundary 6 xi_c + 1 inside the measured band in {inside} of {len(data['rows'])} rows; "
+            f"{measured}; xi_c = {np.nanmin(data['xi_c']):.2f}-{np.nanmax(data['xi_c']):.2f} weight layers")
+
+
+_BASE = {"width": 100, "beta": 0.5, "threshold": 1.0, "seed": 42, "batch_size": 64, "samples": 4000}
+FIGURE = FigureSpec(
+    name="trainability_phase",
+    caption="How deep can a spiking MLP be trained? Test accuracy on MNIST after a fixed budget for each "
+            "depth (columns, LIF layers) and number of time steps T and initialiser (rows), with the "
+            "trainable depth predicted from the correlation depth scale of the pair mean field, "
+            "L* = 6 xi_c weight layers (red bars; Schoenholz et al.'s constant, checked here), and the "
+            "predicted depth scales xi_c and xi_grad per row (right). The slope of the pair map is the "
+            "largest per-step slope and step 1 is the one-step map, so xi_c does not grow with T.",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, order=65, version="1",
+    presets={
+        "quick": {**_BASE, "depths": [4, 6, 8, 12, 16, 24], "steps": [2, 8], "inits": ["micheli"],
+                  "train_size": 10000, "test_size": 1000, "epochs": 1},
+        "full": {**_BASE, "depths": [4, 6, 8, 10, 12, 16, 20, 30, 50, 100], "steps": [2, 4, 8, 16],
+                 "inits": ["micheli", "kaiming"], "train_size": 10000, "test_size": 2000, "epochs": 2,
+                 "samples": 8000},
+        "tiny": {**_BASE, "depths": [3, 4], "steps": [2], "inits": ["micheli"], "width": 16,
+                 "train_size": 128, "test_size": 64, "epochs": 1, "samples": 500},
+    },
+    expected_seconds={"quick": 150, "full": 5400},
+)
