@@ -156,11 +156,11 @@ FIGURE = FigureSpec(
     presets={
         "quick": {**_BASE, "depths": [4, 6, 8, 12, 16, 24], "steps": [2, 8], "inits": ["micheli"],
                   "train_size": 10000, "test_size": 1000, "epochs": 1},
-        "full": {**_BASE, "depths": [4, 6, 8, 10, 12, 16, 20, 30, 50, 100], "steps": [2, 4, 8, 16],
-                 "inits": ["micheli", "kaiming"], "train_size": 10000, "test_size": 2000, "epochs": 2,
+        "full": {**_BASE, "depths": [4, 6, 8, 10, 12, 16, 24, 32, 50, 100], "steps": [2, 8, 16],
+                 "inits": ["micheli", "kaiming"], "train_size": 10000, "test_size": 2000, "epochs": 1,
                  "samples": 8000},
         "tiny": {**_BASE, "depths": [3, 4], "steps": [2], "inits": ["micheli"], "width": 16,
                  "train_size": 128, "test_size": 64, "epochs": 1, "samples": 500},
     },
-    expected_seconds={"quick": 150, "full": 5400},
+    expected_seconds={"quick": 240, "full": 3600},
 )
