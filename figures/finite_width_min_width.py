@@ -11,13 +11,22 @@ from ._spec import FigureSpec
 
 
 def min_width_point(item):
-    """Minimum widths at every depth for one threshold (NaN where max_width is not enough)."""
-    try:
-        widths = finite_width.min_width(item["depths"], item["threshold"], survival=item["survival"],
-                                        max_width=item["max_width"])
-        return {"min_width": widths.astype(float)}
-    except ValueError:
-        return {"min_width": np.full(len(item["depths"]), np.nan)}
+    """Minimum widths at every depth for one threshold, shallowest depth first. theory.min_width
+    raises ValueError when ``max_width`` does not reach the target: that depth and every deeper
+    one (survival only falls with depth) are NaN ("> max_width"); ``survival_at_max`` keeps the
+    survival the chain reaches at max_width for the first such depth (NaN elsewhere)."""
+    depths = list(item["depths"])
+    widths = np.full(len(depths), np.nan)
+    reached = np.full(len(depths), np.nan)
+    for j in np.argsort(depths):
+        try:
+            widths[j] = finite_width.min_width(depths[j], item["threshold"], survival=item["survival"],
+                                               max_width=item["max_width"])
+        except ValueError:
+            chain = finite_width.spike_count_chain(depths[j], item["max_width"], item["threshold"])
+            reached[j] = chain.survival[-1]
+            break
+    return {"min_width": widths, "survival_at_max": reached}
 
 
 def sigma_point(item):
@@ -46,6 +55,7 @@ def compute(params, ctx):
     sigmas = ctx.map(sigma_point, sigma_items, desc="finite-width sigma")
     data = {"thresholds": np.array(thresholds, dtype=float), "depths": np.array(params["depths"]),
             "min_width": np.array([w["min_width"] for w in widths]),
+            "survival_at_max": np.array([w["survival_at_max"] for w in widths]),
             "critical_threshold": critical_threshold(), "sigma_widths": np.array(params["sigma_widths"])}
     for key in sigmas[0]:
         data[key] = np.array([s[key] for s in sigmas])
@@ -53,22 +63,44 @@ def compute(params, ctx):
 
 
 def plot(data, params):
-    fig, axes = style.new_figure(1, 1, width=5.6, height=4.0)
+    fig, axes = style.new_figure(1, 1, width=6.2, height=4.4)
     ax = axes[0, 0]
     shades = [0.25, 0.55, 0.85]
+    max_width = params["max_width"]
+    colour = style.INIT_COLOURS["micheli"]
     for j, depth in enumerate(data["depths"]):
-        colour = style.INIT_COLOURS["micheli"]
-        ax.plot(data["thresholds"], data["min_width"][:, j], marker="o", markersize=3.5, color=colour,
-                alpha=shades[j % len(shades)] + 0.15, label=f"depth {depth}")
+        alpha = shades[j % len(shades)] + 0.15
+        widths = data["min_width"][:, j]
+        ax.plot(data["thresholds"], widths, marker="o", markersize=3.5, color=colour, alpha=alpha,
+                label=f"depth {depth}")
+        beyond = np.isnan(widths)
+        if beyond.any():
+            # "> max_width" drawn as triangles above the bound (one row per depth), the first one
+            # joined to the curve by a dotted segment and labelled with the survival reached there
+            row = max_width * 1.15 ** (j + 1)
+            found = np.nonzero(~beyond)[0]
+            first = np.nonzero(beyond)[0][0]
+            if found.size and found[-1] == first - 1:
+                ax.plot(data["thresholds"][first - 1:first + 1], [widths[first - 1], row], color=colour,
+                        alpha=alpha, linestyle=":")
+            ax.plot(data["thresholds"][beyond], np.full(beyond.sum(), row), marker="^", markersize=6,
+                    linestyle="none", color=colour, alpha=alpha)
+            reached = data["survival_at_max"][first, j]
+            if np.isfinite(reached):
+                ax.annotate(f"{reached:.2f}", (data["thresholds"][first], row), textcoords="offset points",
+                            xytext=(-4, 0), ha="right", va="center", fontsize=6.5, color=colour)
+    ax.axhline(max_width, color="0.5", linewidth=0.8, linestyle="--")
+    ax.plot([], [], marker="^", linestyle="none", color=colour,
+            label=f"> {max_width} = max_width (dashed): target not\nreached; number: survival at {max_width}")
     ax.axvline(data["critical_threshold"], color="k", linestyle=":", linewidth=1.0)
-    ax.text(data["critical_threshold"], ax.get_ylim()[1] if np.isfinite(np.nanmax(data["min_width"])) else 1,
-            r" $\theta_c$ = %.2f: no width suffices above" % data["critical_threshold"],
-            rotation=90, va="top", ha="right", fontsize=8)
     ax.set_yscale("log")
+    ax.set_ylim(None, max_width * 2.6)
+    ax.text(data["critical_threshold"], 0.03, r" $\theta_c$ = %.2f: no width suffices above" % data["critical_threshold"],
+            rotation=90, va="bottom", ha="left", fontsize=8, transform=ax.get_xaxis_transform())
     ax.set_xlabel(r"threshold $\theta$")
     ax.set_ylabel(f"minimum width for {100 * params['survival']:.0f} % survival")
     ax.set_title("Width the paper's init needs (exact chain, one step)")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", fontsize=7.5)
     return fig
 
 
@@ -77,8 +109,10 @@ def tables(data, params):
     rows = ["| threshold | " + " | ".join(f"min width, depth {d}" for d in depths) + " |",
             "|---|" + "---|" * len(depths)]
     csv = ["threshold," + ",".join(f"depth_{d}" for d in depths)]
-    for t, widths in zip(data["thresholds"], data["min_width"]):
+    for t, widths, survival_at_max in zip(data["thresholds"], data["min_width"], data["survival_at_max"]):
         text = [f"> {params['max_width']}" if np.isnan(w) else f"{int(w)}" for w in widths]
+        text = [f"{t} (survival {r:.3f} at {params['max_width']})" if np.isfinite(r) else t
+                for t, r in zip(text, survival_at_max)]
         rows.append(f"| {t:g} | " + " | ".join(text) + " |")
         csv.append(f"{t:g}," + ",".join("" if np.isnan(w) else str(int(w)) for w in widths))
     d, max_depth = params["sigma_depth"], params["max_depth"]
@@ -102,15 +136,19 @@ _BASE = {"depths": [10, 50, 100], "survival": 0.99, "sigma_depth": 100, "max_dep
 FIGURE = FigureSpec(
     name="finite_width_min_width",
     caption="Smallest width at which the paper's init keeps layer 10, 50 or 100 spiking in 99 % of "
-            "weight draws (exact spike-count chain, one time step, N(0, 1) inputs), versus threshold. "
-            "Near theta_c ~ 1.19, where the paper's fixed point loses stability, the required width "
-            "diverges; above it survival saturates near 1/2 at any width. The table adds the "
-            "finite-width sigma (expected rate at depth 100 kept at Q(1)) and the depth each sigma buys.",
-    compute=compute, plot=plot, tables=tables, order=61, version="1",
+            "weight draws (exact spike-count chain, one time step, N(0, 1) inputs), versus threshold, "
+            "densely sampled between 1 and the critical threshold theta_c ~ 1.19 where the paper's fixed "
+            "point loses stability: the required width grows steeply towards theta_c (like g'(q*)^(2 depth)) "
+            "and exceeds the search bound max_width (dashed; triangles above it, labelled with the "
+            "survival the chain reaches at max_width) for the deeper networks before theta_c is reached; "
+            "above theta_c survival saturates near 1/2 at any width. The table repeats those survivals, the finite-width "
+            "sigma (expected rate at depth 100 kept at Q(1)) and the depth each sigma buys.",
+    compute=compute, plot=plot, tables=tables, order=61, version="2",
     presets={
-        "quick": {**_BASE, "thresholds": [0.25, 0.5, 0.75, 0.9, 1.0, 1.25], "max_width": 2500,
+        "quick": {**_BASE, "thresholds": [0.25, 0.5, 0.75, 0.9, 1.0, 1.05, 1.1, 1.15, 1.18, 1.25],
+                  "max_width": 2500,
                   "sigma_widths": [100, 300, 1000]},
-        "full": {**_BASE, "thresholds": [0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.05, 1.1, 1.15, 1.25, 1.5],
+        "full": {**_BASE, "thresholds": [0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.05, 1.1, 1.15, 1.18, 1.25, 1.5],
                  "max_width": 20000, "sigma_widths": [100, 200, 300, 500, 1000, 2000]},
         "tiny": {**_BASE, "depths": [5, 10], "thresholds": [0.5, 1.0], "max_width": 300, "sigma_depth": 10,
                  "max_depth": 30, "sigma_widths": [30]},

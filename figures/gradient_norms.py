@@ -2,11 +2,14 @@
 (simulate.loss_and_grads, BPTT with the surrogate), per initialiser and surrogate, T = 1."""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
+from matplotlib.lines import Line2D
 from scipy import stats
 
 from simulate.experiments import gradient_norm_draws
-from theory import gradients, optimal_sigma
+from theory import gradients, inits, optimal_sigma
 from theory.surrogates import SURROGATES
 
 from . import style
@@ -17,22 +20,43 @@ def _widths(params):
     return [params["width"]] * params["depth"] + [params["n_classes"]]
 
 
+def _init_params(name, params):
+    """Registry parameters: the temporal init is solved for ``temporal_T`` steps (subtract reset)."""
+    return {"T": params["temporal_T"], "reset": "subtract"} if name == "micheli_temporal" else {}
+
+
 def measure_point(item):
     """||dW_l||^2 and ||delta_l||^2 of ``draws`` networks of one initialiser (simulate.experiments)."""
     return gradient_norm_draws(item["init"], _widths(item), item["threshold"], item["beta"], item["surrogates"],
-                               item["draws"], item["seed"], item["n_classes"])
+                               item["draws"], item["seed"], item["n_classes"],
+                               init_params=_init_params(item["init"], item))
+
+
+def _profile_args(name, params):
+    """gradient_profile's weight arguments: the registry name, or the per-layer stds of an init
+    that needs registry parameters (looked up once per layer shape)."""
+    extra = _init_params(name, params)
+    if not extra:
+        return {"init": name}
+    widths = _widths(params)
+    stds = {}
+    for shape in zip(widths[:-1], widths[1:]):
+        if shape not in stds:
+            stds[shape] = inits.weight_std(name, *shape, params["threshold"], params["beta"], **extra)
+    return {"sigma_w": np.array([stds[shape] for shape in zip(widths[:-1], widths[1:])])}
 
 
 def compute(params, ctx):
     items = [{**{k: params[k] for k in ("depth", "width", "n_classes", "threshold", "beta", "draws", "seed",
-                                         "surrogates")}, "init": name} for name in params["inits"]]
+                                         "surrogates", "temporal_T")}, "init": name} for name in params["inits"]]
     measured = ctx.map(measure_point, items, desc="BPTT draws")
     data = {"inits": list(params["inits"]), "surrogates": list(params["surrogates"]),
             "layers": np.arange(1, params["depth"] + 1)}
     for name, m in zip(params["inits"], measured):
+        weights = _profile_args(name, params)
         for s in params["surrogates"]:
             profile = gradients.gradient_profile(params["depth"], params["width"], params["threshold"], s,
-                                                 init=name, n_classes=params["n_classes"], beta=params["beta"])
+                                                 n_classes=params["n_classes"], beta=params["beta"], **weights)
             # per unit output error: removes the one-label-neuron lottery of ||delta_L||^2
             data[f"pred_{name}_{s}"] = profile.typical_weight_grad_sq[1:] / profile.delta_sq[-1]
             data[f"pred_mean_{name}_{s}"] = profile.weight_grad_sq[1:] / profile.delta_sq[-1]
@@ -65,33 +89,59 @@ def _geometric(ratio, confidence=0.95):
     return np.exp(mean), np.exp(mean - half), np.exp(mean + half)
 
 
+def _positive(values):
+    values = np.asarray(values, dtype=float)
+    return np.where(values > 0, values, np.nan)
+
+
 def plot(data, params):
     surrogates = data["surrogates"]
     ncols = 2
     nrows = (len(surrogates) + 1) // ncols
-    fig, axes = style.new_figure(nrows, ncols, width=10.0, height=3.6 * nrows, sharex=True)
+    fig, axes = style.new_figure(nrows, ncols, width=10.0, height=3.9 * nrows + 0.6, sharex=True)
     layers = data["layers"]
     for index, s in enumerate(surrogates):
         ax = axes[index // ncols, index % ncols]
+        drawn, underflow, zero_measured = [], [], []
         for name in data["inits"]:
             colour = style.colour(name)
-            predicted = np.where(data[f"pred_{name}_{s}"] > 0, data[f"pred_{name}_{s}"], np.nan)
-            ax.plot(layers, predicted, color=colour, **style.THEORY, label=style.label(name))
+            predicted = _positive(data[f"pred_{name}_{s}"])
             centre, low, high = _geometric(data[f"meas_{name}_{s}"])
-            ax.errorbar(layers, centre, yerr=[centre - low, high - centre], color=colour, **style.SIMULATION)
+            if np.all(np.isnan(predicted)) and np.all(np.isnan(centre)):
+                underflow.append(style.label(name))
+                continue
+            drawn.append(predicted)
+            ax.plot(layers, predicted, color=colour, **style.THEORY, **style.line_style(name))
+            if np.all(np.isnan(centre)):
+                zero_measured.append(style.label(name))
+            ax.errorbar(layers, centre, yerr=[centre - low, high - centre], color=colour,
+                        **style.simulation_style(name))
         ax.set_yscale("log")
-        # dying initialisers' mean-field curves fall by hundreds of decades within a few layers;
-        # show 60 decades below the largest value so that the surviving ones stay readable
-        top = max(np.nanmax(np.where(data[f"pred_{name}_{s}"] > 0, data[f"pred_{name}_{s}"], np.nan))
-                  for name in data["inits"] if np.any(data[f"pred_{name}_{s}"] > 0))
-        ax.set_ylim(top * 1e-60, top * 1e3)
+        # every initialiser whose gradient float64 can hold is inside the y range
+        top, bottom = np.nanmax([np.nanmax(p) for p in drawn]), np.nanmin([np.nanmin(p) for p in drawn])
+        ax.set_ylim(bottom * 1e-4, top * 1e4)
         ax.set_title(f"{s} (scale {SURROGATES[s][1]:g})")
         ax.set_ylabel(r"$\|\partial L/\partial W_l\|^2 / \|\delta_L\|^2$")
+        notes = []
+        if underflow:
+            notes.append(textwrap.fill("not drawable: " + ", ".join(underflow), 40)
+                         + "\n(gradient < 1e-308: float64 underflow;\nBPTT gives exactly 0)")
+        if zero_measured:
+            notes.append(textwrap.fill("lines only, BPTT gives exactly 0 (float32 underflow): "
+                                       + ", ".join(zero_measured), 40))
+        if notes:       # an empty legend placed where it hides the fewest lines ("best")
+            box = ax.legend(handles=[], title="\n".join(notes), loc="best", title_fontsize=6.5, framealpha=0.9)
+            box.get_title().set_multialignment("left")
         if index // ncols == nrows - 1:
             ax.set_xlabel("layer l")
     for index in range(len(surrogates), nrows * ncols):
         axes[index // ncols, index % ncols].axis("off")
-    axes[0, 0].legend(loc="best", ncol=2, fontsize=7)
+    handles = [Line2D([], [], color=style.colour(n), marker=style.marker(n), markersize=4,
+                      **{**style.THEORY, **style.line_style(n)}, label=style.label(n)) for n in data["inits"]]
+    labels = [h.get_label() for h in handles]
+    if "micheli_temporal" in data["inits"]:
+        labels[data["inits"].index("micheli_temporal")] += f" (std solved for T = {params['temporal_T']})"
+    fig.legend(handles, labels, loc="outside lower center", ncol=5, fontsize=8)
     fig.suptitle(f"Gradient norms at init, T = 1, width {params['width']}, theta {params['threshold']:g} "
                  f"(lines: theory, typical value; points: BPTT, geometric mean of {params['draws']} draws)",
                  fontsize=9)
@@ -130,20 +180,24 @@ def tables(data, params):
     return {"gradient_norms.md": text, "gradient_norms_chi.csv": "\n".join(csv) + "\n"}
 
 
-_BASE = {"depth": 30, "n_classes": 10, "threshold": 1.0, "beta": 0.5, "seed": 0,
+_BASE = {"depth": 30, "n_classes": 10, "threshold": 1.0, "beta": 0.5, "seed": 0, "temporal_T": 10,
          "surrogates": ["atan", "sigmoid", "fast_sigmoid", "straight_through"],
-         "inits": ["micheli", "micheli_reset", "kaiming", "xavier", "lecun", "pytorch_default", "fluctuation", "ding"]}
+         "inits": ["micheli", "micheli_reset", "micheli_temporal", "kaiming", "xavier", "lecun", "pytorch_default",
+                   "fluctuation", "ding"]}
 FIGURE = FigureSpec(
     name="gradient_norms",
     caption="Per-layer weight-gradient norm at initialisation relative to the output error, "
-            "||dL/dW_l||^2 / ||delta_L||^2, one time step, depth 30, for every initialiser (colour) and four "
+            "||dL/dW_l||^2 / ||delta_L||^2, one time step, depth 30, for every initialiser (colour; the "
+            "temporal init with its std solved for T = 10 steps, drawn here at the first step) and four "
             "surrogates (panels, snnTorch default scales). Lines: theory (n p_{l-1} prod chi, typical value "
             "with the finite-width spread of the gains); points: BPTT of the training code, geometric mean "
             "over independent draws with 95 % intervals. Curves stop where the forward pass is silent (the "
-            "weight gradient is then exactly 0); the y axis shows 60 decades. Kaiming and Ding coincide at "
-            "theta = 1, as do Xavier and LeCun for square layers. Triangular (snnTorch) has g^2 = scale^2 "
-            "and equals straight-through at scale 1.",
-    compute=compute, plot=plot, agreement=agreement, tables=tables, order=62, version="1",
+            "weight gradient is then exactly 0). Each panel's y range holds every initialiser whose "
+            "gradient float64 can represent; a note in the panel names those it cannot draw (gradient "
+            "below 1e-308) and those whose BPTT gradient underflows float32 to exactly 0 (line only). "
+            + style.OVERLAP_NOTE + ". Triangular (snnTorch) has g^2 = scale^2 and equals "
+            "straight-through at scale 1.",
+    compute=compute, plot=plot, agreement=agreement, tables=tables, order=62, version="2",
     presets={
         "quick": {**_BASE, "width": 500, "draws": 4},
         "full": {**_BASE, "width": 1000, "draws": 12},

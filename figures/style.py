@@ -55,6 +55,40 @@ THEORY = {"linestyle": "-"}
 SIMULATION = {"marker": "o", "linestyle": "none", "markersize": 3.5, "elinewidth": 1}
 
 
+# Initialisers that coincide in several figures (theta = 1, square layers: Kaiming = Ding,
+# Xavier = LeCun). The first of each pair is drawn wide and translucent under the second (thin),
+# and their simulation markers differ, so both colours stay visible where the curves overlap.
+UNDERLAID = {"kaiming": "ding", "xavier": "lecun"}
+_ON_TOP = set(UNDERLAID.values())
+MARKERS = {"ding": "s", "lecun": "s"}
+OVERLAP_NOTE = ("Kaiming and Ding et al. coincide at theta = 1, as do Xavier and LeCun for square layers: "
+                "Kaiming and Xavier are drawn as wide pale lines under the thin Ding and LeCun lines "
+                "(square markers)")
+
+
+def line_style(name: str) -> dict:
+    """Line keyword arguments of an initialiser: wide and translucent for the underlaid one of a
+    coinciding pair (UNDERLAID), default otherwise."""
+    if name in UNDERLAID:
+        return {"linewidth": 4.2, "alpha": 0.45, "solid_capstyle": "butt"}
+    if name in _ON_TOP:
+        return {"linewidth": 1.3}
+    return {}
+
+
+def marker(name: str) -> str:
+    """Simulation marker of an initialiser (squares for the top line of a coinciding pair)."""
+    return MARKERS.get(name, "o")
+
+
+def simulation_style(name: str) -> dict:
+    """style.SIMULATION with the initialiser's marker (larger, open-faced under a coinciding partner)."""
+    kwargs = {**SIMULATION, "marker": marker(name)}
+    if name in UNDERLAID:
+        kwargs.update(markersize=6.5, alpha=0.6)
+    return kwargs
+
+
 def colour(name: str) -> str:
     """Colour of an initialiser (stable across figures); unknown names get a fixed fallback."""
     if name in INIT_COLOURS:

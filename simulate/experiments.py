@@ -35,18 +35,23 @@ def spike_count_draws(depth, width, threshold, draws, seed) -> np.ndarray:
     return counts
 
 
-def gradient_norm_draws(init, widths, threshold, beta, surrogates, draws, seed, n_classes) -> dict:
+def gradient_norm_draws(init, widths, threshold, beta, surrogates, draws, seed, n_classes,
+                        init_params=None) -> dict:
     """||dL/dW_l||^2 and ||delta_l||^2 (= squared norm of the zero biases' gradient) of ``draws``
     networks of initialiser ``init`` with layer widths ``widths``, batch 1, one N(0, 1) input and
     a uniform random label per draw, for every surrogate at its own default scale (the same
     weights, input and label for all surrogates). Returns {"weight_sq_<s>", "delta_sq_<s>":
-    (draws, depth) float64}. Generator seeded with [seed, sum of the init name's code points]."""
+    (draws, depth) float64}. Generator seeded with [seed, sum of the init name's code points].
+    ``init_params``: registry parameters of ``init`` (e.g. T for micheli_temporal); the weight
+    distribution is looked up once per layer shape (an init solved by a root search is solved
+    once, not once per layer and draw), and drawn as :func:`theory.inits.sample_weights` does."""
     rng = np.random.default_rng([seed, sum(map(ord, init))])
     depth = len(widths) - 1
+    shapes = {(widths[l], widths[l + 1]) for l in range(depth)}
+    laws = {shape: inits.distribution(init, *shape, threshold, beta, **(init_params or {})) for shape in shapes}
     out = {f"{kind}_{s}": np.empty((draws, depth)) for s in surrogates for kind in ("weight_sq", "delta_sq")}
     for d in range(draws):
-        weights = [inits.sample_weights(init, widths[l], widths[l + 1], rng, threshold, beta)
-                   for l in range(depth)]
+        weights = [_draw(laws[widths[l], widths[l + 1]], (widths[l], widths[l + 1]), rng) for l in range(depth)]
         biases = [np.zeros(n, np.float32) for n in widths[1:]]
         currents = rng.standard_normal((1, 1, widths[0]), dtype=np.float32)
         labels = rng.integers(0, n_classes, size=1)
@@ -57,6 +62,14 @@ def gradient_norm_draws(init, widths, threshold, beta, surrogates, draws, seed, 
             out[f"weight_sq_{s}"][d] = [np.sum(np.square(g, dtype=np.float64)) for g in weight_grads]
             out[f"delta_sq_{s}"][d] = [np.sum(np.square(g, dtype=np.float64)) for g in bias_grads]
     return out
+
+
+def _draw(law, shape, rng) -> np.ndarray:
+    """float32 weights of one layer from an inits.distribution law (drawn in float64 and cast,
+    exactly as inits.sample_weights draws them)."""
+    if law["dist"] == "uniform":
+        return rng.uniform(law["low"], law["high"], size=shape).astype(np.float32)
+    return (law["std"] * rng.standard_normal(shape)).astype(np.float32)
 
 
 def training_run(settings: dict) -> dict:
