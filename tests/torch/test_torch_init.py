@@ -331,9 +331,9 @@ def test_spikes_equal_run_network_depth20_width1000():
     spikes as simulate.run_network on the same weights (transposed) and input currents.
 
     Near-ties: torch's Linear (MKL sgemm, blocked sums) and the simulator (sums of weight rows
-    in input order) round differently in float32; the measured difference of the membrane from
-    its float64 value is asserted below 1e-5 / 10, so a spike can differ only where
-    |u - theta| <= 1e-5 (TIE). Layer by layer (the simulator fed torch's own spikes of the layer
+    in input order) round differently in float32; torch's membrane is asserted within TIE / 4
+    of its float64 value (the simulator's rounding is of the same size), so the two differ by
+    less than TIE and a spike can differ only where |u - theta| <= 1e-5 (TIE). Layer by layer (the simulator fed torch's own spikes of the layer
     below) every trace farther than TIE from the threshold must agree exactly; end to end
     (run_network from the input currents alone) every layer must agree exactly unless a near-tie
     occurred at or below it, in which case the first differing layer must differ only at
@@ -342,7 +342,7 @@ def test_spikes_equal_run_network_depth20_width1000():
     initialize_(model, generator=torch.Generator().manual_seed(11), warn=False)
     currents = np.random.default_rng(5).standard_normal((1, 64, 1000)).astype(np.float32)
     ties, spikes, mems, full = _compare_layerwise(model, currents, 0.5, 1.0, "subtract")
-    assert _float32_error(model, spikes, mems) < TIE / 10
+    assert _float32_error(model, spikes, mems) < TIE / 4
     first_tie = next((l for l in range(21) if np.any(np.abs(mems[l] - 1.0) <= TIE)), 21)
     for l in range(21):
         differ = full.spikes[l] != spikes[l].astype(np.uint8)
@@ -387,9 +387,10 @@ def _check_rates_against_mean_field(depth, width, seeds, batch, alpha=1e-3):
     - the exact finite-width expectation (theory.spike_count_chain's rate_mean for the same
       stack) lies inside the interval: the sharp check;
     - the report's mean-field rate (what initialize_ tells the user) lies inside the interval
-      widened by the finite-width bias |chain - mean field|, which the chain computes (at
-      width 1000 it is 0.0043 at depth 20, comparable to the 24-network interval, so mean
-      field alone would be rejected by a sharp test; it is asserted below 3 % of the rate).
+      widened by the finite-width bias |chain - mean field|, which the chain computes (it can
+      exceed the Monte Carlo interval at width 1000, so mean field alone is not the right
+      centre for a sharp test; the bias is asserted below 3 % of the rate).
+    Power: drawing every layer with 1.02 x the reported std makes the slow version fail.
     """
     rates, report = _rates_over_seeds(depth, width, seeds, batch)
     s = len(seeds)
@@ -486,3 +487,32 @@ def test_diagnose_static_input_and_leaves_model_at_rest():
         diagnose(model, x, steps=0)
     with pytest.raises(ValueError, match="inputs"):
         diagnose(model, x.numpy())
+
+
+def _linear_first(width=300, depth=3):
+    layers = []
+    for i in range(depth):
+        layers += [nn.Linear(784 if i == 0 else width, width, bias=False), snn.Leaky(beta=0.5, init_hidden=True)]
+    return nn.Sequential(*layers)
+
+
+def test_diagnose_model_beginning_with_a_linear_layer():
+    """Raw inputs into the first Linear. 0/1 inputs varying over steps: theory with Bernoulli(mean)
+    spikes as layer 0; real-valued inputs: layer 1's current N(0, fan_in E[w^2] E[x^2]) as the
+    theory's input layer (static when the steps repeat). Same calls, compared exactly."""
+    model = _linear_first()
+    initialize_(model, input_mean_square=0.2, warn=False)
+    sig = _rms(model)
+    g = torch.Generator().manual_seed(0)
+    spikes_in = (torch.rand(4, 64, 784, generator=g) < 0.2).float()
+    table = diagnose(model, spikes_in, verbose=False)
+    expected = theory.propagate_temporal(3, 4, sig, [784, 300, 300], 1.0, 0.5, "subtract", encoding="bernoulli",
+                                         input_rate=float(spikes_in.double().mean()))
+    np.testing.assert_allclose(table.predicted_rate, expected.rate[1:], rtol=1e-12)
+    assert table.layer == [1, 2, 3] and any("Bernoulli" in n for n in table.notes)
+    x = torch.randn(64, 784, generator=g) * 0.5
+    table = diagnose(model, x, steps=3, verbose=False)
+    first_std = np.sqrt(784 * sig[0] ** 2 * float(x.double().pow(2).mean()))
+    expected = theory.propagate_temporal(2, 3, sig[1:], [300, 300], 1.0, 0.5, "subtract", encoding="static",
+                                         input_std=first_std)
+    np.testing.assert_allclose(table.predicted_rate, expected.rate, rtol=1e-12)
