@@ -43,7 +43,7 @@ def plot(data, params):
     for name in data["names"]:
         marker = "o" if name in data["coarse_names"] else None
         ax.plot(data[f"thresholds_{name}"], data[f"std_{name}"], color=style.colour(name),
-                label=style.label(name), marker=marker, ms=3)
+                label=style.label(name), marker=marker, ms=3, **style.line_style(name))
     ax.set_yscale("log")
     ax.set_xlabel(r"threshold $\theta$")
     ax.set_ylabel(r"weight std $\times\sqrt{n}$")
@@ -60,8 +60,9 @@ FIGURE = FigureSpec(
             "the registry (fan_in 1000, beta 0.5 where an initialiser uses it; the temporal init is "
             "found by a root search, so it is drawn at the marked thresholds only, and is missing where "
             "no stable temporal fixed point has the target rate). The paper's scale 1/sqrt(Q(theta)) "
-            "grows fast with the threshold; ANN schemes ignore it.",
-    compute=compute, plot=plot, expected_seconds={"quick": 45, "full": 200}, order=10,
+            "grows fast with the threshold; ANN schemes ignore it. Xavier and LeCun coincide for square "
+            "layers (Xavier is the wide pale line under LeCun); Ding et al. crosses Kaiming at theta = 1.",
+    compute=compute, plot=plot, expected_seconds={"quick": 45, "full": 200}, order=10, version="2",
     presets={"quick": _PARAMS, "full": {**_PARAMS, "coarse_points": 31},
              "tiny": {**_PARAMS, "points": 7, "coarse_points": 2, "threshold_max": 1.0}},
 )
