@@ -98,6 +98,17 @@ def lambdified():
 
 
 if __name__ == "__main__":  # python -m theory.derivation prints the derived results
+    import argparse
+    import sys
+
+    if sys.argv[1:] and sys.argv[1] not in ("-h", "--help"):
+        print(f"python -m theory.derivation: error: takes no arguments, got {' '.join(sys.argv[1:])!r}",
+              file=sys.stderr)
+        sys.exit(2)
+    argparse.ArgumentParser(prog="python -m theory.derivation",
+                            description="Print the SymPy derivation of the paper's weight variance: LaTeX of "
+                                        "every step, the solved Var[w] and the slope of the length map at q* = 1."
+                            ).parse_args()
     for key, text in latex().items():
         print(f"{key}: {text}")
     d = derive()

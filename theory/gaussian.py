@@ -37,6 +37,9 @@ def firing_probability(threshold, q):
     """
     threshold = np.asarray(threshold, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
+    if np.isnan(threshold).any() or np.isnan(q).any() or (q < 0).any():
+        raise ValueError(f"firing_probability needs a threshold that is not NaN and a variance q >= 0, got "
+                         f"threshold={threshold!r}, q={q!r}")
     with np.errstate(divide="ignore", invalid="ignore"):
         z = threshold / np.sqrt(q)
     z = np.where(q > 0, z, np.where(threshold < 0, -np.inf, np.inf))
@@ -54,7 +57,10 @@ def orthant(z, c):
     accurate to ~1e-15 for |z| < 10. Vectorised over broadcast z, c.
     """
     z = np.asarray(z, dtype=np.float64)
-    c = np.clip(np.asarray(c, dtype=np.float64), -1.0, 1.0)
+    c = np.asarray(c, dtype=np.float64)
+    if np.isnan(z).any() or np.isnan(c).any() or (np.abs(c) > 1.0 + 1e-12).any():
+        raise ValueError(f"orthant needs z not NaN and a correlation c in [-1, 1], got z={z!r}, c={c!r}")
+    c = np.clip(c, -1.0, 1.0)   # round-off beyond +-1 only
     z, c = np.broadcast_arrays(z, c)
     upper = np.arcsin(c)[..., None]
     angles = 0.5 * upper * (_GL_NODES + 1.0)

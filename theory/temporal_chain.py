@@ -156,7 +156,8 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
     input_std = float(validation.non_negative(input_std, "input_std"))
     chains = int(validation.positive_int(chains, "chains"))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence))
+                                else validation.non_negative_int(seed, "seed"))
 
     rate = np.empty((chains, depth + 1, T))
     spikes = _input_spikes(rng, chains, int(widths[0]), T, threshold, beta, reset, encoding, input_std, input_rate)

@@ -3,6 +3,10 @@ layer), never a plausible number from NaN input (issue 12); loss_and_grads' surr
 default (issue 11). Table-driven: (call, message fragment)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -100,3 +104,30 @@ def test_blas_threads_limits_and_restores():
     assert all(n == 1 for n in inside)
     assert after == before
 
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CLI_CASES = [
+    # id, argv (run from the repository root), fragment of the one stderr line
+    ("paper_figs empty --only", ["paper_figs.py", "--only", ""], "--only: empty figure name"),
+    ("paper_figs unknown --only", ["paper_figs.py", "--only", "nope"], "unknown figure"),
+    ("paper_figs --jobs 0", ["paper_figs.py", "--jobs", "0"], "--jobs"),
+    ("paper_figs --out under a file", ["paper_figs.py", "--only", "theory_length_map", "--out", "README.md/x"],
+     "--out"),
+    ("derivation takes no arguments", ["-m", "theory.derivation", "--bogus"], "takes no arguments"),
+    ("train --threshold 1e39", ["-m", "simulate.train", "--threshold", "1e39"], "threshold"),
+    ("train --width 0", ["-m", "simulate.train", "--width", "0"], "width"),
+    ("train --checkpoint-path in a missing folder", ["-m", "simulate.train", "--checkpoint-path", "no/such/x.npz"],
+     "checkpoint_path"),
+    ("bench_train --width 0", ["benchmarks/bench_train.py", "--width", "0"], "--width"),
+    ("bench_train --depths a", ["benchmarks/bench_train.py", "--depths", "a"], "--depths"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_command_line_mistake_is_one_line_and_exit_2(argv, fragment):
+    """A user's mistake on any command line: one line on stderr, exit status 2, no traceback."""
+    out = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and fragment in lines[0], out.stderr

@@ -19,6 +19,10 @@ CASES = [
     ("optimal_sigma fan_in 0", lambda: theory.optimal_sigma(1.0, 0), "fan_in"),
     ("optimal_sigma string", lambda: theory.optimal_sigma("a", 100), "threshold"),
     ("optimal_sigma target_var 0", lambda: theory.optimal_sigma(1.0, 100, 0.0), "target_var"),
+    ("firing_probability negative variance", lambda: theory.firing_probability(1.0, -1.0), "q >= 0"),
+    ("firing_probability nan", lambda: theory.firing_probability(NAN, 1.0), "threshold"),
+    ("orthant correlation 2", lambda: theory.orthant(1.0, 2.0), r"c in \[-1, 1\]"),
+    ("orthant nan", lambda: theory.orthant(NAN, 0.5), "z not NaN"),
     ("propagate depth -1", lambda: theory.propagate(-1, SIGMA, 100, 1.0), "depth"),
     ("propagate q0 inf", lambda: theory.propagate(3, SIGMA, 100, 1.0, q0=INF), "q0"),
     ("fixed_points per-layer sigma", lambda: theory.fixed_points([SIGMA, SIGMA], 100, 1.0), "sigma_w"),
@@ -52,6 +56,7 @@ CASES = [
      lambda: theory.chi_one_scale("atan", SIGMA, 100, 1.0, bracket=(10.0, 1.0)), "bracket"),
     ("propagate_temporal negative seed",
      lambda: theory.propagate_temporal(3, 3, SIGMA, 100, 1.0, 0.5, method="sample", seed=-1), "seed"),
+    ("temporal_chain negative seed", lambda: theory.temporal_chain(3, 10, 2, SIGMA, seed=-1), "seed"),
     ("propagate_temporal string seed",
      lambda: theory.propagate_temporal(3, 3, SIGMA, 100, 1.0, 0.5, method="sample", seed="x"), "seed"),
 ]
