@@ -42,13 +42,12 @@ def test_numba_matches_reference_on_random_configurations():
 
     Why this holds on any x86-64 CPU: the kernel side is the same bits everywhere (no FMA
     contraction, no reassociation in the float32 update); the reference's BLAS sgemm changes
-    its summation order (and FMA use) with the CPU, moving a membrane by float32 rounding of a
-    sum of <= ~300 terms, about 2e-6 at most on these data against a float64 recomputation.
-    NEAR_TIE = 1e-5 is 5x that, so a flip further from theta than 1e-5 is a real error. The
-    counts are thresholds on rare events: the seeded data hold a handful of membranes within
-    1e-5 of theta out of ~3e5, so the expected number of flipped configurations is ~0.1 at a
-    rounding difference of 1e-6 (P(more than 2) ~ 2e-4, Poisson), and the near-tie bound
-    1e-3 * values is ~100x what the data hold.
+    its summation order (and FMA use) with the CPU. Both round a float32 sum of k <= ~300
+    terms of size <~ 1: a random-walk error of ~sqrt(k) 6e-8 ~ 1e-6, so NEAR_TIE = 1e-5 is
+    ~10x the difference of the two routes and a flip further from theta is a real error. The
+    counts are thresholds on rare events: ~3e5 membranes with a density ~0.2 per unit at
+    theta give ~0.1 expected flips at a 1e-6 difference (P(more than 2 configurations)
+    ~ 2e-4, Poisson) and ~1 membrane within 1e-5 of theta, far below 1e-3 * values.
     """
     rng = np.random.default_rng(20241001)
     disagreeing, near_ties, values = 0, 0, 0

@@ -37,6 +37,9 @@ def test_loss_decreases_on_a_memorisable_batch():
     history = train(_config(depth=3, width=64, epochs=25, batch_size=64, lr=1e-2, schedule="constant",
                             steps=5), data=data)
     first, last = history[0]["train_loss"], history[-1]["train_loss"]
+    # thresholds on a seeded training outcome: float32 rounding may differ by CPU kind (BLAS
+    # kernels), so the bounds are set loose (half the first loss, 6x chance) against what a
+    # memorised batch reaches; checked unchanged under the CPU-generic settings of .ci/run
     assert first > 1.5 and last < 0.5 * first
     assert history[-1]["test_accuracy"] > 0.6      # chance is 0.1 (it is the training set)
 

@@ -82,8 +82,7 @@ def test_critical_threshold_agrees_with_bisection():
 
     e: h(1) = n sigma^2 Q(theta) - 1 with sigma = exp(0.5 (-log n - log Q(theta))); numpy's SIMD
     log/exp (up to ~4 ulp, path chosen per CPU) on log n = 6.9 and log Q = -2.1 give sigma^2 a
-    relative error up to ~7e-15, plus ndtr's few ulps: e <= 1e-14 (45 ulp of 1; measured max
-    7 ulp over 200 thresholds near theta_c on an AVX2 machine). Hence
+    relative error up to ~7e-15, plus ndtr's few ulps: e <= 1e-14 (45 ulp of 1). Hence
     sqrt(2 * 0.79 * 1e-14) / 1.33 = 9.4e-8 -> abs = 1e-7 (the 60 halvings add 4e-19).
     The bisection cannot do better than this sqrt(round-off) limit on any machine."""
     def unstable(threshold):
