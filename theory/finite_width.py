@@ -298,6 +298,22 @@ def _paper_init_note(threshold, kwargs):
             "g'(q*)^depth / sqrt(width) shrinks")
 
 
+def _unstable_growth(threshold, kwargs):
+    """g'(q*) > 1 when the chain starts AT the paper's unstable fixed point (paper's init above
+    the critical threshold, q0 = target_var): a start fluctuation of relative size
+    ~ sqrt((1 - p)/(n p)) grows by g' per layer, and survival needs it still small at depth d,
+    so the width needed is at least g'^(2 d) (per-layer noise only adds). None otherwise."""
+    if set(kwargs) - {"init", "target_var", "q0"} or kwargs.get("init", "micheli") != "micheli":
+        return None
+    target_var = float(validation.positive(kwargs.get("target_var", 1.0), "target_var"))
+    if float(validation.non_negative(kwargs.get("q0", 1.0), "q0")) != target_var:
+        return None
+    from .meanfield import _paper_slope, critical_threshold
+    if threshold <= critical_threshold(target_var):
+        return None
+    return float(_paper_slope(threshold / np.sqrt(target_var)))
+
+
 def min_width(depth, threshold=1.0, survival=0.99, max_width=5000, **kwargs):
     """Smallest homogeneous width n with P(k_depth > 0) >= ``survival`` (exact chain).
 
@@ -311,7 +327,8 @@ def min_width(depth, threshold=1.0, survival=0.99, max_width=5000, **kwargs):
     cost grows as n^2 per layer; raise ``max_width`` knowingly. ValueError, naming the target,
     the depth and the survival reached at ``max_width``, when the target is not reached; with
     the paper's init above the critical threshold (theta_c = 1.1906) the message says so:
-    there q* is unstable and the needed width grows like g'(q*)^(2 depth).
+    there q* is unstable and the needed width grows like g'(q*)^(2 depth); where that bound alone
+    exceeds ``max_width`` (q0 = target_var, the chain starting at q*) it raises without searching.
     ``kwargs`` go to :func:`spike_count_chain` (sigma_w, init, q0, ...); with ``init`` the
     std follows the width (default ``"micheli"``).
     """
@@ -330,8 +347,14 @@ def min_width(depth, threshold=1.0, survival=0.99, max_width=5000, **kwargs):
             memo[n] = spike_count_chain(deepest, n, threshold, **kwargs).survival
         return memo[n]
 
+    growth = _unstable_growth(threshold, kwargs)
     answers = []
     for d in depths:
+        if growth is not None and growth ** (2 * d) > max_width:
+            raise ValueError(
+                f"survival target {target} not reachable at depth {d} up to max_width = {max_width}"
+                f"{_paper_init_note(threshold, kwargs)}: the width needed exceeds g'(q*)^(2 depth) = "
+                f"{growth ** (2 * d):.3g} (a lower bound; not searched)")
         hi = 1
         while alive(hi)[d] < target:
             if hi >= max_width:

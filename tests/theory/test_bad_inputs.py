@@ -70,11 +70,17 @@ def test_bad_input_raises_naming_the_argument(call, fragment):
 
 def test_min_width_above_critical_threshold_stops_and_says_why():
     """Was a hang (> 600 s): survival creeps up with width while the cost explodes. The search
-    is bounded by max_width and the message names the target, the reason and theta_c."""
+    is bounded by max_width and the message names the target, the reason and theta_c; where
+    the lower bound g'(q*)^(2 depth) alone exceeds max_width it refuses without searching."""
     start = time.perf_counter()
-    with pytest.raises(ValueError, match=r"survival target 0\.99 not reached .* critical threshold 1\.1906"):
-        theory.min_width(10, threshold=1.5, max_width=1000)
+    with pytest.raises(ValueError, match=r"survival target 0\.99 not reached at depth 5 .* critical threshold 1\.1906"):
+        theory.min_width(5, threshold=1.5, max_width=1000)         # 1.454^10 = 42 < 1000: searched
+    for depth in (10, 100):                                         # 1.454^20 = 1784 > 1000: not searched
+        with pytest.raises(ValueError, match=rf"not reachable at depth {depth} .*critical threshold 1\.1906.*lower bound"):
+            theory.min_width(depth, threshold=1.5, max_width=1000)
     assert time.perf_counter() - start < 30
+    # a start away from q* (q0 = 2, above the unstable point) is not refused by the bound
+    assert theory.min_width(3, threshold=1.5, q0=2.0, survival=0.5, max_width=1000) <= 1000
 
 
 def test_min_width_unreached_below_critical_names_max_width_without_critical_note():
