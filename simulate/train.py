@@ -71,7 +71,7 @@ from theory import inits, validation
 from theory.surrogates import SURROGATES
 
 from .backprop import RESETS, forward_backward
-from .data import load_dataset
+from .data import Dataset, load_dataset
 from .optim import SCHEDULES, Adam, learning_rate
 
 __all__ = ["TrainConfig", "TrainedNetwork", "TrainResult", "train", "build_network", "layer_widths", "evaluate",
@@ -410,8 +410,8 @@ def _as_config(config) -> TrainConfig:
     return config.validate()
 
 
-def _check_data(data, config):
-    from .data import Dataset
+def _check_data(data):
+    """A Dataset checks its own shapes when made (simulate.data.Dataset)."""
     if not isinstance(data, Dataset):
         raise ValueError(f"data must be a simulate.data.Dataset (or None to load config.dataset), got {type(data).__name__}")
 
@@ -427,7 +427,7 @@ def train(config, data=None) -> TrainResult:
         if getattr(config, name):
             _check_destination(getattr(config, name), name)
     if data is not None:
-        _check_data(data, config)
+        _check_data(data)
     previous_threads = numba.get_num_threads()
     if config.threads is not None:
         numba.set_num_threads(int(validation.positive_int(config.threads, "threads")))
@@ -448,9 +448,6 @@ def _train(config, data):
     if config.checkpoint_path and os.path.exists(config.checkpoint_path):
         done, history = _load_checkpoint(config.checkpoint_path, config, weights, biases, optimizer)
         history = history[:done]
-    if data.x_test.shape[1] != data.x_train.shape[1]:
-        raise ValueError(f"data: test images have {data.x_test.shape[1]} pixels, training images "
-                         f"{data.x_train.shape[1]}")
     n_train = len(data.x_train)
     n_batches = -(-n_train // config.batch_size)
     depth_w = len(weights)
