@@ -618,6 +618,10 @@ def diagnose(model, inputs, steps=None, *, unpaired="error", verbose=True, sampl
         T = int(validation.positive_int(steps, "steps"))
         static = True
         step_input = lambda t: inputs
+        if inputs.dim() >= 3 and int(inputs.shape[0]) == T:
+            warnings.warn(f"inputs' first axis has length steps = {T}: with steps given, inputs is ONE step's "
+                          f"input fed {T} times; if that axis is time, call diagnose(model, inputs) without steps",
+                          stacklevel=2)
     if T < 1:
         raise ValueError("inputs must hold at least one step")
     if not static and T > 1:
@@ -668,6 +672,8 @@ def diagnose(model, inputs, steps=None, *, unpaired="error", verbose=True, sampl
                          f"to be the forward order (each neuron called once per step)")
 
     notes = []
+    if any(not isinstance(module, nn.Linear) for _, module, _ in structure.pairs):
+        notes.append("convolutions: theory per neuron with fan_in = c_in * kernel (padding edges have fewer inputs)")
     predicted_rate, predicted_var = _diagnose_theory(structure, neurons, inputs, T, static, samples, seed, notes)
     first_layer = 0 if structure.input_neuron is not None else 1
     result = Diagnosis(modules=[n.name for n in neurons], layer=list(range(first_layer, first_layer + L)),

@@ -231,7 +231,7 @@ def test_conv_model_pairs_through_flatten():
     assert report.layers[0].fan_in == 27 and report.layers[0].std == pytest.approx(theory.optimal_sigma(1.0, 27))
     assert report.layers[0].p_silent is None and any("convolution" in n for n in report.notes)
     table = diagnose(model, torch.randn(3, 8, 3, 8, 8), verbose=False)
-    assert table.rate.shape == (3, 3)
+    assert table.rate.shape == (3, 3) and any("convolution" in n for n in table.notes)
 
 
 class Unordered(nn.Module):
@@ -485,6 +485,8 @@ def test_diagnose_static_input_and_leaves_model_at_rest():
     np.testing.assert_allclose(table.predicted_rate, expected.rate, rtol=1e-3)
     with pytest.raises(ValueError, match="steps"):
         diagnose(model, x, steps=0)
+    with pytest.warns(UserWarning, match="ONE step's input"):
+        diagnose(model, torch.randn(4, 16, 200), steps=4, verbose=False)
     with pytest.raises(ValueError, match="inputs"):
         diagnose(model, x.numpy())
 
