@@ -98,6 +98,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="threads for Numba and BLAS (0: default)")
     parser.add_argument("--child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats < 1 or args.threads < 0:   # a user's mistake: one line, exit status 2
+        parser.exit(2, f"{parser.prog}: error: --repeats must be >= 1 and --threads >= 0, got "
+                       f"{args.repeats} and {args.threads}\n")
     # a program's choice, made where it starts: idle OpenMP threads sleep instead of spinning
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.threads:

@@ -122,6 +122,7 @@ CLI_CASES = [
      "checkpoint_path"),
     ("bench_train --width 0", ["benchmarks/bench_train.py", "--width", "0"], "--width"),
     ("bench_train --depths a", ["benchmarks/bench_train.py", "--depths", "a"], "--depths"),
+    ("bench_forward --repeats 0", ["benchmarks/bench_forward.py", "--repeats", "0"], "--repeats"),
 ]
 
 
