@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import numbers
@@ -223,7 +224,7 @@ def _solve_chain_gain(threshold, beta, T, reset, target_rate, depth, width, chai
                 bar.update()
                 seen[x] = evaluate(x, runs)
             value, rates = seen[x]
-            se = rates.std(ddof=1) / np.sqrt(runs) if runs > 1 else target_rate
+            se = rates.std(ddof=1) / np.sqrt(runs) if runs > 1 else 0.0
             if abs(value) <= max(0.5 * se, _RATE_TOLERANCE * target_rate):
                 raise _Found(x, value)
             return value
@@ -358,18 +359,29 @@ def _cache_store(key, gain):
             os.unlink(temporary)
 
 
-def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains, progress):
+def _gain_key(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains, default_target):
     # the answer depends only on these; the mean field ignores chains, the chain ignores samples
-    # and tolerance (left out of the key so that they do not split the cache)
+    # and tolerance (left out of the key so that they do not split the cache); the default
+    # target is named, not written as a float (Q(theta) may differ in its last bit between
+    # libraries, which would only cost a table hit)
     infinite = width == math.inf
-    key = {"version": _SOLVER_VERSION, "threshold": threshold, "beta": beta, "T": T, "reset": reset,
-           "target_rate": target_rate, "depth": depth, "seed": seed,
-           "width": "inf" if infinite else width, "samples": samples if infinite else None,
-           "tolerance": tolerance if infinite else None, "chains": None if infinite else chains}
+    return {"version": _SOLVER_VERSION, "threshold": threshold, "beta": beta, "T": T, "reset": reset,
+            "target_rate": "Q(threshold)" if default_target else target_rate, "depth": depth, "seed": seed,
+            "width": "inf" if infinite else width, "samples": samples if infinite else None,
+            "tolerance": tolerance if infinite else None, "chains": None if infinite else chains}
+
+
+def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains, progress,
+                  default_target=False, table=True):
+    key = _gain_key(threshold, beta, T, reset, target_rate, depth, samples, seed, tolerance, width, chains,
+                    default_target)
     memo = json.dumps(key, sort_keys=True)
     if memo not in _GAINS:
-        gain = _cache_load(key)
+        gain = _table().get(memo) if table else None
         if gain is None:
+            gain = _cache_load(key)
+        if gain is None:
+            infinite = width == math.inf
             where = "mean field" if infinite else f"chain, width {width}"
             with tqdm(desc=f"temporal gain ({where})", unit=" evaluations", disable=not progress,
                       leave=False) as bar:
@@ -381,6 +393,64 @@ def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, 
             _cache_store(key, gain)
         _GAINS[memo] = gain
     return _GAINS[memo]
+
+
+# The table shipped with the package (theory/data/temporal_gains.json): answers of the default
+# chain search (default target Q(theta), depth, seed, chains) on TABLE_GRID, written by
+# tabulate_gains() with this code; a call whose key is in it costs a dictionary look-up. Keys
+# carry _SOLVER_VERSION, so a table of another solver version is never used.
+TABLE_PATH = Path(__file__).with_name("data") / "temporal_gains.json"
+TABLE_GRID = {"threshold": (1.0,), "reset": ("subtract", "zero", "none"), "T": (10, 8, 5),
+              "beta": (0.0, 0.5, 0.9), "width": (2000, 1000, 500, 200, 100)}
+_TABLE: dict | None = None
+
+
+def _table():
+    global _TABLE
+    if _TABLE is None:
+        try:
+            entries = json.loads(TABLE_PATH.read_text(encoding="utf-8"))["gains"]
+            _TABLE = {json.dumps(entry["key"], sort_keys=True): float(entry["gain"]) for entry in entries}
+        except (OSError, ValueError, KeyError, TypeError):
+            _TABLE = {}
+    return _TABLE
+
+
+def tabulate_gains(path=TABLE_PATH, grid=None, progress=True):
+    """Solve the default chain search for every point of ``grid`` (default TABLE_GRID: each of
+    threshold, reset, T, beta, width) and write them to ``path`` (JSON), keeping the entries
+    already there (an interrupted run resumes); each entry is written as soon as it is solved.
+
+        python -c "from theory.temporal_init import tabulate_gains; tabulate_gains()"
+    """
+    grid = dict(TABLE_GRID if grid is None else grid)
+    path = Path(path)
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["gains"]
+    except (OSError, ValueError, KeyError):
+        entries = []
+    done = {json.dumps(entry["key"], sort_keys=True) for entry in entries}
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    for point in tqdm(points, desc="temporal gain table", disable=not progress):
+        threshold, beta, T, reset, target_rate, depth, samples, chains = _check_common(
+            point["threshold"], point["beta"], point["T"], point["reset"], None, 100, 10000, CHAINS)
+        key = _gain_key(threshold, beta, T, reset, target_rate, depth, samples, 0, 1e-7, int(point["width"]),
+                        chains, True)
+        if json.dumps(key, sort_keys=True) in done:
+            continue
+        try:
+            gain = _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, 0, 1e-7,
+                                 int(point["width"]), chains, False, default_target=True, table=False)
+        except ValueError:          # no such init there: nothing to tabulate
+            continue
+        entries.append({"key": key, "gain": gain})
+        done.add(json.dumps(key, sort_keys=True))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"note": "theory.temporal_init.tabulate_gains() output; do not edit",
+                                         "gains": entries}, indent=0, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+    return path
 
 
 def _check_width(width, default):
@@ -430,15 +500,19 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
     about the chain mean's standard error, i.e. sd over runs / sqrt(chains).
 
     ValueError if no gain gives that rate, or (chain) if more than half of the runs are silent
-    at the solved gain (the median network is then dead and the target met only on average). Results are cached per process
-    and on disk (:func:`cache_dir`); ``progress`` shows a bar of evaluations while a new gain is
-    solved. Float64.
+    at the solved gain (the median network is then dead and the target met only on average).
+    Answers come from the table shipped with the package when the call is on its grid
+    (TABLE_GRID with every other argument at its default; :func:`tabulate_gains` wrote it with
+    this search), else from the per-process and on-disk caches (:func:`cache_dir`), else from a
+    new search; ``progress`` shows a bar of evaluations while a new gain is solved (cost:
+    benchmarks/RESULTS.md). Float64.
     """
+    default_target = target_rate is None
     threshold, beta, T, reset, target_rate, depth, samples, chains = _check_common(
         threshold, beta, T, reset, target_rate, depth, samples, chains)
     width = _check_width(width, math.inf)
     return _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, int(seed), float(tolerance),
-                         width, chains, bool(progress))
+                         width, chains, bool(progress), default_target=default_target)
 
 
 def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_rate=None,

@@ -17,6 +17,7 @@ from theory.temporal import (
     RESETS, input_layer, lif_moments, lif_moments_exact, propagate_temporal, psd_factor,
 )
 from theory import temporal_init
+from theory.temporal_chain import rate_at_depth
 from theory.temporal_init import (
     classify_profile, optimal_gain_temporal, optimal_sigma_temporal, temporal_fixed_point,
     temporal_phase,
@@ -304,3 +305,41 @@ def test_unwritable_cache_still_answers(tmp_path, monkeypatch):
     monkeypatch.setenv("SNN_INIT_CACHE", str(tmp_path / "blocked" / "gains"))
     monkeypatch.setattr(temporal_init, "_GAINS", {})
     assert optimal_gain_temporal(1.0, 0.5, 3, width=60, depth=15, chains=16, progress=False) > 0
+
+
+def test_shipped_table_is_of_this_solver_and_on_its_grid():
+    """Every entry of theory/data/temporal_gains.json carries the current solver version and a
+    key of TABLE_GRID with every other argument at its default, and a positive finite gain."""
+    entries = json.loads(temporal_init.TABLE_PATH.read_text())["gains"]
+    assert entries
+    grid = temporal_init.TABLE_GRID
+    for entry in entries:
+        key = entry["key"]
+        assert key["version"] == temporal_init._SOLVER_VERSION
+        assert all(key[name] in values for name, values in grid.items())
+        assert (key["target_rate"], key["depth"], key["seed"], key["chains"]) == (
+            "Q(threshold)", 100, 0, temporal_init.CHAINS)
+        assert np.isfinite(entry["gain"]) and entry["gain"] > 0
+
+
+def test_shipped_table_answers_without_solving(monkeypatch):
+    """A call on the table's grid with default arguments is a look-up (the solvers refuse to
+    run here), and the tabulated gain solves the defining equation on this machine's chain:
+    |mean rate at depth 100 over the default 32 runs - Q(1)| within the search's acceptance
+    max(2 %, 1/32) of the target (a few spike flips between machines move the mean by ~1e-5)."""
+    entries = json.loads(temporal_init.TABLE_PATH.read_text())["gains"]
+    small = sorted((e for e in entries if e["key"]["width"] == 100), key=lambda e: (e["key"]["T"], e["key"]["beta"]))
+    assert small
+
+    def refuse(*args):
+        raise AssertionError("solved although tabulated")
+    monkeypatch.setattr(temporal_init, "_GAINS", {})
+    monkeypatch.setattr(temporal_init, "_solve_chain_gain", refuse)
+    for entry in small[:2]:
+        key = entry["key"]
+        std = inits.weight_std("micheli_temporal", 100, 100, key["threshold"], key["beta"], T=key["T"],
+                               reset=key["reset"])
+        assert std == pytest.approx(np.sqrt(entry["gain"] / 100), rel=1e-12)
+        rates = rate_at_depth(entry["gain"], 100, 100, key["T"], key["threshold"], key["beta"], key["reset"],
+                              tail(key["threshold"]), temporal_init.CHAINS, 0)
+        assert abs(rates.mean() - tail(1.0)) <= max(0.02, 1 / temporal_init.CHAINS) * tail(1.0)
