@@ -341,6 +341,8 @@ def compare(mc: MonteCarloResult, prediction, layers=None, quantities=None) -> C
     depth, steps = mc.rate.shape[0] - 1, mc.rate.shape[1]
     arrays = _prediction_arrays(prediction, depth, steps)
     layers = range(depth + 1) if layers is None else [int(l) for l in layers]
+    if any(not 0 <= layer <= depth for layer in layers):
+        raise ValueError(f"layers must lie in 0..{depth} (the simulated layers), got {list(layers)}")
     quantities = [q for q in QUANTITIES if q in arrays] if quantities is None else list(quantities)
     rows = []
     for quantity in quantities:
@@ -368,6 +370,8 @@ def sweep(inits_=("micheli",), depths=(10,), widths=(1000,), thresholds=(1.0,), 
     in ``jobs`` processes with a tqdm bar."""
     grid = [dict(init=i, depth=d, width=w, threshold=th)
             for i, d, w, th in itertools.product(inits_, depths, widths, thresholds)]
+    if not grid:
+        raise ValueError("inits_, depths, widths and thresholds must each hold at least one value (empty grid)")
     for point in grid:   # validate everything before starting any work
         _config(point["init"], point["depth"], point["width"], point["threshold"],
                 options.get("beta", 0.0), options.get("reset", "subtract"), options.get("steps", 1),

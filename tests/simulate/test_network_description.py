@@ -59,3 +59,11 @@ def test_compare_takes_every_profile():
     spikes_in = Network(depth=2, width=300, T=2, encoding=Encoding("bernoulli", rate=0.3))
     rows = simulate.compare(simulate.monte_carlo(spikes_in, draws=3, batch=8), theory.mean_field(spikes_in)).rows
     assert not [r for r in rows if r["layer"] == 0 and r["quantity"] != "rate"]   # no layer-0 membrane
+
+
+def test_compare_and_sweep_name_bad_arguments():
+    mc = simulate.monte_carlo(Network(depth=2, width=50), draws=2, batch=2)
+    with pytest.raises(ValueError, match="layers"):
+        simulate.compare(mc, theory.mean_field(Network(depth=2, width=50)), layers=[7])
+    with pytest.raises(ValueError, match="empty grid"):
+        simulate.sweep(depths=())
