@@ -54,11 +54,11 @@ def compute(params, ctx):
     return data
 
 
-def _errorbar(ax, x, mean, low, high, colour):
+def _errorbar(ax, x, mean, low, high, colour, name):
     shown = np.maximum(mean, FLOOR)
     lower = np.clip(shown - np.maximum(low, FLOOR), 0, None)
     upper = np.clip(np.maximum(high, FLOOR) - shown, 0, None)
-    ax.errorbar(x, shown, yerr=[lower, upper], color=colour, **style.SIMULATION)
+    ax.errorbar(x, shown, yerr=[lower, upper], color=colour, **style.simulation_style(name))
 
 
 def plot(data, params):
@@ -72,17 +72,20 @@ def plot(data, params):
     for name in data["names"]:
         colour = style.colour(name)
         rate_ax.plot(layer, np.maximum(data[f"theory_rate_{name}"], FLOOR), color=colour,
-                     label=style.label(name), **style.THEORY)
+                     label=style.label(name), **style.THEORY, **style.line_style(name))
         rate_ax.plot(layer, np.maximum(data[f"chain_rate_{name}"], FLOOR), color=colour, linestyle="--",
                      linewidth=0.9)
         _errorbar(rate_ax, layer[pick], data[f"sim_rate_{name}"][pick], data[f"sim_rate_low_{name}"][pick],
-                  data[f"sim_rate_high_{name}"][pick], colour)
-        q_ax.plot(layer, np.maximum(data[f"theory_q_{name}"], FLOOR), color=colour, **style.THEORY)
+                  data[f"sim_rate_high_{name}"][pick], colour, name)
+        q_ax.plot(layer, np.maximum(data[f"theory_q_{name}"], FLOOR), color=colour, **style.THEORY,
+                  **style.line_style(name))
         _errorbar(q_ax, layer[pick], data[f"sim_q_{name}"][pick], data[f"sim_q_low_{name}"][pick],
-                  data[f"sim_q_high_{name}"][pick], colour)
-        silent_ax.plot(layer, data[f"chain_silent_{name}"], color=colour, linestyle="--")
-        silent_ax.plot(layer[pick], data[f"sim_silent_{name}"][pick], color=colour, marker="o",
-                       linestyle="none", markersize=3.5)
+                  data[f"sim_q_high_{name}"][pick], colour, name)
+        silent_ax.plot(layer, data[f"chain_silent_{name}"], color=colour,
+                       **{**style.line_style(name), "linestyle": "--"})
+        sim_style = style.simulation_style(name)
+        silent_ax.plot(layer[pick], data[f"sim_silent_{name}"][pick], color=colour, marker=sim_style["marker"],
+                       linestyle="none", markersize=sim_style["markersize"], alpha=sim_style.get("alpha", 1.0))
     for ax, ylabel in ((rate_ax, "firing rate  P(u > θ)"), (q_ax, "membrane variance  Var[u]")):
         ax.set_yscale("log")
         ax.set_ylim(FLOOR / 2, None)
@@ -155,7 +158,7 @@ def agreement(data, params):
     return "; ".join(parts)
 
 
-_QUICK = dict(threshold=1.0, width=1000, depth=100, beta=0.5, batch=64, draws=4, seed=100, confidence=0.95)
+_QUICK = dict(threshold=1.0, width=1000, depth=100, beta=0.5, batch=32, draws=8, seed=100, confidence=0.95)
 FIGURE = FigureSpec(
     name="sim_depth_propagation",
     caption="The paper's central picture, simulated with run_network: threshold 1, width 1000, first "
@@ -168,10 +171,10 @@ FIGURE = FigureSpec(
             "(c) fraction of samples whose layer is silent: exact finite-width spike-count chain (dashed) "
             "against simulation. The paper's init keeps the rate at Q(1) = 0.159 through 100 layers; "
             "Kaiming, Xavier, LeCun and the PyTorch default are silent within a few layers. beta = 0.5 "
-            "enters only the initialisers that use it (T = 1 does not depend on it). At theta = 1 and "
-            "square layers Ding et al. coincides with Kaiming and LeCun with Xavier (curves overlap).",
-    compute=compute, plot=plot, tables=tables, agreement=agreement, order=20, version="1",
-    expected_seconds={"quick": 80, "full": 500},
+            "enters only the initialisers that use it (T = 1 does not depend on it). "
+            + style.OVERLAP_NOTE + ".",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, order=20, version="2",
+    expected_seconds={"quick": 160, "full": 500},
     presets={"quick": _QUICK,
              "full": {**_QUICK, "batch": 128, "draws": 20},
              "tiny": {**_QUICK, "width": 100, "depth": 8, "batch": 4, "draws": 2}},
