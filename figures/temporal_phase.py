@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib import colors
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from simulate import monte_carlo
@@ -16,8 +17,10 @@ from theory.temporal_init import PHASES, classify_profile
 from . import style
 from ._spec import FigureSpec
 
-PHASE_COLOURS = {"silent": "#222222", "stable": "#2ca02c", "growing": "#d62728", "decaying": "#1f77b4",
-                 "oscillating": "#ff7f0e"}
+# pastel tints (ColorBrewer Pastel1) and near-black: never confused with the saturated colours that
+# mark initialisers in every other figure
+PHASE_COLOURS = {"silent": "#404040", "stable": "#ccebc5", "growing": "#fed9a6", "decaying": "#b3cde3",
+                 "oscillating": "#decbe4"}
 
 
 def phase_row(item):
@@ -74,7 +77,7 @@ def _theory_phase_at(data, reset, threshold, beta):
 def plot(data, params):
     resets, phases = data["resets"], data["phases"]
     betas, thresholds = np.asarray(data["betas"]), np.asarray(data["thresholds"])
-    fig, axes = style.new_figure(1, len(resets), width=3.4 * len(resets) + 1.6, height=3.8, sharey=True)
+    fig, axes = style.new_figure(1, len(resets), width=3.4 * len(resets) + 1.6, height=3.9, sharey=True)
     cmap = colors.ListedColormap([PHASE_COLOURS[p] for p in phases])
     norm = colors.BoundaryNorm(np.arange(len(phases) + 1) - 0.5, len(phases))
     db, dt = (betas[1] - betas[0]) / 2 if betas.size > 1 else 0.05, \
@@ -85,24 +88,32 @@ def plot(data, params):
         ax.imshow(np.asarray(data["phase"])[k], origin="lower", aspect="auto", cmap=cmap, norm=norm,
                   extent=(betas[0] - db, betas[-1] + db, thresholds[0] - dt, thresholds[-1] + dt),
                   interpolation="nearest")
-        ax.axhline(critical_threshold(), color="white", linestyle="--", linewidth=1)
+        ax.axhline(critical_threshold(), color="black", linestyle="--", linewidth=1)
         for check_reset, threshold, beta, sim_phase in data["checks"]:
             if check_reset != reset:
                 continue
             agree = sim_phase == _theory_phase_at(data, reset, threshold, beta)
-            ax.plot(beta, threshold, marker="o" if agree else "X", markersize=9, markeredgecolor="white",
-                    markeredgewidth=1.5, color=PHASE_COLOURS[phases[sim_phase]], linestyle="none")
+            ax.plot(beta, threshold, marker="o" if agree else "X", markersize=9, markeredgecolor="black",
+                    markeredgewidth=1.2, color=PHASE_COLOURS[phases[sim_phase]], linestyle="none")
         ax.set_title(f"{reset} reset")
         ax.set_xlabel(r"leak $\beta$")
         if k == 0:
             ax.set_ylabel(r"threshold $\theta$")
-    handles = [Patch(color=PHASE_COLOURS[p], label=p) for p in phases]
-    handles.append(Patch(facecolor="none", edgecolor="grey", linestyle="--",
-                         label=r"dashed: $\theta_c$, one-step fixed point unstable above"))
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=8,
-               title="phase at depth")
-    fig.suptitle(f"Temporal phase at depth {params['depth']} (T = {params['steps']}), paper's init; "
-                 "markers: simulated phase (o agrees, x differs)", fontsize=10)
+    # only the phases that occur (in the map or at a simulated check point) get a legend entry
+    present = set(np.unique(np.asarray(data["phase"]))) | {c[3] for c in data["checks"]}
+    handles = [Patch(facecolor=PHASE_COLOURS[p], edgecolor="0.5", label=p)
+               for i, p in enumerate(phases) if i in present]
+    absent = [p for i, p in enumerate(phases) if i not in present]
+    handles.append(Line2D([], [], color="black", linestyle="--",
+                          label=r"$\theta_c$: one-step fixed point unstable above"))
+    handles.append(Line2D([], [], marker="o", markeredgecolor="black", color="white", linestyle="none",
+                          label="simulated phase (o agrees, x differs)"))
+    title = "phase at depth" + (f" (not found on this grid: {', '.join(absent)})" if absent else "")
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, title=title,
+               title_fontsize=8)
+    fig.suptitle(f"Temporal phase at depth {params['depth']} (T = {params['steps']}), paper's init, mean field on "
+                 f"a {len(betas)} x {len(thresholds)} grid; markers: simulated networks "
+                 f"(width {params['check_width']})", fontsize=10)
     return fig
 
 
@@ -123,14 +134,18 @@ FIGURE = FigureSpec(
     caption="Phase of the per-step activity at depth under the paper's init (weight gain 1/Q(theta)), "
             "from the temporal mean-field, over leak beta and threshold theta, for each reset mode: "
             "silent (died over depth), stable in time, growing, decaying, or oscillating across time "
-            "steps (e.g. firing/silence alternation with subtract reset at beta = 0). Dashed: the "
-            "threshold above which the one-step fixed point is unstable. Markers: simulated networks.",
-    compute=compute, plot=plot, agreement=agreement, order=72, version="1",
-    presets={"quick": {**_BASE, "beta_points": 8, "threshold_points": 8, "depth": 30, "steps": 10,
+            "steps (e.g. firing/silence alternation with subtract reset at beta = 0). Where the activity "
+            "turns from decaying to growing it passes through thin stable or oscillating bands, which the "
+            "grid resolves only as single cells along that boundary. Phase colours are pastel tints, unrelated to the initialiser "
+            "colours of the other figures; the legend lists only the phases that occur. Dashed: the "
+            "threshold above which the one-step fixed point is unstable. Markers: simulated networks "
+            "(filled with their simulated phase).",
+    compute=compute, plot=plot, agreement=agreement, order=72, version="2",
+    presets={"quick": {**_BASE, "beta_points": 20, "threshold_points": 15, "depth": 30, "steps": 10,
                        "samples": 2000, "check_width": 2000},
-             "full": {**_BASE, "beta_points": 20, "threshold_points": 18, "depth": 50, "steps": 10,
+             "full": {**_BASE, "beta_points": 39, "threshold_points": 36, "depth": 50, "steps": 10,
                       "samples": 10000, "check_width": 2000, "check_draws": 4},
              "tiny": {**_BASE, "beta_points": 3, "threshold_points": 3, "depth": 5, "steps": 4,
                       "samples": 300, "check_width": 60, "check_points": [["subtract", 1.0, 0.0]]}},
-    expected_seconds={"quick": 20, "full": 900},
+    expected_seconds={"quick": 90, "full": 3600},
 )
