@@ -96,22 +96,29 @@ def plot(data, params):
             ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
                     color="white" if value < 50 else "black")
         predicted = data["xi_c"][i] * SCHOENHOLZ_CONSTANT + 1.0
+        if not np.isfinite(predicted):      # silent fixed point: no correlation, no prediction
+            ax.text(len(depths) - 0.5, i + 0.32, "no active fixed point at infinite width: no L* ",
+                    ha="right", va="center", fontsize=6.5, color="white")
+            continue
         x = np.interp(predicted, depths, np.arange(len(depths)), left=-0.5, right=len(depths) - 0.5)
         ax.plot([x, x], [i - 0.45, i + 0.45], color="red", lw=2.5,
                 label=f"predicted L* + 1 = {SCHOENHOLZ_CONSTANT:g} xi_c + 1" if i == 0 else None)
     fig.colorbar(image, ax=ax, label="test accuracy after the budget (%)")
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=7, frameon=False)
     ax.set_title(f"MNIST {params['train_size']} images x {params['epochs']} epoch(s), width {params['width']}, "
                  f"beta {params['beta']}; 'trains' = accuracy >= {100 * TRAINS:.0f} %", fontsize=9)
     ax = axes[0, 1]
     labels = [f"T={T}\n{init}" for T, init in rows]
-    ax.bar(np.arange(len(rows)) - 0.2, data["xi_c"], width=0.4, label="xi_c (pair mean field)", color="#444444")
+    ax.bar(np.arange(len(rows)) - 0.2, np.nan_to_num(data["xi_c"]), width=0.4, label="xi_c (pair mean field)",
+           color="#444444")
+    for i in np.nonzero(~np.isfinite(data["xi_c"]))[0]:
+        ax.text(i - 0.2, 0.05, "silent:\nno xi_c", ha="center", va="bottom", fontsize=6, rotation=90)
     ax.bar(np.arange(len(rows)) + 0.2, np.minimum(data["xi_grad"], 50), width=0.4, label="xi_grad = 1/|ln chi_T|",
            color="#aaaaaa")
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylabel("depth scale (weight layers)")
     ax.legend(fontsize=7)
-    ax.set_title("predicted depth scales per row", fontsize=9)
+    ax.set_title("predicted depth scales per row (infinite width, at the fixed point)", fontsize=9)
     return fig
 
 
@@ -151,7 +158,8 @@ FIGURE = FigureSpec(
             "trainable depth predicted from the correlation depth scale of the pair mean field, "
             "L* = 6 xi_c weight layers (red bars; Schoenholz et al.'s constant, checked here), and the "
             "predicted depth scales xi_c and xi_grad per row (right). The slope of the pair map is the "
-            "largest per-step slope and step 1 is the one-step map, so xi_c does not grow with T.",
+            "largest per-step slope and step 1 is the one-step map, so xi_c does not grow with T; rows "
+            "whose infinite-width fixed point is silent (Kaiming) have no xi_c and no red bar.",
     compute=compute, plot=plot, tables=tables, agreement=agreement, order=65, version="1",
     presets={
         "quick": {**_BASE, "depths": [4, 6, 8, 12, 16, 24], "steps": [2, 8], "inits": ["micheli"],
