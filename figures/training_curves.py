@@ -51,15 +51,47 @@ def compute(params, ctx):
     return data
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+CHANCE_BAND = 0.02      # final accuracies within 2 points of each other and of chance: "curves coincide"
+RATE_FLOOR, GRAD_FLOOR = 1e-6, 1e-12
+
+
+def preset_name(params) -> str:
+    """Name of the preset these parameters are (the figure states it), or "custom"."""
+    for name, preset in FIGURE.presets.items():
+        if dict(preset) == dict(params):
+            return name
+    return "custom"
+
+
+def _coinciding(names, curves, floor):
+    """Labels of the initialisers whose whole curve lies on the floor (drawn on top of each other)."""
+    return [style.label(n) for n, c in zip(names, curves) if np.all(np.asarray(c) <= floor)]
+
+
+def _note(ax, text, y=0.04):
+    ax.text(0.97, y, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+            bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.9, "boxstyle": "round,pad=0.3"})
+
+
 def plot(data, params):
     depths, names = data["depths"], data["inits"]
-    fig, axes = style.new_figure(3, len(depths), width=4.4 * len(depths) + 0.6, height=10.4)
+    fig, axes = style.new_figure(3, len(depths), width=4.4 * len(depths) + 0.6, height=10.6)
+    # small horizontal offsets and distinct markers: coinciding accuracy curves stay distinguishable
+    offsets = (np.arange(len(names)) - (len(names) - 1) / 2) * 0.06
+    chance = 1.0 / 10
     for i, depth in enumerate(depths):
         ax = axes[0, i]
+        accuracy = 100 * np.asarray(data["test_accuracy"][i])
         for j, name in enumerate(names):
-            ax.plot(data["epoch"], 100 * data["test_accuracy"][i, j], marker="o", markersize=3,
+            ax.plot(data["epoch"] + offsets[j], accuracy[j], marker=MARKERS[j % len(MARKERS)], markersize=3.5,
                     color=style.colour(name), label=style.label(name))
         ax.axhline(100 * TARGET, color="k", lw=0.8, ls=":")
+        ax.text(0.02, 100 * TARGET + 1.2, f"{100 * TARGET:.0f} % (target of 'epochs to 90 %')", fontsize=7,
+                transform=ax.get_yaxis_transform(), va="bottom")
+        final = accuracy[:, -1]
+        if np.ptp(final) <= 100 * CHANCE_BAND and np.all(np.abs(final - 100 * chance) <= 100 * CHANCE_BAND):
+            _note(ax, f"all {len(names)} initialisers at chance (10 %):\ncurves coincide (offset markers)", y=0.25)
         ax.set_ylim(0, 100)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch (0 = at initialisation)")
@@ -68,25 +100,32 @@ def plot(data, params):
         ax = axes[1, i]
         rates = data[f"init_rates_depth{depth}"]
         for j, name in enumerate(names):
-            ax.plot(np.arange(rates.shape[1]), np.maximum(rates[j], 1e-6), color=style.colour(name),
+            ax.plot(np.arange(rates.shape[1]), np.maximum(rates[j], RATE_FLOOR), color=style.colour(name),
                     label=style.label(name))
+        silent = [style.label(n) for n, r in zip(names, rates) if r[-1] <= 0]
+        if len(silent) > 1:
+            _note(ax, "silent at the output (drawn at 1e-6,\nlines coincide): " + ", ".join(silent), y=0.1)
         ax.set_yscale("log")
-        ax.set_ylim(5e-7, 1)
+        ax.set_ylim(RATE_FLOOR / 2, 1)
         ax.set_xlabel("LIF layer l (0 = input)")
         ax.set_ylabel("firing rate at init\n(test set; 0 drawn at 1e-6)")
         ax = axes[2, i]
         norms = data[f"grad_norms_depth{depth}"]
         for j, name in enumerate(names):
-            ax.plot(np.arange(1, norms.shape[1] + 1), np.maximum(norms[j], 1e-12), color=style.colour(name),
+            ax.plot(np.arange(1, norms.shape[1] + 1), np.maximum(norms[j], GRAD_FLOOR), color=style.colour(name),
                     label=style.label(name))
+        floored = _coinciding(names, norms, GRAD_FLOOR)
+        if len(floored) > 1:
+            _note(ax, "gradient <= 1e-12 in every layer (drawn at 1e-12,\nlines coincide): " + ", ".join(floored),
+                  y=0.1)
         ax.set_yscale("log")
-        ax.set_ylim(5e-13, 10)
+        ax.set_ylim(GRAD_FLOOR / 2, 10)
         ax.set_xlabel("weight layer l (W_l feeds LIF layer l)")
         ax.set_ylabel("||dL/dW_l||, mean over epoch 1\n(0 drawn at 1e-12)")
     style.legend_below(fig, axes, ncol=len(names))
     fig.suptitle(f"MNIST ({params['train_size'] or 60000} train / {params['test_size'] or 10000} test images), "
                  f"T = {params['steps']}, {params['epochs']} epochs, threshold {params['threshold']}, "
-                 f"beta {params['beta']}")
+                 f"beta {params['beta']}; preset '{preset_name(params)}'")
     return fig
 
 
@@ -111,7 +150,12 @@ def tables(data, params):
                   f"{reach} | {rate:.4f} |")
         csv.append(f"{depth},{name},{a0:.4f},{a_end:.4f},{a_best:.4f},{'' if to90 is None else to90},"
                    f"{rate:.6f}")
-    return {"training_accuracy.md": "\n".join(md) + "\n", "training_accuracy.csv": "\n".join(csv) + "\n"}
+    preset = preset_name(params)
+    flag = {"quick": "", "full": " --full"}.get(preset, f" --preset {preset}")
+    head = (f"Preset `{preset}`: MNIST {params['train_size'] or 60000} train / {params['test_size'] or 10000} test "
+            f"images, {params['epochs']} epochs, T = {params['steps']} (redraw: "
+            f"`python paper_figs.py{flag} --only training_curves`)\n\n")
+    return {"training_accuracy.md": head + "\n".join(md) + "\n", "training_accuracy.csv": "\n".join(csv) + "\n"}
 
 
 def agreement(data, params):
@@ -134,10 +178,13 @@ FIGURE = FigureSpec(
             "each LIF layer at initialisation (middle) and the gradient norm of each weight layer "
             "during the first epoch (bottom), for depths 10 and 50 (LIF layers including "
             "input and output), width 100, threshold 1, beta 0.5, subtract reset, ATan surrogate, "
-            "Adam 1e-3 with the authors' per-batch cosine schedule. Quick preset: a subset of "
-            "MNIST and few epochs; --full: all of MNIST.",
+            "Adam 1e-3 with the authors' per-batch cosine schedule. The title and the table name the "
+            "preset: quick, a subset of MNIST; medium (--preset medium), all of MNIST for 4 epochs; "
+            "full (--full), all of MNIST, 10 epochs, depth 100 too. Accuracy curves are offset "
+            "sideways with distinct markers so that coinciding ones (e.g. all at chance) stay visible; "
+            "notes in the panels name the initialisers whose curves lie on top of each other.",
     compute=compute, plot=plot, tables=tables, agreement=agreement, order=60,
-    version="1",
+    version="2",
     presets={
         "quick": {**_BASE, "depths": [10, 50], "train_size": 10000, "test_size": 2000, "epochs": 4, "steps": 5},
         "medium": {**_BASE, "depths": [10, 50], "train_size": None, "test_size": None, "epochs": 4,
