@@ -111,11 +111,11 @@ def plot(data, params):
                 underflow.append(style.label(name))
                 continue
             drawn.append(predicted)
-            ax.plot(layers, predicted, color=colour, **style.THEORY, **style.line_style(name))
+            ax.plot(layers, predicted, color=colour, **style.THEORY, **style.line_style(name, data["inits"]))
             if np.all(np.isnan(centre)):
                 zero_measured.append(style.label(name))
             ax.errorbar(layers, centre, yerr=[centre - low, high - centre], color=colour,
-                        **style.simulation_style(name))
+                        **style.simulation_style(name, data["inits"]))
         ax.set_yscale("log")
         # every initialiser whose gradient float64 can hold is inside the y range
         top, bottom = np.nanmax([np.nanmax(p) for p in drawn]), np.nanmin([np.nanmin(p) for p in drawn])
@@ -137,7 +137,8 @@ def plot(data, params):
     for index in range(len(surrogates), nrows * ncols):
         axes[index // ncols, index % ncols].axis("off")
     handles = [Line2D([], [], color=style.colour(n), marker=style.marker(n), markersize=4,
-                      **{**style.THEORY, **style.line_style(n)}, label=style.label(n)) for n in data["inits"]]
+                      **{**style.THEORY, **style.line_style(n, data["inits"])}, label=style.label(n))
+               for n in data["inits"]]
     labels = [h.get_label() for h in handles]
     if "micheli_temporal" in data["inits"]:
         labels[data["inits"].index("micheli_temporal")] += f" (std solved for T = {params['temporal_T']})"

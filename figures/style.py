@@ -66,9 +66,12 @@ OVERLAP_NOTE = ("Kaiming and Ding et al. coincide at theta = 1, as do Xavier and
                 "(square markers)")
 
 
-def line_style(name: str) -> dict:
+def line_style(name: str, present=None) -> dict:
     """Line keyword arguments of an initialiser: wide and translucent for the underlaid one of a
-    coinciding pair (UNDERLAID), default otherwise."""
+    coinciding pair (UNDERLAID), default otherwise (also when ``present``, the names drawn in the
+    figure, lacks its partner)."""
+    if present is not None and name in UNDERLAID and UNDERLAID[name] not in present:
+        return {}
     if name in UNDERLAID:
         return {"linewidth": 4.2, "alpha": 0.45, "solid_capstyle": "butt"}
     if name in _ON_TOP:
@@ -81,10 +84,11 @@ def marker(name: str) -> str:
     return MARKERS.get(name, "o")
 
 
-def simulation_style(name: str) -> dict:
-    """style.SIMULATION with the initialiser's marker (larger, open-faced under a coinciding partner)."""
+def simulation_style(name: str, present=None) -> dict:
+    """style.SIMULATION with the initialiser's marker (larger and translucent under a coinciding
+    partner, if that partner is ``present``)."""
     kwargs = {**SIMULATION, "marker": marker(name)}
-    if name in UNDERLAID:
+    if name in UNDERLAID and (present is None or UNDERLAID[name] in present):
         kwargs.update(markersize=6.5, alpha=0.6)
     return kwargs
 
