@@ -459,7 +459,22 @@ def _check_width(width, default):
         width = default
     if isinstance(width, numbers.Real) and not isinstance(width, (bool, np.bool_)) and width == math.inf:
         return math.inf
+    if np.ndim(width) != 0:
+        raise ValueError(f"width must be a positive integer or math.inf, got {width!r}")
     return int(validation.positive_int(width, "width"))
+
+
+# bound on the work of one chain evaluation (normals drawn: chains x depth x width x T); one
+# evaluation at the bound takes minutes, and the search needs about ten
+_MAX_NORMALS = 2e9
+
+
+def _check_cost(width, depth, T, chains):
+    if width != math.inf and chains * depth * width * T > _MAX_NORMALS:
+        raise ValueError(
+            f"width={width} with depth={depth}, T={T} and chains={chains} makes one evaluation of the chain "
+            f"draw {chains * depth * width * T:.3g} normals (limit {_MAX_NORMALS:.0e}); pass width=math.inf "
+            f"(the infinite-width mean field: finite-width corrections shrink as the width grows) or fewer chains")
 
 
 def _check_common(threshold, beta, T, reset, target_rate, depth, samples, chains):
@@ -511,6 +526,7 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
     threshold, beta, T, reset, target_rate, depth, samples, chains = _check_common(
         threshold, beta, T, reset, target_rate, depth, samples, chains)
     width = _check_width(width, math.inf)
+    _check_cost(width, depth, T, chains)
     return _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, int(seed), float(tolerance),
                          width, chains, bool(progress), default_target=default_target)
 

@@ -255,7 +255,9 @@ def test_default_is_the_finite_width_solve_at_width_fan_in():
 
 @pytest.mark.parametrize("kwargs,name", [({"width": 0}, "width"), ({"width": 2.5}, "width"),
                                           ({"width": float("nan")}, "width"), ({"width": -math.inf}, "width"),
-                                          ({"width": "wide"}, "width"), ({"width": 50, "chains": 0}, "chains"),
+                                          ({"width": "wide"}, "width"), ({"width": [50]}, "width"),
+                                          ({"width": True}, "width"), ({"width": 10 ** 9}, "width=1000000000.*limit"),
+                                          ({"width": 50, "chains": 0}, "chains"),
                                           ({"width": 50, "chains": 1.5}, "chains")])
 def test_finite_width_init_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):
