@@ -77,12 +77,12 @@ def main():
     os.environ["SNN_INIT_CACHE"] = ""            # first calls only (the disk cache is timed apart)
 
     from theory import temporal_init
-    from theory.temporal_chain import rate_at_depth, temporal_chain
+    from theory.temporal_chain import _rates_at_depth, temporal_chain
     old = _load_old()
 
     start = time.perf_counter()
     temporal_chain(2, 10, 2, 0.3, chains=2)
-    rate_at_depth(5.0, 2, 10, 2, 1.0, 0.5, "subtract", 0.2, 2, 0)
+    _rates_at_depth(5.0, 2, 10, 2, 1.0, 0.5, "subtract", 0.2, 2, 0)
     print(f"warm-up (Numba compile or cache load): {time.perf_counter() - start:.2f} s")
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     header = (f"{'configuration':<22} {'old default (mean field)':>25} {'old width=n':>18} "

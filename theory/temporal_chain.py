@@ -251,7 +251,7 @@ def _chain_layer(rng, gram, variance, bias_var, width, threshold, beta, code, co
 
 
 @njit(cache=True)
-def _rate_at_depth(rng, input_rate, depth, width, variance, bias_var, threshold, beta, code, steps):
+def _run_to_depth(rng, input_rate, depth, width, variance, bias_var, threshold, beta, code, steps):
     # one chain of a uniform stack (every layer `width` neurons, weight variance `variance`)
     # from Bernoulli(input_rate) input spikes: (1/T) sum_t k_depth[t] / width. A silent layer
     # stays silent when nothing drives it (no bias, threshold >= 0): the chain stops there.
@@ -285,7 +285,7 @@ def _rate_at_depth(rng, input_rate, depth, width, variance, bias_var, threshold,
     return counts.sum() / (width * steps)
 
 
-def rate_at_depth(gain, depth, width, T, threshold, beta, reset, input_rate, chains, seed, bias_var=0.0):
+def _rates_at_depth(gain, depth, width, T, threshold, beta, reset, input_rate, chains, seed, bias_var=0.0):
     """Time-averaged rate at layer ``depth`` of ``chains`` independent runs of the chain for a
     uniform stack (width ``width`` everywhere, sigma_w^2 = gain / width) from i.i.d.
     Bernoulli(input_rate) spikes, float64 array (chains,): (1/T) sum_t k_depth[t] / width.
@@ -296,5 +296,5 @@ def rate_at_depth(gain, depth, width, T, threshold, beta, reset, input_rate, cha
     No validation (private use by theory.temporal_init)."""
     code = RESETS.index(reset)
     streams = np.random.SeedSequence(seed).spawn(chains)
-    return np.array([_rate_at_depth(np.random.default_rng(stream), input_rate, depth, width, gain / width, bias_var,
+    return np.array([_run_to_depth(np.random.default_rng(stream), input_rate, depth, width, gain / width, bias_var,
                                     threshold, beta, code, T) for stream in streams])

@@ -60,7 +60,7 @@ from . import validation
 from .gaussian import tail
 from .inits import register
 from .temporal import check_dynamics, lif_moments, propagate_temporal
-from .temporal_chain import rate_at_depth
+from .temporal_chain import _rates_at_depth
 
 __all__ = ["TemporalFixedPoint", "temporal_fixed_point", "optimal_gain_temporal",
            "optimal_sigma_temporal", "classify_profile", "temporal_phase", "PHASES"]
@@ -155,7 +155,7 @@ def _chain_excess(threshold, beta, T, reset, target_rate, depth, width, seed):
     # so the excess is a nearly smooth (piecewise constant, with steps of single spike flips)
     # function of the gain, and a stage with more runs extends the runs of the stage before
     def excess(log_gain, chains):
-        rates = rate_at_depth(np.exp(log_gain), depth, width, T, threshold, beta, reset, target_rate, chains, seed)
+        rates = _rates_at_depth(np.exp(log_gain), depth, width, T, threshold, beta, reset, target_rate, chains, seed)
         return float(rates.mean()) - target_rate, rates
     return excess
 
@@ -506,7 +506,7 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
         E[(1/T) sum_t k_depth[t] / n] = target_rate
 
     with the expectation over ``chains`` runs of the exact Gram chain
-    (:func:`theory.temporal_chain.rate_at_depth`; silent runs count as 0), run c on its own
+    (:func:`theory.temporal_chain._rates_at_depth`; silent runs count as 0), run c on its own
     seeded stream (common random numbers across gains). The root search runs in stages of 4,
     16 and ``chains`` runs, each starting from the previous root (the first from 1/Q(theta),
     the others with a secant step) with a bracket that doubles outwards and Brent's method on

@@ -17,7 +17,7 @@ from theory.temporal import (
     RESETS, input_layer, lif_moments, lif_moments_exact, propagate_temporal, psd_factor,
 )
 from theory import temporal_init
-from theory.temporal_chain import rate_at_depth
+from theory.temporal_chain import _rates_at_depth
 from theory.temporal_init import (
     classify_profile, optimal_gain_temporal, optimal_sigma_temporal, temporal_fixed_point,
     temporal_phase,
@@ -342,6 +342,6 @@ def test_shipped_table_answers_without_solving(monkeypatch):
         std = inits.weight_std("micheli_temporal", 100, 100, key["threshold"], key["beta"], T=key["T"],
                                reset=key["reset"])
         assert std == pytest.approx(np.sqrt(entry["gain"] / 100), rel=1e-12)
-        rates = rate_at_depth(entry["gain"], 100, 100, key["T"], key["threshold"], key["beta"], key["reset"],
+        rates = _rates_at_depth(entry["gain"], 100, 100, key["T"], key["threshold"], key["beta"], key["reset"],
                               tail(key["threshold"]), temporal_init.CHAINS, 0)
         assert abs(rates.mean() - tail(1.0)) <= max(0.02, 1 / temporal_init.CHAINS) * tail(1.0)
