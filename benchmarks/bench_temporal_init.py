@@ -1,6 +1,6 @@
 """Temporal init: cost and answer of one call, the solver before issue 12 vs now, in one run.
 
-    python benchmarks/bench_temporal_init.py            # every configuration below (~10 min)
+    python benchmarks/bench_temporal_init.py            # every configuration below (18 min at load 10)
     python benchmarks/bench_temporal_init.py --only issue
 
 Old = theory/temporal_init.py and theory/temporal_chain.py as of commit f334bb1 (read from git
