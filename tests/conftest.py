@@ -3,3 +3,14 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 # idle OpenMP threads sleep instead of spinning (set by programs, not on import of simulate)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# solved temporal gains go to a folder of this test session, never to the user's own cache
+# (hermetic: a stale or foreign cache file cannot decide a result); the shipped table still serves
+if "SNN_INIT_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _gain_cache = tempfile.mkdtemp(prefix="snn-init-test-cache-")
+    os.environ["SNN_INIT_CACHE"] = _gain_cache
+    atexit.register(shutil.rmtree, _gain_cache, ignore_errors=True)
