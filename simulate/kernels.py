@@ -30,10 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from theory import lif
-
 # the one LIF update (theory.lif), inlined so each per-reset loop below still vectorises
-membrane = njit(cache=True, inline="always")(lif.membrane)
+from theory.lif import membrane_compiled as membrane
 BLOCK = 128    # neurons per work item: 512 bytes of accumulator, slab of n_in * 512 bytes
 
 

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from numba import njit
+
 from . import validation
 
-__all__ = ["LIF", "RESETS", "reset_code", "membrane"]
+__all__ = ["LIF", "RESETS", "reset_code", "membrane", "membrane_compiled"]
 
 # the reset table: name -> integer code used by the kernels (its position here)
 RESETS = ("subtract", "zero", "none")
@@ -48,6 +50,10 @@ def membrane(u_prev, s_prev, current, beta, threshold, code):
     if code == 1:
         return beta * (u_prev - s_prev * u_prev) + current
     return beta * u_prev + current
+
+
+# the same function compiled for Numba kernels (inlined, so a literal reset code folds away)
+membrane_compiled = njit(cache=True, inline="always")(membrane)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ from scipy import special
 from . import validation
 from .gaussian import firing_probability, orthant, tail
 from .meanfield import _gain, correlation_fixed_point, fixed_points
-from .lif import membrane, reset_code
+from .lif import membrane_compiled, reset_code
 from .temporal import ENCODINGS, check_dynamics, input_layer, psd_factor
 
 __all__ = ["PairPropagation", "PairFixedPoint", "bivariate_tail", "pair_moments", "pair_input",
@@ -142,7 +142,7 @@ def _upper_orthant(h, k, rho, tail_h, tail_k):
     return np.where(both_zero, 0.25 + np.arcsin(rho) / (2.0 * np.pi), lower)
 
 
-_membrane = njit(cache=True, inline="always")(membrane)   # the one LIF update, compiled
+_membrane = membrane_compiled   # the one LIF update (theory.lif), compiled
 
 
 @njit(cache=True)

@@ -44,6 +44,7 @@ import numpy as np
 from numba import njit
 
 from . import validation
+from .lif import membrane_compiled
 from .temporal import RESETS, _leak_reset, check_dynamics, input_layer
 
 __all__ = ["TemporalChain", "temporal_chain", "lif_spikes"]
@@ -215,12 +216,7 @@ def _lif_paths(rng, factor, width, threshold, beta, code, counts, gram):
             current = 0.0
             for k in range(t + 1):
                 current += factor[t, k] * z[k]
-            if code == 0:
-                u = (beta * u - threshold * s) + current
-            elif code == 1:
-                u = beta * (1.0 - s) * u + current
-            else:
-                u = beta * u + current
+            u = membrane_compiled(u, s, 0.0, beta, threshold, code) + current   # as lif_spikes: leak/reset, then I
             if u > threshold:
                 s = 1.0
                 fired[n_fired] = t
