@@ -98,10 +98,7 @@ class Network:
             raise ValueError(f"neuron must be a theory.LIF, got {type(self.neuron).__name__}")
         if not isinstance(self.encoding, Encoding):
             raise ValueError(f"encoding must be a theory.Encoding, got {type(self.encoding).__name__}")
-        T = validation.non_negative_int(self.T, "T")
-        if T < 1:
-            raise ValueError(f"T must be an integer >= 1, got {T}")
-        object.__setattr__(self, "T", T)
+        object.__setattr__(self, "T", validation.time_steps(self.T))
         object.__setattr__(self, "bias_var", float(validation.non_negative(self.bias_var, "bias_var")))
         params = dict(self.init_params)
         object.__setattr__(self, "init_params", tuple(sorted(params.items())))

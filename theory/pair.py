@@ -370,9 +370,7 @@ class _Streams:
 
 
 def _check_common(T, threshold, beta, reset, bias_var, samples, method):
-    T = validation.non_negative_int(T, "T")
-    if T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T}")
+    T = validation.time_steps(T)
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
     samples = int(validation.positive_int(samples, "samples"))

@@ -247,9 +247,7 @@ def input_layer(T, encoding="gaussian", input_std=1.0, input_mean=0.0, input_rat
 
     Returns ("current", mean (T,), cov (T,T)) or ("spikes", rate r, M_0 (T,T)).
     """
-    T = validation.non_negative_int(T, "T")
-    if T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T}")
+    T = validation.time_steps(T)
     validation.choice(encoding, "encoding", ENCODINGS)
     if encoding == "bernoulli":
         if input_rate is None:
@@ -301,9 +299,7 @@ def propagate_temporal(depth, T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset
     Float64; returns :class:`TemporalPropagation`.
     """
     depth = validation.non_negative_int(depth, "depth")
-    T = validation.non_negative_int(T, "T")
-    if T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T}")
+    T = validation.time_steps(T)
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
     samples = int(validation.positive_int(samples, "samples"))

@@ -148,9 +148,7 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
     :class:`TemporalChain`.
     """
     depth = validation.non_negative_int(depth, "depth")
-    T = validation.non_negative_int(T, "T")
-    if T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T}")
+    T = validation.time_steps(T)
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     widths = validation.layer_widths(width, depth)
     sigmas = _per_layer(sigma_w, depth, "sigma_w", validation.non_negative)

@@ -130,9 +130,7 @@ def temporal_gradient_profile(depth, T, sigma_w, width, threshold=1.0, beta=0.0,
     depth = validation.non_negative_int(depth, "depth")
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
-    T = validation.non_negative_int(T, "T")
-    if T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T}")
+    T = validation.time_steps(T)
     widths, sigmas = _widths_sigmas(depth, width, sigma_w)
     _surrogate(surrogate, scale)
     samples = int(validation.positive_int(samples, "samples"))
@@ -180,9 +178,7 @@ def temporal_chi(T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset="subtract", 
     ``samples`` seeded paths. ``per_step=True`` returns the T single-step gains instead of their
     maximum. At T = 1 it is theory.chi (up to sampling error).
     """
-    T = validation.non_negative_int(T, "T")
-    if T < 1:
-        raise ValueError(f"T must be an integer >= 1, got {T}")
+    T = validation.time_steps(T)
     fan_in = int(validation.positive_int(fan_in, "fan_in"))
     sigma = float(validation.non_negative(sigma_w, "sigma_w"))
     samples = int(validation.positive_int(samples, "samples"))

@@ -63,6 +63,14 @@ def non_negative_int(value, name: str) -> int:
     return value
 
 
+def time_steps(value, name: str = "T") -> int:
+    """Number of time steps: an integer >= 1."""
+    steps = non_negative_int(value, name)
+    if steps < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {steps}")
+    return steps
+
+
 def unit_interval(value, name: str, *, closed_right: bool = True) -> np.ndarray:
     """In [0, 1] (or [0, 1) with ``closed_right=False``): leak factors, rates, correlations."""
     arr = as_float_array(value, name)
