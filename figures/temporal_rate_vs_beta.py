@@ -2,8 +2,9 @@
 (infinite width, solid lines), the exact finite-width Gram chain (dashed lines, mean over
 chains) and simulated networks (points with standard errors over draws).
 
-The temporal init appears twice: solved on the infinite-width mean field, and with
-``finite_width=True`` solved on the chain of a uniform stack of the figure's width."""
+The temporal init appears twice: solved on the infinite-width mean field (``finite_width=False``),
+and solved on the chain of a uniform stack of the figure's width (``finite_width=True``, the
+registry's default)."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,9 +19,11 @@ from .common import predict_and_simulate
 # (variant, registry name, extra registry parameters); the variant names the row, colour and label
 VARIANTS = (("micheli", "micheli", {}),
             ("micheli_reset", "micheli_reset", {}),
-            ("micheli_temporal", "micheli_temporal", {}),
+            ("micheli_temporal", "micheli_temporal", {"finite_width": False}),
             ("micheli_temporal_finite", "micheli_temporal", {"finite_width": True}))
 TEMPORAL = ("micheli_temporal", "micheli_temporal_finite")
+LABELS = {"micheli_temporal": "temporal, mean-field solve (finite_width=False)",
+          "micheli_temporal_finite": "temporal, finite-width solve (default)"}
 
 
 def predict_simulate_chain(item):
@@ -78,7 +81,8 @@ def plot(data, params):
     betas = np.asarray(data["betas"])
     for row, name in enumerate(data["inits"]):
         colour = style.colour(name)
-        ax.plot(betas, data["mean_field"][row], color=colour, label=style.label(name), **style.THEORY)
+        ax.plot(betas, data["mean_field"][row], color=colour, label=LABELS.get(name, style.label(name)),
+                **style.THEORY)
         ax.plot(betas, data["chain"][row], color=colour, linestyle="--")
         ax.errorbar(betas, data["sim"][row], yerr=data["sim_se"][row], color=colour, **style.SIMULATION)
     # one legend entry per init (colour) and one per kind of estimate (line style)
@@ -132,15 +136,16 @@ FIGURE = FigureSpec(
     name="temporal_rate_vs_beta",
     caption="Time-averaged firing rate of the deepest layer versus the leak beta (subtract reset, "
             "i.i.d. N(0,1) input, T = 10) for the paper's init, the authors' leak/reset variant, the "
-            "temporal init solved on the infinite-width mean field, and the temporal init solved on the "
-            "exact finite-width chain of the figure's width (finite_width=True). Solid lines: temporal "
+            "temporal init solved on the infinite-width mean field (finite_width=False), and the temporal "
+            "init solved on the exact finite-width chain of the figure's width (finite_width=True, the "
+            "registry's default). Solid lines: temporal "
             "mean field (infinite width); dashed lines: finite-width Gram chain at the figure's width "
             "and depth (mean over independent chains, same weight std); points: simulation (mean +- se "
             "over independent networks). Where the mean-field fixed point has a marginal mode (beta 0 "
             "and 0.9) finite width pulls the infinite-width temporal init's rate below the target "
             "Q(theta); the chain predicts that shift and the finite-width init corrects it.",
-    compute=compute, plot=plot, agreement=agreement, tables=tables, order=71, version="2",
-    presets={"quick": {**_BASE, "depth": 100, "width": 1000, "samples": 5000, "batch": 4, "draws": 2,
+    compute=compute, plot=plot, agreement=agreement, tables=tables, order=71, version="4",
+    presets={"quick": {**_BASE, "depth": 100, "width": 1000, "samples": 5000, "batch": 4, "draws": 6,
                        "betas": [0.0, 0.3, 0.6, 0.9], "init_samples": 6000, "chains": 32},
              "full": {**_BASE, "depth": 100, "width": 2000, "samples": 30000, "batch": 8, "draws": 4,
                       "betas": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], "chains": 64},
