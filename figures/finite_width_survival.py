@@ -171,7 +171,7 @@ FIGURE = FigureSpec(
         # the widest simulated networks cost most (depth 100 x width^2 weights per draw): their draws are
         # spent mainly at threshold 1, the README's headline regime (width >= 1000)
         "quick": {**_BASE, "points": 30, "sim_widths": [10, 30, 100, 300, 1000], "sim_draws": 60,
-                  "sim_draws_wide": [20, 60, 20]},
+                  "sim_draws_wide": [12, 40, 12]},
         "full": {**_BASE, "sim_widths": [10, 30, 100, 300, 1000, 3000], "sim_draws": 400,
                  "sim_draws_wide": [40, 200, 40]},
         "tiny": {**_BASE, "depth": 10, "width_max": 100, "points": 5, "sim_widths": [10, 30], "sim_draws": 10,
