@@ -139,7 +139,6 @@ def lif_backward(grad_spikes, mem, beta, threshold, reset_code, surrogate_code, 
     docstring; writes grad_currents (T, B, n).
     """
     steps, batch, width = grad_spikes.shape
-    one = mem.dtype.type(1.0)
     zero = mem.dtype.type(0.0)
     for b in prange(batch):
         for j in range(width):

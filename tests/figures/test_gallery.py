@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from figures._spec import FigureSpec
-from figures.cache import Cache
 from figures.runner import redraw_command, run, write_gallery
 
 

@@ -1,7 +1,6 @@
 """The whole training loop: it learns, it is reproducible, it resumes exactly, it stops on NaN."""
 import json
 
-import numpy as np
 import pytest
 
 from simulate.data import Dataset, load_mnist

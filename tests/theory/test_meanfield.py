@@ -7,7 +7,7 @@ orthant probability. Tolerances are float64 round-off scaled by the condition of
 import mpmath
 import numpy as np
 import pytest
-from scipy import optimize, stats
+from scipy import stats
 
 import theory
 from theory import derivation, meanfield
