@@ -33,9 +33,8 @@ def run_cell(item: dict) -> dict:
 
 def predict_row(item: dict) -> dict:
     """theory.trainability for one (T, init, beta) row of the diagram."""
-    sigma = None
     point = trainability(threshold=item["threshold"], beta=item["beta"], T=item["steps"], encoding="static",
-                         sigma_w=sigma, init=item["init"], fan_in=item["width"], samples=item["samples"],
+                         init=item["init"], fan_in=item["width"], samples=item["samples"],
                          seed=item["seed"])
     return {"xi_c": point.xi_c, "xi_grad": point.xi_grad, "c_star": point.c_star, "chi": point.chi,
             "slope": point.slope}

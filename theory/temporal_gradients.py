@@ -43,6 +43,7 @@ from . import validation
 from .lif import RESETS, membrane
 from .surrogates import SURROGATES
 from .temporal import propagate_temporal, psd_factor
+from .temporal_chain import _per_layer
 
 __all__ = ["lif_jacobians", "backward_map", "TemporalGradientProfile", "temporal_gradient_profile",
            "temporal_chi", "temporal_chi_one_scale"]
@@ -109,15 +110,6 @@ class TemporalGradientProfile:
     chi: np.ndarray
 
 
-def _widths_sigmas(depth, width, sigma_w):
-    widths = validation.layer_widths(width, depth)
-    sigma = np.asarray(validation.non_negative(sigma_w, "sigma_w"), dtype=np.float64)
-    sigmas = np.full(depth, float(sigma)) if sigma.ndim == 0 else sigma
-    if sigmas.shape != (depth,):
-        raise ValueError(f"sigma_w must be a number or depth = {depth} values, got shape {sigmas.shape}")
-    return widths, sigmas
-
-
 def temporal_gradient_profile(depth, T, sigma_w, width, threshold=1.0, beta=0.0, reset="subtract",
                               surrogate="atan", scale=None, encoding="gaussian", input_std=1.0,
                               input_rate=None, bias_var=0.0, samples=20000, seed=0) -> TemporalGradientProfile:
@@ -131,7 +123,8 @@ def temporal_gradient_profile(depth, T, sigma_w, width, threshold=1.0, beta=0.0,
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
     T = validation.time_steps(T)
-    widths, sigmas = _widths_sigmas(depth, width, sigma_w)
+    widths = validation.layer_widths(width, depth)
+    sigmas = _per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
     _surrogate(surrogate, scale)
     samples = int(validation.positive_int(samples, "samples"))
     forward = propagate_temporal(depth, T, sigmas, widths[:-1], threshold, beta, reset, encoding=encoding,

@@ -1,5 +1,5 @@
 """A temporally optimal initialisation: the weight std that keeps the time-averaged rate of a
-deep LIF stack at a target at depth (science.md §6), and the temporal phase diagram.
+deep LIF stack at a target at depth (docs/theory.md §5), and the temporal phase diagram.
 
 Float64. With gain g = fan_in sigma_w^2 and a uniform stack of width n, the init solves for g
 
@@ -558,7 +558,7 @@ def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_
 
 @register("micheli_temporal",
           "std = sqrt(g*/n), g*: time-averaged rate Q(theta) at depth on the exact chain of width n (default)",
-          "this toolkit (theory/temporal_init.py), science.md §6",
+          "this toolkit (theory/temporal_init.py), docs/theory.md §5",
           params=("T", "reset", "target_rate", "depth", "samples", "seed", "finite_width", "width", "chains"))
 def _micheli_temporal(fan_in, fan_out, threshold, beta, T=10, reset="subtract", target_rate=None,
                       depth=100, samples=10000, seed=0, finite_width=True, width=None, chains=CHAINS):

@@ -11,7 +11,7 @@ Conventions. A torch weight has shape (fan_out, fan_in, *kernel) (Linear: (out, 
     fan_in = shape[1] * prod(kernel),   fan_out = shape[0] * prod(kernel)
 
 The neuron is snnTorch's ``Leaky`` with ``reset_delay=True`` (its default), which is exactly the
-model of science.md §2 (checked against snntorch/_neurons/leaky.py 0.9.0 and 1.0.0 and tested
+model of docs/theory.md §1 (checked against snntorch/_neurons/leaky.py 0.9.0 and 1.0.0 and tested
 spike for spike against ``simulate.run_network``):
 
     subtract: u[t] = beta u[t-1] + I[t] - theta s[t-1]

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import validation
+from .lif import LIF
 from .network import Encoding, Network
 
 __all__ = ["Trainability", "trainability"]
@@ -101,7 +102,7 @@ def trainability(net: Network | None = None, *, threshold=1.0, beta=0.0, T=1, re
         sigma = float(net.weight_stds()[min(1, net.depth - 1)])
         bias_var = net.bias_var
     else:
-        spec = Network(depth=1, width=fan_in, neuron=_neuron(threshold, beta, reset), init=init,
+        spec = Network(depth=1, width=fan_in, neuron=LIF(threshold, beta, reset), init=init,
                        sigma_w=sigma_w, bias_var=bias_var, T=T,
                        encoding=Encoding(encoding, rate=0.2 if encoding == "bernoulli" else None))
         threshold, beta, reset = spec.neuron.threshold, spec.neuron.beta, spec.neuron.reset
@@ -118,8 +119,3 @@ def trainability(net: Network | None = None, *, threshold=1.0, beta=0.0, T=1, re
     return Trainability(xi_c=xi_c, xi_grad=_depth_scale(chi), c_star=point.c_star, slope=point.slope,
                         slope_se=point.slope_se, step_slopes=point.step_slopes, chi=chi, rate=point.rate,
                         depth=constant * xi_c, constant=constant)
-
-
-def _neuron(threshold, beta, reset):
-    from .lif import LIF
-    return LIF(threshold, beta, reset)

@@ -95,3 +95,15 @@ def test_leak_does_not_change_the_asymptotic_gain():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_chi_one_scale_puts_the_gain_at_one():
+    """The scale found by temporal_chi_one_scale gives chi_T = 1 on the same paths (Brent to
+    1e-10 in log scale, so |chi_T - 1| is far below 1e-6); straight-through ignores its scale."""
+    from theory.temporal_gradients import temporal_chi_one_scale
+
+    sigma = theory.optimal_sigma(1.0, WIDTH)
+    scale = temporal_chi_one_scale("atan", 4, sigma, WIDTH, beta=0.5, samples=4000)
+    assert scale is not None and scale > 2.0        # ATan's default alpha 2 gives chi_T < 1 here
+    assert temporal_chi(4, sigma, WIDTH, beta=0.5, scale=scale, samples=4000) == pytest.approx(1.0, abs=1e-6)
+    assert temporal_chi_one_scale("straight_through", 4, sigma, WIDTH, beta=0.5, samples=4000) is None
