@@ -175,7 +175,10 @@ def build_network(config: TrainConfig, n_inputs, n_classes):
     """Weights (and zero biases if asked) drawn from the init registry with Generator(seed)."""
     rng = np.random.default_rng(config.seed)
     widths = layer_widths(config.depth, config.width, n_inputs, n_classes)
-    weights = [inits.sample_weights(config.init, a, b, rng, threshold=config.threshold, beta=config.beta)
+    # entries that depend on the time steps or the reset (micheli_temporal) get this run's values
+    accepted = inits.get(config.init).params
+    params = {name: value for name, value in (("T", config.steps), ("reset", config.reset)) if name in accepted}
+    weights = [inits.sample_weights(config.init, a, b, rng, threshold=config.threshold, beta=config.beta, **params)
                for a, b in zip(widths[:-1], widths[1:])]
     biases = [np.zeros(b, np.float32) for b in widths[1:]] if config.bias else None
     return weights, biases

@@ -185,3 +185,19 @@ def test_cli_mistake_is_one_line_and_exit_2(argv, fragment):
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("steps, reset", [(5, "subtract"), (8, "zero")])
+def test_temporal_init_is_solved_for_the_runs_own_steps_and_reset(steps, reset):
+    """micheli_temporal depends on T and the reset: a training run must ask for its own, not
+    the registry's defaults (T = 10, subtract), else its weights target another network."""
+    from theory import inits
+    config = TrainConfig(depth=3, width=100, init="micheli_temporal", steps=steps, reset=reset, seed=3)
+    weights, _ = train_module.build_network(config, 784, 10)
+    rng = np.random.default_rng(3)
+    expected = [inits.sample_weights("micheli_temporal", a, b, rng, threshold=1.0, beta=0.5, T=steps, reset=reset)
+                for a, b in ((784, 100), (100, 10))]
+    for drawn, wanted in zip(weights, expected):
+        np.testing.assert_array_equal(drawn, wanted)
+    default = inits.weight_std("micheli_temporal", 100, 10, 1.0, 0.5)
+    assert inits.weight_std("micheli_temporal", 100, 10, 1.0, 0.5, T=steps, reset=reset) != default
