@@ -18,18 +18,14 @@ differences from an infinite-width theory larger than a few se are a finite-widt
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from tqdm.auto import tqdm
-
 from theory import inits, validation
 from theory.network import Network, Profile
 
-from . import encodings
+from . import encodings, parallel
 from .network import RESETS, run_network
 
 __all__ = ["MonteCarloResult", "Comparison", "monte_carlo", "compare", "sweep", "ENCODINGS"]
@@ -164,8 +160,8 @@ def run_draw(config: dict, seed) -> dict:
             "active": result.active}
 
 
-def _run_draw_star(args):
-    return run_draw(*args)
+def _run_draw_item(item):
+    return run_draw(*item)
 
 
 def _collect(config, outputs, confidence, keep_active, network=None):
@@ -186,7 +182,7 @@ def _collect(config, outputs, confidence, keep_active, network=None):
 def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0, reset="subtract",
                 steps=1, batch=64, draws=8, seed=0, encoding="gaussian", input_std=1.0,
                 input_rate=0.2, init_params=None, bias_std=0.0, confidence=0.99,
-                keep_active=False, jobs=1, progress=False) -> MonteCarloResult:
+                keep_active=False, jobs=1, scheduler=None, progress=False) -> MonteCarloResult:
     """Repeat one configuration over ``draws`` independent draws (see module docstring).
 
     The network is either a ``theory.Network`` passed as the first argument (the one
@@ -197,9 +193,11 @@ def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0
     "gaussian" (N(0, input_std^2) i.i.d. per step), "static" (one N(0, input_std^2) input
     repeated every step) or "bernoulli" (input spikes at input_rate, layer 0 = the given
     spikes); bias_std > 0 adds N(0, bias_std^2) biases.
-    batch: inputs per draw; jobs > 1 runs draws in that many processes (results identical to
-    jobs = 1), started by a fork server, so a script calling it needs the usual
-    ``if __name__ == "__main__":`` guard.
+    batch: inputs per draw. jobs > 1 runs draws in that many local processes, scheduler
+    ("local" or a Dask address "tcp://HOST:8786", or an open ``simulate.parallel.Executor``) on
+    a Dask cluster (simulate.parallel); draw d's seed is child d of the root sequence whoever
+    runs it, so the results are bit-identical to jobs = 1. A script that starts processes needs
+    the usual ``if __name__ == "__main__":`` guard.
     Memory: one draw holds its weights (sum of fan_in fan_out float32) at a time per process.
     """
     network = None
@@ -208,7 +206,7 @@ def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0
         if (depth, width, threshold, beta, reset, steps, encoding, input_std, input_rate, init_params,
                 bias_std) != (10, 1000, 1.0, 0.0, "subtract", 1, "gaussian", 1.0, 0.2, None, 0.0):
             raise ValueError("with a theory.Network as first argument, give only batch, draws, seed, "
-                             "confidence, keep_active, jobs and progress (the network says the rest)")
+                             "confidence, keep_active, jobs, scheduler and progress (the network says the rest)")
         config = _network_config(network, batch)
         label = network.init if network.sigma_w is None else "network"
     else:
@@ -220,7 +218,8 @@ def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0
         raise ValueError(f"draws must be >= 2 for a standard error, got {draws}")
     confidence = float(validation.unit_interval(confidence, "confidence", closed_right=False))
     seeds = _root_sequence(seed).spawn(draws)
-    outputs = _map(run_draw, [(config, s) for s in seeds], jobs, progress, f"{label} draws")
+    outputs = parallel.map_tasks(_run_draw_item, [(config, s) for s in seeds], jobs=jobs, scheduler=scheduler,
+                                 progress=progress, desc=f"{label} draws")
     return _collect(config, outputs, confidence, keep_active, network)
 
 
@@ -230,35 +229,6 @@ def _root_sequence(seed) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key)
     return np.random.SeedSequence(validation.non_negative_int(seed, "seed"))
-
-
-def _map(func, items, jobs, progress, desc):
-    jobs = int(validation.positive_int(jobs, "jobs"))
-    bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
-    try:
-        if jobs == 1 or len(items) == 1:
-            outputs = []
-            for item in items:
-                outputs.append(func(*item))
-                bar.update()
-            return outputs
-        # forkserver, not fork: forking a process whose Numba kernels already started GNU
-        # OpenMP threads kills the children ("fork() called from a process already using GNU
-        # OpenMP"); the fork server is a fresh process that never ran a kernel.
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=context) as pool:
-            outputs = []
-            for output in pool.map(_star, [(func, item) for item in items]):
-                outputs.append(output)
-                bar.update()
-            return outputs
-    finally:
-        bar.close()
-
-
-def _star(packed):
-    func, item = packed
-    return func(*item)
 
 
 @dataclass(frozen=True)
@@ -362,12 +332,14 @@ def compare(mc: MonteCarloResult, prediction, layers=None, quantities=None) -> C
 
 
 def sweep(inits_=("micheli",), depths=(10,), widths=(1000,), thresholds=(1.0,), *, seed=0, jobs=1,
-          progress=True, **options) -> list:
+          scheduler=None, progress=True, **options) -> list:
     """monte_carlo over the grid init x depth x width x threshold; returns a list of
-    (point dict, MonteCarloResult) in grid order. Each grid point gets its own child of
-    SeedSequence(seed) (by grid position), so results do not depend on ``jobs``. ``options``
-    are passed to :func:`monte_carlo` (beta, reset, steps, batch, draws, ...); grid points run
-    in ``jobs`` processes with a tqdm bar."""
+    (point dict, MonteCarloResult) in grid order. Each grid point's seed is derived from the
+    point itself, ``simulate.parallel.task_seed(seed, point)`` (point = {"init", "depth",
+    "width", "threshold"}), so a point gives the same result in any grid, order, number of
+    processes (``jobs``) or Dask cluster (``scheduler``: "local", "tcp://HOST:8786" or an open
+    ``simulate.parallel.Executor``); see :mod:`simulate.parallel`. ``options`` are passed to
+    :func:`monte_carlo` (beta, reset, steps, batch, draws, ...); one tqdm bar over grid points."""
     grid = [dict(init=i, depth=d, width=w, threshold=th)
             for i, d, w, th in itertools.product(inits_, depths, widths, thresholds)]
     if not grid:
@@ -377,12 +349,21 @@ def sweep(inits_=("micheli",), depths=(10,), widths=(1000,), thresholds=(1.0,), 
                 options.get("beta", 0.0), options.get("reset", "subtract"), options.get("steps", 1),
                 options.get("batch", 64), options.get("encoding", "gaussian"), options.get("input_std", 1.0),
                 options.get("input_rate", 0.2), options.get("init_params"), options.get("bias_std", 0.0))
-    seeds = _root_sequence(seed).spawn(len(grid))
-    items = [(point, child, options) for point, child in zip(grid, seeds)]
-    results = _map(_sweep_point, items, jobs, progress, "sweep")
+    root = _root_sequence(seed)
+    items = [(point, parallel.task_seed(root, _point_params(point)), options) for point in grid]
+    results = parallel.map_tasks(_sweep_point, items, jobs=jobs, scheduler=scheduler, progress=progress,
+                                 desc="sweep")
     return list(zip(grid, results))
 
 
-def _sweep_point(point, seed, options):
+def _point_params(point: dict) -> dict:
+    """A grid point in canonical form (its seed does not depend on 1 vs 1.0 or int vs numpy int)."""
+    width = point["width"]
+    return {"init": str(point["init"]), "depth": int(point["depth"]), "threshold": float(point["threshold"]),
+            "width": int(width) if np.ndim(width) == 0 else [int(w) for w in width]}
+
+
+def _sweep_point(item):
+    point, seed, options = item
     return monte_carlo(point["init"], point["depth"], point["width"], threshold=point["threshold"],
                        seed=seed, **options)

@@ -91,14 +91,20 @@ def test_compare_reports_infinite_z_when_simulation_has_no_spread():
 
 
 def test_sweep_matches_individual_runs_in_grid_order():
+    """A point's seed comes from the point (simulate.parallel.task_seed), not its grid position:
+    the same point in a smaller grid gives the same draws."""
+    from simulate.parallel import task_seed
     results = sweep(["micheli", "kaiming"], [2], [30, 40], [1.0], seed=9, progress=False,
                     draws=2, steps=1, batch=3)
     assert [(p["init"], p["width"]) for p, _ in results] == [("micheli", 30), ("micheli", 40),
                                                             ("kaiming", 30), ("kaiming", 40)]
-    children = np.random.SeedSequence(9).spawn(4)
     point, mc = results[3]
-    alone = monte_carlo("kaiming", 2, 40, threshold=1.0, seed=children[3], draws=2, steps=1, batch=3)
+    child = task_seed(9, dict(init="kaiming", depth=2, width=40, threshold=1.0))
+    alone = monte_carlo("kaiming", 2, 40, threshold=1.0, seed=child, draws=2, steps=1, batch=3)
     np.testing.assert_array_equal(mc.rate_draws, alone.rate_draws)
+    smaller = sweep(["kaiming"], [2], [40], [1], seed=9, progress=False, draws=2, steps=1, batch=3)
+    np.testing.assert_array_equal(smaller[0][1].rate_draws, mc.rate_draws)
+    assert not np.array_equal(results[2][1].rate_draws, mc.rate_draws)
     again = sweep(["micheli", "kaiming"], [2], [30, 40], [1.0], seed=9, progress=False, jobs=2,
                   draws=2, steps=1, batch=3)
     for (_, x), (_, y) in zip(results, again):

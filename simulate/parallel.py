@@ -1,0 +1,302 @@
+"""Map independent tasks: serially, in local processes (joblib's loky backend), or on a Dask
+distributed cluster. The one way the toolkit runs many computations (``simulate.monte_carlo``
+and ``sweep``, the figures' cached map, hence ``paper_figs.py`` and the training grids).
+
+    results = map_tasks(func, items, jobs=1, scheduler=None, progress=False, desc=None)
+
+computes ``[func(item) for item in items]`` (in the order of ``items``) with
+
+- ``jobs=1, scheduler=None``: serially, in this process;
+- ``jobs=N > 1``: in N local worker processes of joblib's loky backend (fresh interpreters,
+  never a fork of this one: a fork after Numba's OpenMP threads started kills the child);
+- ``scheduler="tcp://HOST:PORT"``: on the workers of a running Dask distributed scheduler
+  (``dask scheduler`` on one machine, ``dask worker tcp://HOST:8786`` on each of the others);
+- ``scheduler="local"``: a Dask ``LocalCluster`` of ``jobs`` worker processes (one thread each),
+  started for the call (or for the life of an :class:`Executor`), for testing the Dask path.
+
+Dask is the optional extra ``pip install "snn-init[distributed]"`` (``pip install
+".[distributed]"`` from a checkout); asking for a scheduler without it raises
+:class:`MissingExtraError` (an ImportError) naming the extra.
+
+Same answers whatever runs them: ``func`` must be a module-level (picklable) function whose
+result depends on ``item`` alone; every task of the toolkit carries its randomness in the item
+(a ``numpy.random.SeedSequence`` child, or a seed, derived from the task's parameters), never
+from the worker or from the order of completion, so the results are bit-identical for 1 process,
+N processes and a Dask cluster of any size (tests/simulate/test_parallel.py).
+
+Progress: one tqdm bar, advanced as each result arrives (``as_completed``), wherever it ran.
+Numba threads: a task in a local worker runs cpu_count // jobs Numba threads (at least 1), a
+task on a Dask worker one thread (start one single-threaded worker process per core:
+``dask worker ADDRESS --nworkers auto --nthreads 1``); the results do not depend on it.
+Compiled kernels are cached on disk (``cache=True``), so each worker process loads them once,
+not once per task.
+
+Faults: Dask re-runs the tasks of a worker that dies on another worker (up to its
+``distributed.scheduler.allowed-failures``, 3 by default, then ``KilledWorker``). joblib/loky
+aborts the whole call with ``TerminatedWorkerError`` when a worker dies; :class:`Executor`
+catches it, keeps every result already received and runs the unfinished tasks again in a
+fresh pool, at most ``retries`` times (a RuntimeWarning says so each time), then re-raises.
+A task that raises an ordinary exception is not retried: the exception reaches the caller.
+Results already received are handed to ``on_result`` as they arrive, so a caller that stores
+them (the figures' cache) loses nothing when the call fails or is interrupted.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from theory import validation
+
+__all__ = ["Executor", "MissingExtraError", "map_tasks", "check_scheduler", "task_seed", "DASK_EXTRA"]
+
+DASK_EXTRA = 'pip install "snn-init[distributed]"  (from a checkout: pip install ".[distributed]")'
+_ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
+
+
+def _canonical(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"task parameters must be JSON-like (numbers, strings, lists, dicts), got {type(value).__name__}")
+
+
+def task_seed(seed, params: dict) -> np.random.SeedSequence:
+    """The SeedSequence of one task, derived from its parameters, not from its position:
+
+        SeedSequence(entropy = root.entropy, spawn_key = root.spawn_key + (w_1, .., w_4)),
+
+    root = SeedSequence(seed) (or ``seed`` itself when it is a SeedSequence), w_i the four
+    leading 32-bit words of sha256(canonical JSON of ``params``, sorted keys). The same
+    parameters get the same stream in any grid, order or worker; different parameters get
+    independent streams (up to a hash collision, probability ~2^-128 per pair)."""
+    if isinstance(seed, np.random.SeedSequence):
+        root_entropy, root_key = seed.entropy, tuple(seed.spawn_key)
+    else:
+        root_entropy, root_key = int(validation.non_negative_int(seed, "seed")), ()
+    text = json.dumps(params, sort_keys=True, default=_canonical)
+    digest = hashlib.sha256(text.encode()).digest()
+    words = tuple(int.from_bytes(digest[4 * i:4 * i + 4], "little") for i in range(4))
+    return np.random.SeedSequence(root_entropy, spawn_key=root_key + words)
+
+
+class MissingExtraError(ImportError):
+    """A scheduler was asked for but Dask (the optional extra "distributed") is not importable."""
+
+
+def _import_dask():
+    try:
+        import distributed
+    except ImportError as error:
+        raise MissingExtraError(f"scheduler: Dask is not installed (import failed: {error}); install the "
+                                f"optional extra with {DASK_EXTRA}") from None
+    return distributed
+
+
+def check_scheduler(scheduler) -> str | None:
+    """Validate a scheduler: None (local), "local" (a Dask LocalCluster) or a Dask address such as
+    "tcp://HOST:8786". Raises ValueError for any other value and MissingExtraError when a
+    scheduler is asked for and Dask is not installed. Returns the scheduler."""
+    if scheduler is None:
+        return None
+    if not isinstance(scheduler, str) or not (scheduler == "local" or _ADDRESS.match(scheduler)):
+        raise ValueError(f"scheduler must be None, 'local' or a Dask scheduler address such as "
+                         f"'tcp://HOST:8786', got {scheduler!r}")
+    _import_dask()
+    return scheduler
+
+
+def code_fingerprint() -> str:
+    """sha256 of the source files of the packages theory, simulate and figures (those importable),
+    by path relative to each package: equal on two machines that run the same toolkit code."""
+    import importlib
+    from pathlib import Path
+    digest = hashlib.sha256()
+    for package in ("theory", "simulate", "figures"):
+        try:
+            root = Path(importlib.import_module(package).__file__).parent
+        except ImportError:
+            continue
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{package}/{path.relative_to(root).as_posix()}".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _call(func, index, item, threads):
+    """Run one task in a worker: (index, func(item)) with ``threads`` Numba threads (None: leave)."""
+    if threads is not None:
+        import numba
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    return index, func(item)
+
+
+class Executor:
+    """Where tasks run; reusable over many :meth:`map` calls (a Dask client, and the local
+    cluster of ``scheduler="local"``, are started on first use and kept until :meth:`close`).
+
+    jobs: local worker processes (loky), or the size of the local Dask cluster; must stay 1 with
+    a scheduler address (the cluster's workers decide). retries: how often the unfinished tasks
+    of a loky pool whose worker died are run again (Dask retries by itself).
+    """
+
+    def __init__(self, jobs: int = 1, scheduler: str | None = None, retries: int = 2):
+        self.jobs = int(validation.positive_int(jobs, "jobs"))
+        self.scheduler = check_scheduler(scheduler)
+        if self.scheduler not in (None, "local") and self.jobs != 1:
+            raise ValueError(f"jobs must be 1 with a scheduler address ({self.scheduler}): the cluster's "
+                             f"workers decide how many tasks run at once, got jobs={jobs}")
+        self.retries = int(validation.non_negative_int(retries, "retries"))
+        self._client = None
+        self._cluster = None
+
+    @property
+    def kind(self) -> str:
+        """"serial", "processes" (joblib/loky) or "dask"."""
+        if self.scheduler is not None:
+            return "dask"
+        return "serial" if self.jobs == 1 else "processes"
+
+    def describe(self) -> str:
+        """One line saying where tasks run."""
+        if self.kind == "serial":
+            return "serial (this process)"
+        if self.kind == "processes":
+            return f"{self.jobs} local processes (joblib/loky)"
+        if self.scheduler == "local":
+            return f"Dask LocalCluster of {self.jobs} worker processes"
+        return f"Dask cluster at {self.scheduler}"
+
+    # ------------------------------------------------------------------ running
+    def imap_unordered(self, func: Callable, items: list) -> Iterable:
+        """(index, func(items[index])) for every item, in the order the results arrive."""
+        items = list(items)
+        if not items:
+            return iter(())
+        if self.kind == "dask":
+            return self._dask(func, items)
+        if self.kind == "serial" or len(items) == 1:
+            return ((i, func(item)) for i, item in enumerate(items))
+        return self._loky(func, items)
+
+    def map(self, func: Callable, items, *, progress: bool = False, desc: str | None = None, initial: int = 0,
+            on_result: Callable | None = None) -> list:
+        """``[func(item) for item in items]`` with one progress bar advanced as results arrive.
+
+        ``on_result(index, result)``, when given, is called in this process as each result
+        arrives and its return value is kept instead of the result (the figures store it in
+        their cache there). ``initial``: work already done (e.g. cache hits) the bar starts from.
+        """
+        items = list(items)
+        results = [None] * len(items)
+        bar = tqdm(total=len(items) + initial, initial=initial, desc=desc, disable=not progress, leave=False,
+                   dynamic_ncols=True)
+        try:
+            for index, result in self.imap_unordered(func, items):
+                results[index] = on_result(index, result) if on_result is not None else result
+                bar.update()
+        finally:
+            bar.close()
+        return results
+
+    def _loky(self, func, items):
+        from joblib import Parallel, delayed
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        workers = min(self.jobs, len(items))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        todo = list(range(len(items)))
+        attempt = 0
+        while todo:
+            done = set()
+            try:
+                parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator_unordered", batch_size=1,
+                                    max_nbytes=None)
+                for index, result in parallel(delayed(_call)(func, i, items[i], threads) for i in todo):
+                    done.add(index)
+                    yield index, result
+                return
+            except TerminatedWorkerError:
+                attempt += 1
+                todo = [i for i in todo if i not in done]
+                if attempt > self.retries:
+                    raise
+                warnings.warn(f"a worker process died; running the {len(todo)} unfinished task(s) again in "
+                              f"a fresh pool (retry {attempt} of {self.retries})", RuntimeWarning, stacklevel=2)
+
+    def client(self):
+        """The Dask client (started on first use)."""
+        if self._client is None:
+            distributed = _import_dask()
+            if self.scheduler == "local":
+                self._cluster = distributed.LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
+                                                         dashboard_address=None)
+                self._client = distributed.Client(self._cluster)
+            else:
+                try:
+                    self._client = distributed.Client(self.scheduler, timeout="30s")
+                except OSError as error:
+                    raise ValueError(f"scheduler: cannot reach the Dask scheduler at {self.scheduler} "
+                                     f"({error})") from None
+                self._check_workers()
+        return self._client
+
+    def _check_workers(self):
+        """Every worker connected now must run the same toolkit code as this process (a worker
+        with other code would compute other numbers under the same cache key)."""
+        ours = code_fingerprint()
+        theirs = self._client.run(code_fingerprint)
+        stale = sorted(address for address, value in theirs.items() if value != ours)
+        if stale:
+            self.close()
+            raise ValueError(f"scheduler: worker(s) {stale} run other code of theory/simulate/figures than this "
+                             f"process (install the same version of snn-init on every machine)")
+
+    def _dask(self, func, items):
+        distributed = _import_dask()
+        client = self.client()
+        futures = [client.submit(_call, func, i, item, 1, pure=False) for i, item in enumerate(items)]
+        try:
+            for future in distributed.as_completed(futures):
+                yield future.result()
+        finally:
+            client.cancel([f for f in futures if not f.done()])
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Close the Dask client and the local cluster, if started (loky's pool is reused by joblib)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __getstate__(self):
+        raise TypeError("an Executor runs tasks from the process that made it; it cannot be sent to a worker")
+
+
+def map_tasks(func: Callable, items, *, jobs: int = 1, scheduler=None, progress: bool = False,
+              desc: str | None = None) -> list:
+    """``[func(item) for item in items]`` on the executor that ``jobs`` and ``scheduler`` describe
+    (module docstring), or on ``scheduler`` itself when it is an open :class:`Executor` (then
+    ``jobs`` must be 1). A Dask client or local cluster started here is closed before returning."""
+    if isinstance(scheduler, Executor):
+        if int(validation.positive_int(jobs, "jobs")) != 1:
+            raise ValueError(f"jobs must be 1 when scheduler is an Executor (it has its own), got jobs={jobs}")
+        return scheduler.map(func, items, progress=progress, desc=desc)
+    with Executor(jobs, scheduler) as executor:
+        return executor.map(func, items, progress=progress, desc=desc)
