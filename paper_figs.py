@@ -5,7 +5,9 @@
     python paper_figs.py --preset medium --only training_curves   a named preset of some figures
     python paper_figs.py --only a,b      chosen figures;  --list  shows names and captions
     python paper_figs.py --out DIR       output folder (default figures/out)
-    python paper_figs.py --jobs N        independent computations in N processes
+    python paper_figs.py --jobs N        independent computations in N local processes (joblib)
+    python paper_figs.py --scheduler tcp://HOST:8786   ... on a Dask cluster (pip install ".[distributed]")
+    python paper_figs.py --scheduler local --jobs N    ... on a local Dask cluster of N processes
     python paper_figs.py --no-cache      recompute everything
 
 Computations are cached under .cache/figures (key: parameters + code version), so a second
@@ -26,7 +28,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 from figures import all_figures  # noqa: E402
-from figures.runner import run  # noqa: E402
+from figures.runner import run, summary  # noqa: E402
+from simulate.parallel import Executor, MissingExtraError  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +56,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="figures/out", help="output folder (default figures/out)")
     parser.add_argument("--cache-dir", default=".cache/figures", help="cache folder")
     parser.add_argument("--no-cache", action="store_true", help="recompute everything")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel local processes (default 1), or the "
+                                                            "size of the --scheduler local cluster")
+    parser.add_argument("--scheduler", default=None,
+                        help="run on a Dask cluster: 'tcp://HOST:8786' (a running 'dask scheduler') or 'local' "
+                             "(a LocalCluster of --jobs processes); needs pip install \".[distributed]\"")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -78,6 +85,12 @@ def main(argv=None) -> int:
         parser.error(f"--preset {preset}: not defined for {lacking}; choose figures that have it with --only")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    try:   # a bad, missing or unreachable scheduler is the user's mistake: say so before any work
+        executor = Executor(args.jobs, args.scheduler)
+        if executor.kind == "dask" and args.scheduler != "local":
+            executor.client()
+    except (ValueError, MissingExtraError) as error:
+        parser.error(str(error))
     for option, folder in (("--out", args.out), ("--cache-dir", None if args.no_cache else args.cache_dir)):
         if folder is not None:
             try:   # an unusable destination is the user's mistake: say so before any work
@@ -91,13 +104,15 @@ def main(argv=None) -> int:
               "(less for entries already cached; estimates, not measurements)", flush=True)
 
     start = time.perf_counter()
-    results = run(chosen, all_specs=specs, preset=preset, out_dir=args.out,
-                  cache_dir=None if args.no_cache else args.cache_dir, jobs=args.jobs,
-                  progress=not args.quiet)
+    with executor:
+        results = run(chosen, all_specs=specs, preset=preset, out_dir=args.out,
+                      cache_dir=None if args.no_cache else args.cache_dir, progress=not args.quiet,
+                      executor=executor)
     print(f"\n{'figure':32s} {'seconds':>8s}  source")
     for r in results:
         source = "cache" if r.from_cache else f"computed ({r.computed_steps} steps, {r.reused_steps} reused)"
         print(f"{r.name:32s} {r.seconds:8.1f}  {source}")
+    print(summary(results, executor.describe()))
     print(f"total {time.perf_counter() - start:.1f} s; figures and gallery in {args.out}/")
     return 0
 

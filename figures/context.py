@@ -1,28 +1,30 @@
 """What a figure's ``compute`` is handed: cached, resumable, optionally parallel sub-steps.
 
 ``ctx.map(func, items)`` runs ``func(item)`` for each parameter dict in ``items``; each
-result is cached on its own (key: func's module and name, ``version``, the item), so an
-interrupted figure resumes at the first unfinished item. ``func`` must be a module-level
-function (picklable) when ``jobs > 1``.
+result is cached on its own (key: func's module and name, ``version``, the item) and stored the
+moment it arrives, so an interrupted figure resumes with every finished item. The items left
+run on a :class:`simulate.parallel.Executor` (serial, ``jobs`` local processes, or a Dask
+cluster with ``scheduler``); ``func`` must be a module-level (picklable) function whose result
+depends on the item alone (its seed is in the item), so the results do not depend on where it
+ran. One progress bar per map, advanced as results arrive.
 """
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-
-from tqdm.auto import tqdm
+from simulate.parallel import Executor
 
 from .cache import Cache, code_version, make_key
 
 
-def _run(func, item):
-    return func(item)
-
-
 class Context:
-    def __init__(self, cache: Cache, jobs: int = 1, progress: bool = True, label: str = ""):
+    """``executor``: an open Executor shared by every map (paper_figs.py's run); without it each
+    map starts one from ``jobs`` and ``scheduler`` and closes it afterwards."""
+
+    def __init__(self, cache: Cache, jobs: int = 1, progress: bool = True, label: str = "",
+                 scheduler: str | None = None, executor: Executor | None = None):
         self.cache = cache
         self.jobs = max(1, int(jobs))
+        self.scheduler = scheduler
+        self.executor = executor
         self.progress = progress
         self.label = label
         self.computed = 0
@@ -36,24 +38,18 @@ class Context:
         results = [self.cache.load(kind, key) for key in keys]
         todo = [i for i, r in enumerate(results) if r is None]
         self.reused += len(items) - len(todo)
-        bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc or self.label,
-                   disable=not self.progress, leave=False, dynamic_ncols=True)
-        try:
-            if self.jobs > 1 and len(todo) > 1:
-                with ProcessPoolExecutor(max_workers=min(self.jobs, len(todo)),  # fork server: fork after OpenMP kills workers
-                                         mp_context=multiprocessing.get_context("forkserver")) as pool:
-                    futures = {i: pool.submit(_run, func, items[i]) for i in todo}
-                    for i in todo:
-                        results[i] = self._finish(kind, keys[i], futures[i].result())
-                        bar.update()
-            else:
-                for i in todo:
-                    results[i] = self._finish(kind, keys[i], func(items[i]))
-                    bar.update()
-        finally:
-            bar.close()
-        return results
 
-    def _finish(self, kind, key, data):
-        self.computed += 1
-        return self.cache.store(kind, key, data)
+        def finish(index, data):      # in this process, as each result arrives: store it once
+            self.computed += 1
+            return self.cache.store(kind, keys[todo[index]], data)
+
+        run = dict(progress=self.progress, desc=desc or self.label, initial=len(items) - len(todo),
+                   on_result=finish)
+        if self.executor is not None:
+            computed = self.executor.map(func, [items[i] for i in todo], **run)
+        else:
+            with Executor(self.jobs, self.scheduler) as executor:
+                computed = executor.map(func, [items[i] for i in todo], **run)
+        for i, data in zip(todo, computed):
+            results[i] = data
+        return results

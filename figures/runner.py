@@ -9,6 +9,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from tqdm.auto import tqdm
 
+from simulate.parallel import Executor
+
 from .cache import Cache, code_version, save_npz
 from .context import Context
 
@@ -29,11 +31,13 @@ def _as_figures(drawn):
 
 
 def render(spec, preset: str, out_dir: Path, cache: Cache, jobs: int = 1,
-           progress: bool = True) -> FigureResult:
-    """Compute (or load) one figure's data, then write PNG, PDF, data file and tables."""
+           progress: bool = True, executor: Executor | None = None) -> FigureResult:
+    """Compute (or load) one figure's data, then write PNG, PDF, data file and tables.
+    Its sub-steps run on ``executor`` (an open simulate.parallel.Executor), else in ``jobs``
+    local processes."""
     start = time.perf_counter()
     params = spec.params(preset)
-    ctx = Context(cache, jobs=jobs, progress=progress, label=spec.name)
+    ctx = Context(cache, jobs=jobs, progress=progress, label=spec.name, executor=executor)
     version = f"{spec.version}-{code_version(spec.compute.__module__)}"
     data, from_cache = cache.get_or_compute(f"figure-{spec.name}", version, params,
                                             lambda p: spec.compute(p, ctx))
@@ -128,14 +132,33 @@ def write_gallery(specs, out_dir: Path) -> Path:
 
 
 def run(specs, all_specs=None, preset="quick", out_dir="figures/out", cache_dir=".cache/figures",
-        jobs=1, progress=True) -> list[FigureResult]:
-    """Render ``specs`` in order, then rewrite the gallery over ``all_specs``."""
+        jobs=1, progress=True, scheduler=None, executor: Executor | None = None) -> list[FigureResult]:
+    """Render ``specs`` in order, then rewrite the gallery over ``all_specs``. Every figure's
+    sub-steps run on one simulate.parallel.Executor: ``executor`` if given (left open), else one
+    made from ``jobs`` local processes or the Dask cluster ``scheduler`` ("local" or
+    "tcp://HOST:8786") and closed at the end."""
     out_dir = Path(out_dir)
     cache = Cache(cache_dir)
     results = []
-    bar = tqdm(specs, desc="figures", disable=not progress, dynamic_ncols=True)
-    for spec in bar:
-        bar.set_postfix_str(spec.name)
-        results.append(render(spec, preset, out_dir, cache, jobs=jobs, progress=progress))
+    owned = executor is None
+    executor = Executor(jobs, scheduler) if owned else executor
+    try:
+        bar = tqdm(specs, desc="figures", disable=not progress, dynamic_ncols=True)
+        for spec in bar:
+            bar.set_postfix_str(spec.name)
+            results.append(render(spec, preset, out_dir, cache, jobs=jobs, progress=progress, executor=executor))
+    finally:
+        if owned:
+            executor.close()
     write_gallery(all_specs or specs, out_dir)
     return results
+
+
+def summary(results, executor_line: str = "") -> str:
+    """Where the results of a run came from: figures and sub-steps computed vs read from the cache."""
+    cached = sum(r.from_cache for r in results)
+    computed = sum(r.computed_steps for r in results)
+    reused = sum(r.reused_steps for r in results)
+    where = f"; computed on {executor_line}" if executor_line else ""
+    return (f"sources: {len(results) - cached} figure(s) computed, {cached} read whole from the cache; "
+            f"sub-steps: {computed} computed, {reused} from the cache{where}")
