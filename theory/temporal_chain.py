@@ -197,30 +197,34 @@ def _psd_factor_into(cov, factor):
 
 
 @njit(cache=True)
-def _lif_paths(rng, factor, width, threshold, beta, code, counts, gram):
-    # width paths I = L z, z ~ N(0, I_T) drawn in (neuron, step) order; LIF from rest with the
-    # update of lif_spikes (code: index in RESETS); adds spike counts per step to counts (T,)
-    # and spike-pair counts to gram (T, T)
+def _lif_paths(rng, factor, width, threshold, beta, code, counts, gram, blocks=1):
+    # width paths I = L z, z ~ N(0, I) drawn in (neuron, step) order; LIF from rest with the
+    # update of lif_spikes (code: index in RESETS); adds spike counts per step to counts and
+    # spike-pair counts to gram. blocks > 1 (theory.pair_chain): the path is `blocks` inputs'
+    # currents of equal length one after the other (jointly Gaussian, the same neuron), and the
+    # neuron restarts from rest at the start of each block.
     steps = factor.shape[0]
+    length = steps // blocks
     z = np.empty(steps)
     fired = np.empty(steps, np.int64)
     for _ in range(width):
         for t in range(steps):
             z[t] = rng.standard_normal()
-        u = 0.0
-        s = 0.0
         n_fired = 0
-        for t in range(steps):
-            current = 0.0
-            for k in range(t + 1):
-                current += factor[t, k] * z[k]
-            u = membrane_compiled(u, s, 0.0, beta, threshold, code) + current   # as lif_spikes: leak/reset, then I
-            if u > threshold:
-                s = 1.0
-                fired[n_fired] = t
-                n_fired += 1
-            else:
-                s = 0.0
+        for block in range(blocks):
+            u = 0.0
+            s = 0.0
+            for t in range(block * length, (block + 1) * length):
+                current = 0.0
+                for k in range(t + 1):
+                    current += factor[t, k] * z[k]
+                u = membrane_compiled(u, s, 0.0, beta, threshold, code) + current   # as lif_spikes: leak/reset, then I
+                if u > threshold:
+                    s = 1.0
+                    fired[n_fired] = t
+                    n_fired += 1
+                else:
+                    s = 0.0
         for p in range(n_fired):
             counts[fired[p]] += 1.0
             for q in range(n_fired):
@@ -228,7 +232,7 @@ def _lif_paths(rng, factor, width, threshold, beta, code, counts, gram):
 
 
 @njit(cache=True)
-def _chain_layer(rng, gram, variance, bias_var, width, threshold, beta, code, counts, new_gram):
+def _chain_layer(rng, gram, variance, bias_var, width, threshold, beta, code, counts, new_gram, blocks=1):
     # one layer of every chain: cov = variance G + bias_var, factor, paths; (counts, new_gram)
     # are overwritten with the layer's spike counts (chains, T) and Gram matrices (chains, T, T)
     chains, steps = counts.shape
@@ -241,7 +245,7 @@ def _chain_layer(rng, gram, variance, bias_var, width, threshold, beta, code, co
         _psd_factor_into(cov, factor)
         counts[c, :] = 0.0
         new_gram[c, :, :] = 0.0
-        _lif_paths(rng, factor, width, threshold, beta, code, counts[c], new_gram[c])
+        _lif_paths(rng, factor, width, threshold, beta, code, counts[c], new_gram[c], blocks)
 
 
 @njit(cache=True)
