@@ -22,6 +22,7 @@ from .meanfield import (
     rate_map, stable_fixed_point,
 )
 from .pair import PairFixedPoint, PairPropagation, correlation_depth_scale, pair_fixed_point, propagate_pair
+from .pair_chain import PairChain, correlation_decay, pair_chain
 from .temporal import TemporalPropagation, propagate_temporal
 from .temporal_chain import TemporalChain, temporal_chain
 from .temporal_gradients import (
@@ -47,4 +48,5 @@ __all__ = [
     "TemporalGradientProfile", "temporal_gradient_profile", "temporal_chi", "temporal_chi_one_scale",
     "optimal_sigma_temporal", "temporal_fixed_point", "temporal_phase",
     "PairPropagation", "PairFixedPoint", "propagate_pair", "pair_fixed_point", "correlation_depth_scale",
+    "PairChain", "pair_chain", "correlation_decay",
 ]
