@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import warnings
@@ -237,7 +238,7 @@ class Executor:
             distributed = _import_dask()
             if self.scheduler == "local":
                 self._cluster = distributed.LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                                         dashboard_address=None)
+                                                         dashboard_address=None, silence_logs=logging.ERROR)
                 self._client = distributed.Client(self._cluster)
             else:
                 try:

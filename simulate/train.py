@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -70,7 +71,9 @@ from tqdm.auto import tqdm
 from theory import inits, validation
 from theory.surrogates import SURROGATES
 
+from . import residual
 from .backprop import RESETS, forward_backward
+from .residual import ARCHITECTURES, BRANCH_SCALINGS, block_count
 from .data import Dataset, load_dataset
 from .optim import SCHEDULES, Adam, learning_rate
 
@@ -105,6 +108,14 @@ class TrainConfig:
     depth: int = _option(10, "LIF layers INCLUDING input and output (the authors' count; weight layers = depth - 1)")
     width: int = _option(100, "hidden layer width H")
     init: str = _option("micheli", "weight initialiser (theory.inits registry)", inits.names)
+    architecture: str = _option("plain", "plain LIF stack, or sew_add: residual blocks whose spikes are ADDed to a "
+                                         "shortcut stream (simulate/residual.py, docs/theory.md §9)", ARCHITECTURES)
+    block_layers: int = _option(1, "LIF layers per residual block of --architecture sew_add (must divide depth - 3)")
+    branch_scaling: str = _option("depth_sqrt", "--architecture sew_add: each block adds a x its spikes to the stream, "
+                                                "a = 1/sqrt(blocks) (depth_sqrt), 1/blocks (depth) or 1 (none: SEW's "
+                                                "integer spike ADD)", BRANCH_SCALINGS)
+    residual_budget: float = _option(1.0, "--init sew_add: the blocks together raise the stream's mean by budget x the "
+                                          "stem's rate (each block fires at budget Q(theta) / (a x number of blocks))")
     steps: int = _option(10, "time steps T per image (the image is the input current at every step)")
     beta: float = _option(0.5, "membrane leak factor beta in [0, 1]")
     threshold: float = _option(1.0, "firing threshold theta")
@@ -152,6 +163,14 @@ class TrainConfig:
             raise ValueError(f"threshold must be finite in float32, the simulation's dtype, got {self.threshold!r}")
         if self.surrogate_scale is not None:
             validation.positive(self.surrogate_scale, "surrogate_scale")
+        validation.positive_int(self.block_layers, "block_layers")
+        validation.positive(self.residual_budget, "residual_budget")
+        if self.architecture != "plain":
+            block_count(self.depth, self.block_layers)
+            if getattr(self, "firing", "deterministic") != "deterministic":
+                raise ValueError(f"architecture {self.architecture!r} needs firing 'deterministic', got {self.firing!r}")
+        elif self.init == "sew_add":
+            raise ValueError("init 'sew_add' needs architecture 'sew_add' (it scales the residual blocks)")
         validation.positive(self.lr, "lr")
         for name in ("bias", "progress"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
@@ -173,6 +192,8 @@ def layer_widths(depth, width, n_inputs=784, n_classes=10) -> list[int]:
 
 def build_network(config: TrainConfig, n_inputs, n_classes):
     """Weights (and zero biases if asked) drawn from the init registry with Generator(seed)."""
+    if config.init == "sew_add":
+        return residual.build_network(config, n_inputs, n_classes)
     rng = np.random.default_rng(config.seed)
     widths = layer_widths(config.depth, config.width, n_inputs, n_classes)
     # entries that depend on the time steps or the reset (micheli_temporal) get this run's values
@@ -182,6 +203,14 @@ def build_network(config: TrainConfig, n_inputs, n_classes):
                for a, b in zip(widths[:-1], widths[1:])]
     biases = [np.zeros(b, np.float32) for b in widths[1:]] if config.bias else None
     return weights, biases
+
+
+def _pass(config):
+    """forward_backward of the configured architecture (simulate.backprop's, or simulate.residual's)."""
+    if config.architecture == "plain":
+        return forward_backward
+    return functools.partial(residual.forward_backward, block_layers=config.block_layers,
+                             branch_scale=residual.config_scale(config))
 
 
 def _currents(images, steps):
@@ -199,7 +228,7 @@ def evaluate(weights, biases, images, labels, config) -> dict:
     total_loss, correct, rates = 0.0, 0, 0.0
     for start in range(0, len(images), config.eval_batch_size):
         x, y = images[start:start + config.eval_batch_size], labels[start:start + config.eval_batch_size]
-        result = forward_backward(weights, biases, _currents(x, config.steps), y.astype(np.int64),
+        result = _pass(config)(weights, biases, _currents(x, config.steps), y.astype(np.int64),
                                   backward=False, **_kwargs(config))
         total_loss += result.loss * len(y)
         correct += int(np.sum(np.argmax(result.counts, axis=1) == y))
@@ -465,7 +494,7 @@ def _train(config, data):
         for batch in bar:
             index = order[batch * config.batch_size:(batch + 1) * config.batch_size]
             labels = data.y_train[index].astype(np.int64)
-            result = forward_backward(weights, biases, _currents(data.x_train[index], config.steps), labels,
+            result = _pass(config)(weights, biases, _currents(data.x_train[index], config.steps), labels,
                                       surrogate=config.surrogate, surrogate_scale=config.surrogate_scale,
                                       **_kwargs(config))
             grads = result.weight_grads + (result.bias_grads or [])
