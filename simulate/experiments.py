@@ -66,10 +66,8 @@ def gradient_norm_draws(init, widths, threshold, beta, surrogates, draws, seed, 
 
 def _draw(law, shape, rng) -> np.ndarray:
     """float32 weights of one layer from an inits.distribution law (drawn in float64 and cast,
-    exactly as inits.sample_weights draws them)."""
-    if law["dist"] == "uniform":
-        return rng.uniform(law["low"], law["high"], size=shape).astype(np.float32)
-    return (law["std"] * rng.standard_normal(shape)).astype(np.float32)
+    exactly as inits.sample_weights draws them: inits.draw, which also draws 'stable' laws)."""
+    return inits.draw(law, shape, rng)
 
 
 def training_run(settings: dict) -> dict:

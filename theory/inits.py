@@ -4,6 +4,15 @@ Each entry maps a layer's (fan_in, fan_out, threshold, beta, own parameters) to 
 distribution, zero-mean normal or uniform, and its std. ``sample_weights`` draws float32
 (fan_in, fan_out) matrices from it; ``predict`` runs :func:`theory.meanfield.propagate` with
 the entry's std, so every initialiser's per-layer prediction comes from the same map.
+
+One entry is not Gaussian-like: ``stable`` (heavy-tailed route, docs/theory.md §9,
+:mod:`theory.heavy_tailed`) draws symmetric alpha-stable weights, dist "stable", whose variance
+is infinite for alpha < 2. Its registry function returns the stable SCALE gamma (characteristic
+function exp(-|gamma t|^alpha)), not a std. ``weight_std`` and ``predict`` refuse it with a
+ValueError (a std and the Gaussian length map do not exist for it), and so does every consumer
+built on them (theory.Network, the Gram and spike-count chains, torch_init); ``distribution``
+returns {'dist': 'stable', 'alpha': alpha, 'scale': gamma} and ``sample_weights`` draws it.
+The rate and correlation maps of stable weights are :mod:`theory.heavy_tailed`'s.
 """
 from __future__ import annotations
 
@@ -18,7 +27,7 @@ from .gaussian import density, tail
 from .meanfield import Propagation, propagate
 
 __all__ = ["Initialiser", "INITIALISERS", "register", "names", "get", "weight_std",
-           "distribution", "sample_weights", "predict"]
+           "distribution", "sample_weights", "draw", "predict"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +37,7 @@ class Initialiser:
     formula: str
     source: str
     std: Callable[..., float]
-    dist: str = "normal"          # "normal" or "uniform" (zero mean either way)
+    dist: str = "normal"          # "normal", "uniform" or "stable" (zero mean / symmetric)
     params: tuple = ()            # names of the entry's own keyword parameters
 
 
@@ -115,6 +124,28 @@ def _ding(fan_in, fan_out, threshold, beta, lam=1.0):
     return float(np.sqrt(2.0) * abs(threshold) / (lam * np.sqrt(fan_in)))
 
 
+@register("stable",
+          "w ~ symmetric alpha-stable, scale gamma = G / n^(1/alpha); G = gain, or by default the G whose "
+          "one-step large-n rate fixed point is `rate` (default Q(theta)): G = theta / (r^(1/alpha) "
+          "Q_alpha^-1(r)); alpha = 1: Cauchy, G = theta tan(pi r) / r",
+          "Kusmierz, Ogawa & Toyoizumi 2020 (heavy-tailed couplings); this toolkit, docs/theory.md §9",
+          dist="stable", params=("alpha", "rate", "gain"))
+def _stable(fan_in, fan_out, threshold, beta, alpha=1.0, rate=None, gain=None):
+    """Heavy-tailed init: w_ij i.i.d. symmetric alpha-stable with scale gamma = G n^(-1/alpha)
+    (the current of k active inputs is stable with scale gamma k^(1/alpha) = G (k/n)^(1/alpha)).
+    G = ``gain`` if given; else the rate-preserving G of :func:`theory.heavy_tailed.gain_for_rate`
+    at ``rate`` (default Q(theta), the paper's fixed-point rate). Returns gamma (a scale, not a std)."""
+    from .heavy_tailed import check_alpha, gain_for_rate
+
+    alpha = check_alpha(alpha)
+    if gain is not None and rate is not None:
+        raise ValueError("rate and gain of the 'stable' init are alternatives: give at most one")
+    if gain is None:
+        gain = gain_for_rate(float(tail(threshold)) if rate is None else rate, alpha, threshold)
+    gain = float(validation.positive(gain, "gain"))
+    return float(gain / fan_in ** (1.0 / alpha))
+
+
 def _nonzero_threshold(name, threshold):
     """Initialisers whose std is proportional to |theta| would give all-zero weights at 0."""
     if threshold == 0.0:
@@ -145,6 +176,16 @@ def _layer_args(fan_in, fan_out, threshold, beta):
 def weight_std(name, fan_in, fan_out=None, threshold=1.0, beta=0.0, **params) -> float:
     """Std of initialiser ``name`` for one layer (fan_out defaults to fan_in)."""
     entry = get(name)
+    if entry.dist == "stable":
+        raise ValueError(f"initialiser {name!r} draws alpha-stable weights, whose variance is infinite for "
+                         "alpha < 2: it has no weight std (use inits.distribution(...)['scale'] and "
+                         "theory.heavy_tailed for its rate and correlation maps)")
+    return _entry_value(entry, fan_in, fan_out, threshold, beta, params)
+
+
+def _entry_value(entry, fan_in, fan_out, threshold, beta, params):
+    """The entry's std (or, for dist 'stable', its scale), checked finite and > 0."""
+    name = entry.name
     unknown = set(params) - set(entry.params)
     if unknown:
         raise ValueError(f"params for {name!r} must be among {list(entry.params)}, got {sorted(unknown)}")
@@ -157,7 +198,14 @@ def weight_std(name, fan_in, fan_out=None, threshold=1.0, beta=0.0, **params) ->
 
 
 def distribution(name, fan_in, fan_out=None, threshold=1.0, beta=0.0, **params) -> dict:
-    """{'dist': 'normal', 'std': s} or {'dist': 'uniform', 'low': -a, 'high': a, 'std': s}."""
+    """{'dist': 'normal', 'std': s}, {'dist': 'uniform', 'low': -a, 'high': a, 'std': s} or
+    {'dist': 'stable', 'alpha': alpha, 'scale': gamma} (no 'std': infinite for alpha < 2)."""
+    entry = get(name)
+    if entry.dist == "stable":
+        from .heavy_tailed import check_alpha
+
+        scale = _entry_value(entry, fan_in, fan_out, threshold, beta, params)
+        return {"dist": "stable", "alpha": float(check_alpha(params.get("alpha", 1.0))), "scale": scale}
     std = weight_std(name, fan_in, fan_out, threshold, beta, **params)
     if get(name).dist == "uniform":
         half = std * np.sqrt(3.0)
@@ -181,14 +229,45 @@ def sample_weights(name, fan_in, fan_out, rng, threshold=1.0, beta=0.0, **params
     """
     rng = as_generator(rng, "rng")
     spec = distribution(name, fan_in, fan_out, threshold, beta, **params)
-    shape = (int(fan_in), int(fan_out))
+    return draw(spec, (int(fan_in), int(fan_out)), rng)
+
+
+def draw(spec, shape, rng) -> np.ndarray:
+    """float32 array of ``shape`` from a :func:`distribution` law, drawn in float64 and cast:
+
+    normal   std * standard_normal;   uniform   uniform(low, high);
+    stable   scale * X, X standard symmetric alpha-stable (characteristic function exp(-|t|^alpha)):
+             alpha = 1: numpy's standard_cauchy; otherwise Chambers-Mallows-Stuck with
+             V ~ U(-pi/2, pi/2) (the whole array first), then E ~ Exp(1):
+             X = sin(alpha V) / cos(V)^(1/alpha) * (cos((1 - alpha) V) / E)^((1 - alpha)/alpha).
+    ValueError if a stable draw overflows float32 (alpha so small that |w| > 3.4e38)."""
     if spec["dist"] == "uniform":
         return rng.uniform(spec["low"], spec["high"], size=shape).astype(np.float32)
-    return (spec["std"] * rng.standard_normal(shape)).astype(np.float32)
+    if spec["dist"] == "normal":
+        return (spec["std"] * rng.standard_normal(shape)).astype(np.float32)
+    if spec["dist"] != "stable":
+        raise ValueError(f"spec['dist'] must be 'normal', 'uniform' or 'stable', got {spec['dist']!r}")
+    alpha = float(spec["alpha"])
+    if alpha == 1.0:
+        x = rng.standard_cauchy(shape)
+    else:
+        v = rng.uniform(-0.5 * np.pi, 0.5 * np.pi, size=shape)
+        e = rng.standard_exponential(shape)
+        x = np.sin(alpha * v) / np.cos(v) ** (1.0 / alpha) * (np.cos((1.0 - alpha) * v) / e) ** ((1.0 - alpha) / alpha)
+    with np.errstate(over="ignore"):
+        out = (spec["scale"] * x).astype(np.float32)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"alpha = {alpha} gives weights beyond float32's range (|w| > 3.4e38) at scale "
+                         f"{spec['scale']:.3g}: use a larger alpha")
+    return out
 
 
 def predict(name, depth, width, threshold=1.0, beta=0.0, q0=1.0, bias_var=0.0, **params) -> Propagation:
     """Mean-field per-layer variance and rate for a homogeneous stack (fan_in = fan_out = width)
-    initialised with ``name``; the same :func:`propagate` as every other prediction."""
+    initialised with ``name``; the same :func:`propagate` as every other prediction. The
+    'stable' init has no such prediction (ValueError): its maps are theory.heavy_tailed's."""
+    if get(name).dist == "stable":
+        raise ValueError(f"initialiser {name!r} (alpha-stable weights) has no Gaussian length map: use "
+                         "theory.heavy_tailed.propagate_rate / propagate_pair")
     std = weight_std(name, width, width, threshold, beta, **params)
     return propagate(depth, std, width, threshold, q0=q0, bias_var=bias_var)

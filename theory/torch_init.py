@@ -113,6 +113,9 @@ def init_(tensor, name, *, threshold=1.0, beta=0.0, generator=None, **params):
     if generator is not None and not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     spec = inits.distribution(name, fan_in, fan_out, threshold, beta, **params)
+    if spec["dist"] not in ("normal", "uniform"):
+        raise ValueError(f"name {name!r} draws {spec['dist']} weights, which init_ does not support (normal and "
+                         "uniform only); draw them with theory.inits.sample_weights and copy them in")
     with torch.no_grad():
         if spec["dist"] == "uniform":
             tensor.uniform_(spec["low"], spec["high"], generator=generator)

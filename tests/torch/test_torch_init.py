@@ -40,7 +40,7 @@ def test_fans_follow_torch_including_conv_kernels():
 
 
 @pytest.mark.parametrize("shape_name", sorted(SHAPES))
-@pytest.mark.parametrize("name", inits.names())
+@pytest.mark.parametrize("name", [n for n in inits.names() if inits.get(n).dist != "stable"])
 def test_init_draws_the_registry_std(name, shape_name):
     """Sample second moment against weight_std(name, fan_in, fan_out) with the conv fans.
 
@@ -68,6 +68,12 @@ def test_init_draws_the_registry_std(name, shape_name):
         assert np.max(np.abs(w)) >= half * (1 - 10.0 / n)
         z = (second - half**2 / 3) / np.sqrt(4 * half**4 / 45 / n)
         assert abs(z) < stats.norm.ppf(1 - 5e-5), (name, z)
+
+
+def test_init_refuses_stable_weights():
+    """init_ draws normal and uniform laws only: the alpha-stable entry is refused with a ValueError."""
+    with pytest.raises(ValueError, match="stable"):
+        init_(torch.empty(20, 30), "stable", threshold=1.0)
 
 
 def test_conv_std_uses_the_kernel_fan_in():
