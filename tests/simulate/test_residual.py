@@ -341,3 +341,47 @@ def test_temporal_rates_of_the_init_match_simulation_width_2000():
     # (design and check use independent normals: sqrt(2) x, at 6 se)
     p_b = theory_residual.block_rate(n_blocks, 1.0, budget, a)
     assert np.all(np.abs(predicted[2:-1] - p_b) < 6 * np.sqrt(2) * predicted_se[2:-1]), (predicted, p_b)
+
+
+def test_training_config_builds_trains_saves_and_reloads_the_residual_network(tmp_path):
+    """sew_add through simulate.train: the init's stds, a 2-epoch run that learns on a tiny MNIST
+    subset, the saved network keeps its architecture (its evaluation equals the run's last test
+    numbers), and a resumed checkpoint gives the same history."""
+    from simulate.data import load_mnist
+    from simulate.train import TrainConfig, build_network, load_network, train
+
+    data = load_mnist(train_size=256, test_size=128)
+    config = dict(depth=7, width=32, steps=4, batch_size=32, epochs=2, progress=False, seed=3, train_size=256,
+                  test_size=128, architecture="sew_add", init="sew_add", branch_scaling="depth_sqrt", lr=3e-3)
+    weights, _ = build_network(TrainConfig(**config), 784, 10)
+    stds = theory_residual.sew_stds(7, 32, 1, 1.0, 1.0, 784, 10, 0.5, T=4, branch_scale=0.5)
+    assert [w.shape for w in weights] == [(784, 32)] + [(32, 32)] * 4 + [(32, 10)]
+    # sample stds within 6 standard errors of a normal std estimate (sd of s ~ s / sqrt(2 m))
+    assert all(abs(w.std() - s) < 6 * s / np.sqrt(2 * w.size) for w, s in zip(weights, stds))
+    path = tmp_path / "net.npz"
+    result = train(dict(config, network_path=str(path), checkpoint_path=str(tmp_path / "ck.npz")))
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    loaded = load_network(path)
+    assert loaded.config.architecture == "sew_add" and loaded.config.branch_scaling == "depth_sqrt"
+    again = loaded.evaluate(data.x_test, data.y_test)
+    assert again["accuracy"] == result.history[-1]["test_accuracy"]
+    assert abs(again["loss"] - result.history[-1]["test_loss"]) < 1e-9
+    resumed = train(dict(config, epochs=2, checkpoint_path=str(tmp_path / "ck.npz")))
+    assert resumed.history[-1]["test_loss"] == result.history[-1]["test_loss"]
+
+
+def test_bad_residual_options_are_named(capsys):
+    from simulate.train import TrainConfig, main
+
+    with pytest.raises(ValueError, match="block_layers"):
+        TrainConfig(depth=10, architecture="sew_add", block_layers=2).validate()
+    with pytest.raises(ValueError, match="architecture"):
+        TrainConfig(init="sew_add").validate()
+    with pytest.raises(ValueError, match="residual_budget"):
+        TrainConfig(architecture="sew_add", residual_budget=-1.0).validate()
+    assert main(["--architecture", "sew_add", "--depth", "10", "--block-layers", "2", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "block_layers" in err[0]
+    with pytest.raises(SystemExit) as stop:
+        main(["--branch-scaling", "half"])
+    assert stop.value.code == 2
