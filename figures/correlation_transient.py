@@ -86,11 +86,12 @@ def plot(data, params):
         ax = axes[0, i]
         gap = np.where(data["field_gap"][i] > MEAN_FIELD_FLOOR, data["field_gap"][i], np.nan)
         ax.semilogy(layers, gap, "k-", lw=1.5, label=f"mean field (xi {data['xi_field'][i]:.2f})")
-        for width, marker in zip(data["chain_widths"], "os^"):
+        for k, (width, marker) in enumerate(zip(data["chain_widths"], "os^")):
             chain = data[f"chain_gap_{width}"][i]
             se = data[f"chain_gap_se_{width}"][i]
             shown = chain > 3 * se         # unresolved points are noise: not drawn
-            ax.errorbar(layers[shown], chain[shown], yerr=se[shown], fmt=marker, ms=3.5, capsize=2,
+            shift = 0.15 * (k - (len(data["chain_widths"]) - 1) / 2)    # side by side, not on top
+            ax.errorbar(layers[shown] + shift, chain[shown], yerr=se[shown], fmt=marker, ms=3.5, capsize=2,
                         label=f"chain width {width} (xi {data[f'xi_chain_{width}'][i]:.2f})")
         if np.isfinite(data["xi_c"][i]):
             start = gap[1] if np.isfinite(gap[1]) else data["field_gap"][i][1]
@@ -130,8 +131,8 @@ FIGURE = FigureSpec(
     name="correlation_transient",
     caption="Two inputs become indistinguishable over depth: the gap between the spike-count correlations of a "
             "similar pair (c0 = 0.9) and a dissimilar pair (c0 = 0.2) at each weight layer, for the pair mean "
-            "field (black) and the exact finite-width pair chain (markers, with standard errors; unresolved "
-            "points omitted), against the asymptotic decay set by xi_c (red). xi_c is the same at every T "
+            "field (black) and the exact finite-width pair chain (markers, with standard errors, drawn side by "
+            "side around each layer; unresolved points omitted), against the asymptotic decay set by xi_c (red). xi_c is the same at every T "
             "(step 1's map dominates the fixed point), but over the first ten layers the gap decays more "
             "slowly the more time steps there are: the later steps carry the difference while they are "
             "still active. Static input, threshold 1, beta 0.5, subtract reset.",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulate.experiments import training_run
-from theory.trainability import SCHOENHOLZ_CONSTANT, trainability
+from theory.trainability import SCHOENHOLZ_CONSTANT, TRANSIENT_CONSTANT, trainability
 
 from . import style
 from ._spec import FigureSpec
@@ -37,7 +37,7 @@ def predict_row(item: dict) -> dict:
                          init=item["init"], fan_in=item["width"], samples=item["samples"],
                          seed=item["seed"])
     return {"xi_c": point.xi_c, "xi_grad": point.xi_grad, "c_star": point.c_star, "chi": point.chi,
-            "slope": point.slope}
+            "slope": point.slope, "xi_transient": point.xi_transient, "xi_transient_se": point.xi_transient_se}
 
 
 def _boundary(accuracy, depths):
@@ -64,7 +64,7 @@ def compute(params, ctx):
     data = {"depths": list(params["depths"]), "rows": [[int(T), init] for T, init in rows],
             "accuracy": accuracy,
             "output_rate": np.array([r["init_rates"][-1] for r in runs]).reshape(shape)}
-    for key in ("xi_c", "xi_grad", "c_star", "chi", "slope"):
+    for key in ("xi_c", "xi_grad", "c_star", "chi", "slope", "xi_transient", "xi_transient_se"):
         data[key] = np.array([p[key] for p in predictions])
     bands = [_boundary(accuracy[i], params["depths"]) for i in range(len(rows))]
     data["band_low"] = np.array([np.nan if b[0] is None else b[0] for b in bands], dtype=float)
@@ -72,12 +72,19 @@ def compute(params, ctx):
     return data
 
 
-def _measured_constant(data):
-    """Midpoint of each row's band in weight layers (LIF layers - 1) over xi_c, where defined."""
+def _measured_constant(data, scale="xi_c"):
+    """Midpoint of each row's band in weight layers (LIF layers - 1) over the depth scale."""
     mids = (data["band_low"] + data["band_high"]) / 2.0 - 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = mids / data["xi_c"]
+        ratio = mids / data[scale]
     return ratio[np.isfinite(ratio)]
+
+
+def _inside(data, predicted):
+    """Rows whose predicted boundary (LIF layers) lies in the measured band."""
+    low = np.where(np.isfinite(data["band_low"]), data["band_low"], 0.0)
+    high = np.where(np.isfinite(data["band_high"]), data["band_high"], np.inf)
+    return int(np.sum((low <= predicted) & (predicted <= high)))
 
 
 def plot(data, params):
@@ -100,53 +107,67 @@ def plot(data, params):
                     ha="right", va="center", fontsize=6.5, color="white")
             continue
         x = np.interp(predicted, depths, np.arange(len(depths)), left=-0.5, right=len(depths) - 0.5)
-        ax.plot([x, x], [i - 0.45, i + 0.45], color="red", lw=2.5,
+        ax.plot([x, x], [i - 0.45, i + 0.05], color="red", lw=2.5,
                 label=f"predicted L* + 1 = {SCHOENHOLZ_CONSTANT:g} xi_c + 1" if i == 0 else None)
+    for i in range(len(rows)):
+        transient = TRANSIENT_CONSTANT * data["xi_transient"][i] + 1.0
+        if np.isfinite(transient):
+            x = np.interp(transient, depths, np.arange(len(depths)), left=-0.5, right=len(depths) - 0.5)
+            ax.plot([x, x], [i - 0.05, i + 0.45], color="orange", lw=2.5,
+                    label=f"transient rule {TRANSIENT_CONSTANT:g} xi_transient + 1" if i == 0 else None)
     fig.colorbar(image, ax=ax, label="test accuracy after the budget (%)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=7, frameon=False)
     ax.set_title(f"MNIST {params['train_size']} images x {params['epochs']} epoch(s), width {params['width']}, "
                  f"beta {params['beta']}; 'trains' = accuracy >= {100 * TRAINS:.0f} %", fontsize=9)
     ax = axes[0, 1]
     labels = [f"T={T}\n{init}" for T, init in rows]
-    ax.bar(np.arange(len(rows)) - 0.2, np.nan_to_num(data["xi_c"]), width=0.4, label="xi_c (pair mean field)",
+    ax.bar(np.arange(len(rows)) - 0.27, np.nan_to_num(data["xi_c"]), width=0.27, label="xi_c (pair mean field)",
            color="#444444")
     for i in np.nonzero(~np.isfinite(data["xi_c"]))[0]:
-        ax.text(i - 0.2, 0.05, "silent:\nno xi_c", ha="center", va="bottom", fontsize=6, rotation=90)
-    ax.bar(np.arange(len(rows)) + 0.2, np.minimum(data["xi_grad"], 50), width=0.4, label="xi_grad = 1/|ln chi_T|",
-           color="#aaaaaa")
+        ax.text(i - 0.27, 0.05, "silent:\nno xi_c", ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.bar(np.arange(len(rows)), data["xi_transient"], width=0.27, label="xi_transient (first layers, width n)",
+           color="orange", yerr=data["xi_transient_se"], capsize=2)
+    ax.bar(np.arange(len(rows)) + 0.27, np.minimum(data["xi_grad"], 50), width=0.27,
+           label="xi_grad = 1/|ln chi_T|", color="#aaaaaa")
     ax.set_xticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylabel("depth scale (weight layers)")
     ax.legend(fontsize=7)
-    ax.set_title("predicted depth scales per row (infinite width, at the fixed point)", fontsize=9)
+    ax.set_title("depth scales per row: xi_c and xi_grad at the fixed point (infinite width),\n"
+                 "xi_transient over the first layers (exact pair chain at the network's width)", fontsize=8)
     return fig
 
 
 def tables(data, params):
-    header = ["T", "init", "xi_c", "xi_grad", "c*", "chi_T", "trains up to (LIF layers)", "fails from",
-              "predicted L* + 1 (6 xi_c + 1)"] + [f"acc depth {d}" for d in data["depths"]]
+    header = ["T", "init", "xi_c", "xi_grad", "c*", "chi_T", "xi_transient (se)", "trains up to (LIF layers)",
+              "fails from", "predicted L* + 1 (6 xi_c + 1)", f"transient rule ({TRANSIENT_CONSTANT:g} xi_transient + 1)",
+              "band midpoint / xi_transient"] + [f"acc depth {d}" for d in data["depths"]]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, (T, init) in enumerate(data["rows"]):
         low, high = data["band_low"][i], data["band_high"][i]
         cells = [str(T), init, f"{data['xi_c'][i]:.3f}", f"{data['xi_grad'][i]:.3f}", f"{data['c_star'][i]:.3f}",
-                 f"{data['chi'][i]:.3f}", "none" if np.isnan(low) else f"{low:.0f}",
-                 "-" if np.isnan(high) else f"{high:.0f}", f"{SCHOENHOLZ_CONSTANT * data['xi_c'][i] + 1:.1f}"]
+                 f"{data['chi'][i]:.3f}", f"{data['xi_transient'][i]:.2f} ({data['xi_transient_se'][i]:.2f})",
+                 "none" if np.isnan(low) else f"{low:.0f}",
+                 "-" if np.isnan(high) else f"{high:.0f}", f"{SCHOENHOLZ_CONSTANT * data['xi_c'][i] + 1:.1f}",
+                 f"{TRANSIENT_CONSTANT * data['xi_transient'][i] + 1:.1f}",
+                 f"{((low + high) / 2 - 1) / data['xi_transient'][i]:.2f}"]
         cells += [f"{100 * a:.1f} %" for a in data["accuracy"][i]]
         md.append("| " + " | ".join(cells) + " |")
     return {"trainability_phase.md": "\n".join(md) + "\n"}
 
 
 def agreement(data, params):
-    constants = _measured_constant(data)
-    inside = 0
-    for i in range(len(data["rows"])):
-        predicted = SCHOENHOLZ_CONSTANT * data["xi_c"][i] + 1.0
-        low = data["band_low"][i] if np.isfinite(data["band_low"][i]) else 0.0
-        high = data["band_high"][i] if np.isfinite(data["band_high"][i]) else np.inf
-        inside += bool(low <= predicted <= high)
-    measured = (f"measured constant (band midpoint in weight layers / xi_c) {np.min(constants):.1f}-"
-                f"{np.max(constants):.1f}" if len(constants) else "no row has a measured boundary")
-    return (f"predicted boundary 6 xi_c + 1 inside the measured band in {inside} of {len(data['rows'])} rows; "
-            f"{measured}; xi_c = {np.nanmin(data['xi_c']):.2f}-{np.nanmax(data['xi_c']):.2f} weight layers")
+    rows = len(data["rows"])
+    fixed = _inside(data, SCHOENHOLZ_CONSTANT * data["xi_c"] + 1.0)
+    transient = _inside(data, TRANSIENT_CONSTANT * data["xi_transient"] + 1.0)
+
+    def spread(values):
+        return f"{np.min(values):.1f}-{np.max(values):.1f}" if len(values) else "undefined"
+    return (f"inside the measured band: 6 xi_c + 1 in {fixed} of {rows} rows, {TRANSIENT_CONSTANT:g} xi_transient + 1 "
+            f"in {transient} of {rows}; measured constant (band midpoint in weight layers / scale): "
+            f"over xi_c {spread(_measured_constant(data))}, over xi_transient "
+            f"{spread(_measured_constant(data, 'xi_transient'))}; xi_c = {np.nanmin(data['xi_c']):.2f}-"
+            f"{np.nanmax(data['xi_c']):.2f}, xi_transient = {np.nanmin(data['xi_transient']):.2f}-"
+            f"{np.nanmax(data['xi_transient']):.2f} weight layers")
 
 
 _BASE = {"width": 100, "beta": 0.5, "threshold": 1.0, "seed": 42, "batch_size": 64, "samples": 4000}
@@ -158,8 +179,10 @@ FIGURE = FigureSpec(
             "L* = 6 xi_c weight layers (red bars; Schoenholz et al.'s constant, checked here), and the "
             "predicted depth scales xi_c and xi_grad per row (right). The slope of the pair map is the "
             "largest per-step slope and step 1 is the one-step map, so xi_c does not grow with T; rows "
-            "whose infinite-width fixed point is silent (Kaiming) have no xi_c and no red bar.",
-    compute=compute, plot=plot, tables=tables, agreement=agreement, order=65, version="1",
+            "whose infinite-width fixed point is silent (Kaiming) have no xi_c and no red bar. Orange: the "
+            "transient rule, L* = 4 xi_transient with xi_transient the decay of the difference between two "
+            "inputs over the first 12 layers on the exact pair chain at the network's width (it grows with T).",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, order=65, version="2",
     presets={
         "quick": {**_BASE, "depths": [4, 6, 8, 12, 16, 24], "steps": [2, 8], "inits": ["micheli"],
                   "train_size": 10000, "test_size": 1000, "epochs": 1},

@@ -166,10 +166,12 @@ def correlation_decay(depth, width, T, sigma_w, starts=(0.2, 0.9), **kwargs) -> 
 
         |E[c_l | c0 = s1] - E[c_l | c0 = s0]|  ~  A exp(-l / xi)
 
-    by least squares on the log over the layers 1..depth where the gap exceeds three standard
-    errors (the two means' se added in quadrature). Returns {"xi", "gap", "gap_se", "layers"}:
-    xi in weight layers (inf if the gap does not shrink, NaN if fewer than two layers qualify),
-    the gap per layer and its se, and the layers used. At infinite width the same fit on
+    by weighted least squares on log gap (weights gap / se, i.e. 1 / se of log gap to first
+    order) over the layers 1..depth where the gap exceeds three standard errors (the two means'
+    se added in quadrature). Returns {"xi", "xi_se", "gap", "gap_se", "layers"}: xi in weight
+    layers (inf if the gap does not shrink, NaN if fewer than two layers qualify), its standard
+    error from the fit's covariance (delta method; NaN with two layers), the gap per layer and
+    its se, and the layers used. At infinite width the same fit on
     theory.pair.propagate_pair gives the mean-field xi_c when the map is near its fixed point.
     """
     if len(starts) != 2:
@@ -179,8 +181,13 @@ def correlation_decay(depth, width, T, sigma_w, starts=(0.2, 0.9), **kwargs) -> 
     gap_se = np.hypot(runs[1].correlation_se, runs[0].correlation_se)
     layers = np.arange(depth + 1)
     use = (layers >= 1) & np.isfinite(gap) & np.isfinite(gap_se) & (gap > 3.0 * gap_se)
-    xi = np.nan
+    xi, xi_se = np.nan, np.nan
     if use.sum() >= 2:
-        slope = np.polyfit(layers[use], np.log(gap[use]), 1)[0]
+        weights = gap[use] / gap_se[use]
+        if use.sum() > 2:
+            (slope, _), cov = np.polyfit(layers[use], np.log(gap[use]), 1, w=weights, cov="unscaled")
+            xi_se = float(np.sqrt(cov[0, 0])) / slope ** 2 if slope < 0.0 else np.nan
+        else:
+            slope = np.polyfit(layers[use], np.log(gap[use]), 1, w=weights)[0]
         xi = np.inf if slope >= 0.0 else -1.0 / slope
-    return {"xi": float(xi), "gap": gap, "gap_se": gap_se, "layers": layers[use]}
+    return {"xi": float(xi), "xi_se": float(xi_se), "gap": gap, "gap_se": gap_se, "layers": layers[use]}

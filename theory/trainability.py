@@ -14,6 +14,15 @@ and the trainable-depth rule
 
     L* = constant * xi_c
 
+Over the first layers the difference between two inputs decays more slowly than xi_c says
+(later time steps carry it while they are still active): ``xi_transient`` is the decay scale of
+the gap between the count correlations of a similar and a dissimilar pair over the first
+``transient_layers`` layers, measured on the exact finite-width pair chain at the network's
+width (theory.pair_chain.correlation_decay), and ``depth_transient = transient_constant *
+xi_transient`` the rule built on it. Both constants are parameters; the phase diagram
+(``python paper_figs.py --only trainability_phase``) measures them, and docs/theory.md §9 says
+where each rule fails.
+
 (Schoenholz et al. found networks trainable to about 6 xi_c; ``constant`` is a parameter, and
 the value to use for spiking networks is measured by the trainability phase diagram,
 ``python paper_figs.py --only trainability_phase``). xi_grad is reported, not used by the
@@ -38,6 +47,9 @@ from .network import Encoding, Network
 __all__ = ["Trainability", "trainability"]
 
 SCHOENHOLZ_CONSTANT = 6.0
+# the constant of the transient rule: band midpoints of the measured phase diagram over
+# xi_transient at width 100 (figures/out/full/trainability_phase.md, figures/out/correlation_transient.md)
+TRANSIENT_CONSTANT = 4.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,11 @@ class Trainability:
     rate            (T,) firing rate per step at the forward fixed point
     depth           the predicted trainable depth L* = constant * xi_c (weight layers)
     constant        the constant used
+    xi_transient    decay scale of the two-start correlation gap over the first layers at the
+                    network's width (exact pair chain; NaN if unresolved, e.g. silent)
+    xi_transient_se its standard error (the chain's sampling error through the fit)
+    depth_transient transient_constant * xi_transient (weight layers)
+    transient_constant the constant used for it
     """
     xi_c: float
     xi_grad: float
@@ -64,6 +81,10 @@ class Trainability:
     rate: np.ndarray
     depth: float
     constant: float
+    xi_transient: float = float("nan")
+    xi_transient_se: float = float("nan")
+    depth_transient: float = float("nan")
+    transient_constant: float = float("nan")
 
 
 def _depth_scale(value):
@@ -77,7 +98,8 @@ def _depth_scale(value):
 def trainability(net: Network | None = None, *, threshold=1.0, beta=0.0, T=1, reset="subtract",
                  encoding="static", sigma_w=None, init="micheli", fan_in=100, bias_var=0.0,
                  surrogate="atan", scale=None, constant=SCHOENHOLZ_CONSTANT, samples=8000, seed=0,
-                 fixed_point_depth=100) -> Trainability:
+                 fixed_point_depth=100, width=None, transient_layers=12, chains=128,
+                 transient_constant=TRANSIENT_CONSTANT) -> Trainability:
     """Correlation and gradient depth scales and the predicted trainable depth of a LIF stack.
 
     The network is a ``theory.Network`` (its neuron, T, encoding, bias variance and the weight
@@ -85,9 +107,13 @@ def trainability(net: Network | None = None, *, threshold=1.0, beta=0.0, T=1, re
     not used) or the keywords: threshold, beta, T, reset, encoding ("static" like the pixel
     input of the training loop, "gaussian" or "bernoulli"), sigma_w or init (registry name,
     evaluated at fan_in), fan_in, bias_var; surrogate and scale for the backward gain.
-    Infinite width. Seeded path sampling (``samples`` paths, ``seed``) where T > 1.
+    Infinite width for xi_c and chi, seeded path sampling (``samples`` paths, ``seed``) where
+    T > 1. xi_transient: the exact pair chain of a uniform stack of ``width`` neurons (default
+    fan_in) over ``transient_layers`` layers, ``chains`` runs per start (input correlations 0.2
+    and 0.9), the same seed.
     """
     from .pair import pair_fixed_point
+    from .pair_chain import correlation_decay
     from .temporal_gradients import temporal_chi
 
     if net is not None:
@@ -110,12 +136,22 @@ def trainability(net: Network | None = None, *, threshold=1.0, beta=0.0, T=1, re
         encoding_kind, input_rate = spec.encoding.kind, spec.encoding.rate
         sigma = float(spec.weight_stds()[0])
     constant = float(validation.positive(constant, "constant"))
+    transient_constant = float(validation.positive(transient_constant, "transient_constant"))
+    width = fan_in if width is None else int(validation.positive_int(width, "width"))
+    transient_layers = int(validation.positive_int(transient_layers, "transient_layers"))
+    if transient_layers < 2:
+        raise ValueError(f"transient_layers must be >= 2 (a decay needs two layers), got {transient_layers}")
     point = pair_fixed_point(T, sigma, fan_in, threshold, beta, reset, encoding=encoding_kind,
                              input_rate=input_rate, bias_var=bias_var, depth=fixed_point_depth,
                              samples=samples, seed=seed)
     chi = temporal_chi(T, sigma, fan_in, threshold, beta, reset, surrogate, scale, bias_var=bias_var,
                        samples=samples, seed=seed, depth=fixed_point_depth)
     xi_c = point.xi_c
+    decay = correlation_decay(transient_layers, width, T, sigma * np.sqrt(fan_in / width), threshold=threshold,
+                              beta=beta, reset=reset, encoding=encoding_kind, input_rate=input_rate,
+                              bias_var=bias_var, chains=int(validation.positive_int(chains, "chains")),
+                              seed=validation.non_negative_int(seed, "seed"))
     return Trainability(xi_c=xi_c, xi_grad=_depth_scale(chi), c_star=point.c_star, slope=point.slope,
                         slope_se=point.slope_se, step_slopes=point.step_slopes, chi=chi, rate=point.rate,
-                        depth=constant * xi_c, constant=constant)
+                        depth=constant * xi_c, constant=constant, xi_transient=decay["xi"], xi_transient_se=decay["xi_se"],
+                        depth_transient=transient_constant * decay["xi"], transient_constant=transient_constant)

@@ -50,7 +50,36 @@ def test_time_does_not_shorten_the_one_step_scale():
     (lambda: trainability(init="he"), "init"),
     (lambda: trainability(encoding="poisson"), "encoding"),
     (lambda: trainability(surrogate="relu"), "surrogate"),
+    (lambda: trainability(transient_layers=1), "transient_layers"),
+    (lambda: trainability(width=0), "width"),
+    (lambda: trainability(transient_constant=-1.0), "transient_constant"),
+    (lambda: trainability(chains=0), "chains"),
 ])
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_transient_scale_grows_with_time_steps_while_xi_c_does_not():
+    """Over the first layers the gap between a similar and a dissimilar pair decays more slowly
+    with more time steps (width 100, static input, beta 0.5, the training loop's network),
+    although xi_c is the same at every T. The difference T = 16 vs T = 2 must exceed 3 combined
+    standard errors of the fit (one-sided z > 3: false-positive rate 0.13 % if the two were equal);
+    and at T = 2 and 16 the transient scale exceeds xi_c by 3 of its standard errors."""
+    short = trainability(T=2, beta=0.5, fan_in=100, samples=2000, chains=256)
+    long = trainability(T=16, beta=0.5, fan_in=100, samples=2000, chains=256)
+    assert short.xi_c == pytest.approx(long.xi_c, rel=1e-3)
+    combined = np.hypot(short.xi_transient_se, long.xi_transient_se)
+    assert long.xi_transient - short.xi_transient > 3 * combined
+    for point in (short, long):
+        assert point.xi_transient - point.xi_c > 3 * point.xi_transient_se
+        assert point.depth_transient == pytest.approx(point.transient_constant * point.xi_transient)
+
+
+def test_transient_scale_is_the_pair_chain_fit():
+    """xi_transient is theory.correlation_decay on the chain of the network's width and std."""
+    point = trainability(T=3, beta=0.5, fan_in=100, samples=1000, seed=2, transient_layers=6, chains=16)
+    decay = theory.correlation_decay(6, 100, 3, theory.optimal_sigma(1.0, 100), beta=0.5, encoding="static",
+                                     chains=16, seed=2)
+    assert point.xi_transient == decay["xi"]
+    np.testing.assert_array_equal(point.xi_transient_se, decay["xi_se"])
