@@ -8,20 +8,23 @@ input and output included) and blocks of k LIF layers:
     h_1 = s_1 = LIF(s_0 W_0 + b_0)                 stem: the first hidden layer, no shortcut
     block j = 1..N, N = (L - 3) / k:               a branch of k LIF layers of width H
         x_{j,0} = h_j,  x_{j,i} = LIF(x_{j,i-1} W + b)  (i = 1..k),
-        h_{j+1} = h_j + x_{j,k}                    the shortcut ADDs the branch's spikes
+        h_{j+1} = h_j + a x_{j,k}                  the shortcut ADDs the branch's spikes (times a)
     s_L = LIF(h_{N+1} W_out + b_out)               output layer (10 neurons), loss on its counts
 
 all per time step t, each LIF with its own membrane over the T steps (docs/theory.md §1). The
-stream h is an integer spike count per neuron and step, 0 .. N + 1 (it is not binary once a
-block fires): the next layer sees it through the same linear map, I = h W, i.e. a neuron whose
-stream value is m contributes m times its weight row. Depth keeps the meaning of the plain
+branch multiplier a (``branch_scale``; simulate.train's --branch-scaling: 1/sqrt(N), 1/N or 1)
+scales what each block adds. With a = 1 (SEW's ADD) the stream h is an integer spike count per
+neuron and step, 0 .. N + 1 (not binary once a block fires): the next layer sees it through the
+same linear map, I = h W, i.e. a neuron whose stream value is m contributes m times its weight
+row. Depth keeps the meaning of the plain
 network (LIF layers, input and output included), and the weight list has the plain network's
 shapes (784 -> H, (H -> H) x (L - 3), H -> 10), so networks save and load as before.
 
 Backward (exact BPTT with the surrogate, reset detached, as simulate/backprop.py; the shortcut
 is the identity, so its Jacobian is 1):
 
-    dh_j = dh_{j+1} + dL/dx_{j,0}      (the shortcut carries dh_{j+1} past the branch)
+    dh_j = dh_{j+1} + dL/dx_{j,0}      (the shortcut carries dh_{j+1} past the branch;
+                                        the branch's last layer receives dL/dx_{j,k} = a dh_{j+1})
     dL/dx_{j,i-1} = dI_{j,i} W_{j,i}^T,  dI = lif_backward(dL/dx_{j,i}),  dW = x_{j,i-1}^T dI
 
 The compiled kernels of the plain network are reused (bptt_kernels.lif_forward / lif_backward,

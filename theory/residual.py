@@ -38,17 +38,23 @@ width the two terms are uncorrelated, so the gradient's second moment gains per 
 (the branch's temporal gain, theory.temporal_gradients; a product over the branch's layers for
 k > 1). Over N blocks the gradient grows by prod_j chi_block,j <= exp(sum_j chi_branch,j).
 
-Initialisation ``sew_add`` (registry theory.inits): the stem and the output layer keep the
-paper's rate-preserving scale for their input's second moment (sigma^2 = 1 / (n M_y)), and the
-last layer of each branch gets the current variance q_b = (theta / Q^{-1}(p_b))^2, so every
-block fires at the one-step rate p_b = budget * p0 / N, p0 = Q(theta): the N blocks together add
-``budget`` times the stem's spikes to the stream (m_{N+1} = (1 + budget) p0). Its std for a
-layer reading the stream of block j is sqrt(q_b / (n M_j)) with the one-step M_j in closed form
+Blocks may scale their spikes on the stream by a branch multiplier a (h_{j+1} = h_j + a x_j;
+simulate.residual.branch_scale: 1/sqrt(N), 1/N or 1); then m and M above gain a p and
+a (m p^T + p m^T) + a^2 M_x, the cross moment 2 a m p + a^2 P2_branch, and chi_block = 1 +
+a^2 chi_branch.
 
-    M_j = p0 + (j - 1) p_b (1 + 2 p0) + (j - 1)(j - 2) p_b^2.
+Initialisation ``sew_add`` (registry theory.inits): Var[w] = q / (n M), M the time-averaged
+second moment of the layer's input and q the current variance it should have. The per-network
+rule :func:`sew_stds`: the stem is the paper's ``micheli``; the output layer and the inner
+branch layers get q = 1 for their input (the stream's M_{N+1}, resp. binary spikes at the
+paper's rate Q(theta)); the last layer of each branch the q_b for which the block fires at
+p_b = budget * p0 / (N a), p0 = Q(theta): the N blocks together raise the stream's mean by
+``budget`` times the stem's rate. One step: q_b = (theta / Q^{-1}(p_b))^2 and
 
-Inner branch layers (k > 1) keep the paper's scale for their input (q = 1). The closed form is
-the one-step (T = 1) mean field; :func:`propagate_sew` gives the T-step one (sampled).
+    M_j = p0 + (j - 1)(a^2 p_b + 2 a p_b p0) + (j - 1)(j - 2) a^2 p_b^2;
+
+T steps: q_b by a root search on the temporal mean field, block by block (:func:`sew_stds` with
+``T``), because a static current integrated by the leak fires more often than one step says.
 """
 from __future__ import annotations
 
