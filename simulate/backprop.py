@@ -34,6 +34,7 @@ from theory.lif import RESETS, reset_code
 from theory.surrogates import SURROGATES, surrogate_code
 
 from . import bptt_kernels as K
+from .kernels import layer_key
 
 __all__ = ["RESETS", "loss_and_grads", "forward_backward", "forward", "BatchResult"]
 
@@ -180,21 +181,46 @@ def _weight_grad(spikes, grad_currents):
 
 def forward_backward(weights, biases, currents, labels, *, beta, threshold, reset="subtract",
                      surrogate="atan", surrogate_scale=None, smooth_slope=None,
-                     backward=True) -> BatchResult:
+                     backward=True, firing="deterministic", escape_noise=None, noise_seed=0,
+                     sample_offset=0) -> BatchResult:
     """Forward pass recording membranes, loss on output spike counts, and (if ``backward``)
     the BPTT gradients; see the module docstring. ``smooth_slope`` = k > 0 replaces the step
     by the logistic 1/(1+e^{-k(u-theta)}) and the surrogate by its exact derivative (the
-    finite-difference test mode; ``surrogate`` is then ignored)."""
+    finite-difference test mode; ``surrogate`` is then ignored).
+
+    ``firing="escape"`` (with ``escape_noise`` tau > 0): stochastic firing, P(s = 1 | u) =
+    Phi((u - theta)/tau), the spikes of ``simulate.run_network(firing="escape")`` for the same
+    ``noise_seed`` and ``sample_offset`` (docs/theory.md §10); the backward uses the escape
+    function's derivative, the probit surrogate (1/tau) phi((u - theta)/tau) (``surrogate`` and
+    ``surrogate_scale`` are then ignored). ``firing="expected"``: its smooth test mode, the
+    expected spike Phi((u - theta)/tau) sent forward (reset flag = the sampled spike, detached),
+    so the gradient is exact. Both need reset "subtract" or "none" (the backward of the zero
+    reset reads the reset flag off the membrane, which escape firing does not determine)."""
     weights, biases, currents, labels, beta, threshold, code, scale = _validate(
         weights, biases, currents, labels, beta, threshold, reset, surrogate, surrogate_scale)
     dtype = weights[0].dtype.type
-    smooth = smooth_slope is not None
-    if smooth:
+    validation.choice(firing, "firing", ("deterministic", "escape", "expected"))
+    escape = firing != "deterministic"
+    if escape:
+        if smooth_slope is not None:
+            raise ValueError("smooth_slope must be None with firing='escape'/'expected' (use firing='expected')")
+        if reset == "zero":
+            raise ValueError("reset must be 'subtract' or 'none' with escape-noise firing, got 'zero'")
+        if escape_noise is None:
+            raise ValueError(f"escape_noise must be given (a float tau > 0) with firing={firing!r}")
+        escape_noise = float(validation.positive(escape_noise, "escape_noise"))
+        noise_seed = validation.non_negative_int(noise_seed, "noise_seed")
+        sample_offset = validation.non_negative_int(sample_offset, "sample_offset")
+        code, scale = K.PROBIT_CODE, 1.0 / escape_noise
+    elif escape_noise is not None:
+        raise ValueError("escape_noise must be None with firing='deterministic'")
+    smooth = smooth_slope is not None or firing == "expected"
+    if smooth_slope is not None:
         smooth_slope = float(validation.positive(smooth_slope, "smooth_slope"))
         code, scale = surrogate_code("sigmoid"), smooth_slope
     reset_index = reset_code(reset)
     beta_d, threshold_d = dtype(beta), dtype(threshold)
-    slope_d = dtype(smooth_slope if smooth else 0.0)
+    slope_d = dtype(smooth_slope if smooth_slope is not None else 0.0)
 
     steps, batch, _ = currents.shape
     spikes, mems, actives = [], [], []
@@ -208,7 +234,12 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
         out = np.empty_like(layer_input)
         index = np.empty(layer_input.shape, np.int32)
         count = np.empty(layer_input.shape[:2], np.int32)
-        K.lif_forward(layer_input, beta_d, threshold_d, reset_index, slope_d, mem, out, index, count)
+        if escape:
+            K.lif_forward_escape(layer_input, beta_d, threshold_d, reset_index, dtype(escape_noise),
+                                 layer_key(noise_seed, layer), sample_offset, firing == "expected", mem, out,
+                                 index, count)
+        else:
+            K.lif_forward(layer_input, beta_d, threshold_d, reset_index, slope_d, mem, out, index, count)
         spikes.append(out)
         mems.append(mem)
         actives.append((index, count))

@@ -37,13 +37,15 @@ from numba import njit, prange
 
 from theory import surrogates as _surrogates
 
-from .kernels import membrane  # the one LIF update (theory.lif), compiled once
+from .kernels import escape_probability, membrane, noise_row, noise_uniform  # membrane: theory.lif, compiled once
 
 _atan = njit(cache=True, inline="always")(_surrogates.atan)
 _fast_sigmoid = njit(cache=True, inline="always")(_surrogates.fast_sigmoid)
 _sigmoid = njit(cache=True, inline="always")(_surrogates.sigmoid)
 _triangular = njit(cache=True, inline="always")(_surrogates.triangular)
 _straight_through = njit(cache=True, inline="always")(_surrogates.straight_through)
+_probit = njit(cache=True, inline="always")(_surrogates.probit)
+PROBIT_CODE = 99   # the escape-noise derivative (theory.surrogates.probit), not an snnTorch surrogate
 
 
 @njit(cache=True, inline="always")
@@ -57,6 +59,8 @@ def surrogate(code, x, scale):
         return _sigmoid(x, scale)
     if code == 3:
         return _triangular(x, scale)
+    if code == PROBIT_CODE:
+        return _probit(x, scale)
     return _straight_through(x, scale)
 
 
@@ -151,3 +155,48 @@ def lif_backward(grad_spikes, mem, beta, threshold, reset_code, surrogate_code, 
                         carry = zero          # zero reset: u[t] does not depend on u[t-1]
                     else:
                         carry = beta * grad_u
+
+
+@njit(cache=True, parallel=True)
+def lif_forward_escape(currents, beta, threshold, reset_code, tau, key, sample_offset, expected, mem_out,
+                       spikes_out, active_index, active_count):
+    """:func:`lif_forward` with escape-noise firing, a separate specialisation (the deterministic
+    kernel is untouched). The spike and the reset flag are r[t] = [U < Phi((u[t] - theta)/tau)],
+    U from the counter-based stream of simulate.kernels (layer ``key``, step t, sample
+    sample_offset + b, neuron j): the same spikes as ``simulate.run_network(firing="escape")``.
+
+    ``expected`` = True is the smooth test mode of this regime: the expected spike
+    Phi((u[t] - theta)/tau) is sent forward while the reset flag stays the sampled spike
+    (detached), so the probit surrogate with scale 1/tau is the exact gradient.
+    """
+    steps, batch, width = currents.shape
+    one = currents.dtype.type(1.0)
+    zero = currents.dtype.type(0.0)
+    keep_mem = mem_out.shape[0] > 0
+    for b in prange(batch):
+        u = np.zeros(width, currents.dtype)
+        r = np.zeros(width, currents.dtype)
+        for t in range(steps):
+            if reset_code == 0:
+                for j in range(width):
+                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 0)
+            elif reset_code == 1:
+                for j in range(width):
+                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 1)
+            else:
+                for j in range(width):
+                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 2)
+            row = noise_row(key, t, sample_offset + b)
+            for j in range(width):
+                p = escape_probability(u[j], threshold, tau)
+                r[j] = one if noise_uniform(row, j) < p else zero
+                spikes_out[t, b, j] = currents.dtype.type(p) if expected else r[j]
+            if keep_mem:
+                for j in range(width):
+                    mem_out[t, b, j] = u[j]
+            count = 0
+            for j in range(width):
+                if r[j] != zero:
+                    active_index[t, b, count] = j
+                    count += 1
+            active_count[t, b] = count

@@ -27,6 +27,8 @@ a fixed order, so results do not depend on the number of threads or their schedu
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange, uint64
 
@@ -215,3 +217,157 @@ def gather_active(spikes, index_out, count_out):
                     index_out[t, b, j0 + count] = j
                     count += spikes[t, b, j] != 0
                 count_out[block, t, b] = count
+
+
+# ---------------------------------------------------------------------------------------------
+# Stochastic firing (escape noise), a separate compiled specialisation: the deterministic
+# kernels above are untouched. A neuron spikes at step t with probability
+#     P(s[t] = 1 | u[t]) = Phi((u[t] - theta) / tau),
+# decided by s[t] = [U < Phi((u[t] - theta) / tau)] with U uniform on [0, 1) from a
+# counter-based stream (docs/theory.md §10): for layer key K (from the seed and the layer),
+# step t, sample index b (global: sample_offset + position in the batch) and neuron j,
+#     row = mix(mix(K ^ t) ^ b),   x = mix(row + (j + 1) * 0x9E3779B97F4A7C15),
+#     U = (x >> 11) * 2^-53,
+# mix the splitmix64 finaliser (all arithmetic mod 2^64). So the same seed gives the same
+# spikes whatever the number of threads, the batch split (with sample_offset) or the order.
+# Phi is evaluated in float64 from the float32 membrane.
+
+GOLDEN = uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, inline="always")
+def mix64(x):
+    """splitmix64 finaliser (Steele, Lea & Flood 2014): a bijection of uint64."""
+    x = (x ^ (x >> uint64(30))) * uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> uint64(27))) * uint64(0x94D049BB133111EB)
+    return x ^ (x >> uint64(31))
+
+
+@njit(cache=True, inline="always")
+def noise_row(key, t, b):
+    """Stream seed of (layer key, step t, global sample index b)."""
+    return mix64(mix64(key ^ uint64(t)) ^ uint64(b))
+
+
+@njit(cache=True, inline="always")
+def noise_uniform(row, j):
+    """U in [0, 1) (53 bits) for neuron j of a row."""
+    return np.float64(mix64(row + (uint64(j) + uint64(1)) * GOLDEN) >> uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always")
+def escape_probability(u, threshold, tau):
+    """Phi((u - theta)/tau) in float64 (probit escape function)."""
+    return 0.5 * math.erfc((np.float64(threshold) - np.float64(u)) / (np.float64(tau) * math.sqrt(2.0)))
+
+
+@njit(cache=True)
+def _lif_block_escape(u, s, current, beta, threshold, reset_code, spikes_row, index_row, j0, tau, row):
+    """:func:`_lif_block` with escape-noise firing: s = [U_j < Phi((u - theta)/tau)],
+    U_j = noise_uniform(row, j0 + j)."""
+    width = u.shape[0]
+    if reset_code == 0:
+        for j in range(width):
+            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 0)
+    elif reset_code == 1:
+        for j in range(width):
+            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 1)
+    else:
+        for j in range(width):
+            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 2)
+    for j in range(width):
+        fired = noise_uniform(row, j0 + j) < escape_probability(u[j], threshold, tau)
+        s[j] = np.float32(fired)
+        spikes_row[j] = np.uint8(fired)
+    count = 0
+    for j in range(width):
+        index_row[count] = j0 + j
+        count += np.int64(spikes_row[j])
+    return count
+
+
+@njit(cache=True)
+def _input_item_escape(item, drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out, index_out,
+                       part_sum, part_sumsq, part_active):
+    steps, batch, width = drive.shape
+    block, b, j0, w = _item_place(item, batch, width)
+    u = np.zeros(w, np.float32)
+    s = np.zeros(w, np.float32)
+    for t in range(steps):
+        row = noise_row(key, t, sample_offset + b)
+        part_active[block, t, b] = _lif_block_escape(u, s, drive[t, b, j0:j0 + w], beta, threshold, reset_code,
+                                                     spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0,
+                                                     tau, row)
+        part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
+
+
+@njit(cache=True, parallel=True)
+def input_layer_escape(drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out, index_out,
+                       part_sum, part_sumsq, part_active):
+    """:func:`input_layer` with escape-noise firing (noise level ``tau``, layer ``key`` uint64)."""
+    for item in prange(part_sum.shape[0] * drive.shape[1]):
+        _input_item_escape(item, drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out,
+                           index_out, part_sum, part_sumsq, part_active)
+
+
+@njit(cache=True)
+def input_layer_escape_serial(drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out, index_out,
+                              part_sum, part_sumsq, part_active):
+    """:func:`input_layer_escape` on one thread; same results."""
+    for item in range(part_sum.shape[0] * drive.shape[1]):
+        _input_item_escape(item, drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out,
+                           index_out, part_sum, part_sumsq, part_active)
+
+
+@njit(cache=True)
+def _hidden_item_escape(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
+                        sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
+    n_out = weight.shape[1]
+    in_blocks, steps, batch = in_count.shape
+    block, b, j0, w = _item_place(item, batch, n_out)
+    u = np.zeros(w, np.float32)
+    s = np.zeros(w, np.float32)
+    current = np.empty(w, np.float32)
+    for t in range(steps):
+        current[:] = 0.0
+        _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], j0, w, current)
+        if has_bias:
+            current += bias[j0:j0 + w]
+        row = noise_row(key, t, sample_offset + b)
+        part_active[block, t, b] = _lif_block_escape(u, s, current, beta, threshold, reset_code,
+                                                     spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0,
+                                                     tau, row)
+        part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
+
+
+@njit(cache=True, parallel=True)
+def hidden_layer_escape(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
+                        sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
+    """:func:`hidden_layer` with escape-noise firing."""
+    for item in prange(part_sum.shape[0] * in_count.shape[2]):
+        _hidden_item_escape(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
+                            sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
+
+
+@njit(cache=True)
+def hidden_layer_escape_serial(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
+                               sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
+    """:func:`hidden_layer_escape` on one thread; same results."""
+    for item in range(part_sum.shape[0] * in_count.shape[2]):
+        _hidden_item_escape(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
+                            sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
+
+
+def layer_key(seed, layer) -> np.uint64:
+    """uint64 key of layer ``layer`` (0 = input layer) for noise seed ``seed`` (an int >= 0):
+    mix(mix(seed mod 2^64) ^ (layer + 1)), in Python integers (same value as the compiled mix64)."""
+    return np.uint64(_mix_int(_mix_int(int(seed) & _MASK) ^ (int(layer) + 1)))
+
+
+_MASK = (1 << 64) - 1
+
+
+def _mix_int(x):
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)

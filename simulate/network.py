@@ -129,7 +129,8 @@ def _reduce(part_sum, part_sumsq, part_active, width, rate_row, mean_row, var_ro
 
 
 def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=None,
-                input_is_spikes=False, record_spikes=False) -> NetworkResult:
+                input_is_spikes=False, record_spikes=False, firing="deterministic", escape_noise=None,
+                noise_seed=0, sample_offset=0) -> NetworkResult:
     """Simulate a feed-forward stack of LIF layers for T steps (float32; see module docstring).
 
     Parameters
@@ -144,6 +145,14 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
     input_is_spikes : take ``currents`` as layer-0 spikes; rate[0] is their rate and
         mem_mean/mem_var row 0 are the mean/variance of the given values.
     record_spikes : keep every layer's spikes in ``result.spikes`` (memory T B sum n_l bytes).
+    firing : "deterministic" (default, s = [u > theta]) or "escape": stochastic firing with
+        P(s[t] = 1 | u[t]) = Phi((u[t] - theta) / escape_noise) (docs/theory.md §10), every
+        LIF layer including the input layer (not given input spikes). The uniforms come from a
+        counter-based stream keyed by (noise_seed, layer, step, sample_offset + b, neuron)
+        (simulate.kernels), so the same seed gives the same spikes on any number of threads
+        and for any split of a batch into calls (pass each part's ``sample_offset``).
+    escape_noise : tau > 0, the escape noise level (required for firing="escape").
+    noise_seed : integer >= 0.   sample_offset : integer >= 0, the global index of sample 0.
 
     Returns :class:`NetworkResult`. Deterministic: the same input gives bit-identical output
     whatever the number of threads or their scheduling. Raises ValueError naming the
@@ -155,6 +164,8 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
         raise ValueError(f"threshold must be finite in float32 (|threshold| <= {float(np.finfo(np.float32).max):.4g}), "
                          f"got {threshold!r}")
     validation.choice(reset, "reset", RESETS)
+    escape = _check_firing(firing, escape_noise, noise_seed, sample_offset)
+    noise_seed, sample_offset = int(noise_seed), int(sample_offset)
     currents = _check_currents(currents, bool(input_is_spikes))
     steps, batch, width = currents.shape
     weights = _check_weights(weights, width)
@@ -183,8 +194,13 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
         index = np.empty((steps, batch, width), np.int32)
         parts = _partials(width, steps, batch)
         big = steps * batch * width * 64 >= PARALLEL_WORK
-        input_layer = kernels.input_layer if big else kernels.input_layer_serial
-        input_layer(currents, beta32, threshold32, code, spikes, index, *parts)
+        if escape:
+            input_layer = kernels.input_layer_escape if big else kernels.input_layer_escape_serial
+            input_layer(currents, beta32, threshold32, code, np.float32(escape_noise),
+                        kernels.layer_key(noise_seed, 0), sample_offset, spikes, index, *parts)
+        else:
+            input_layer = kernels.input_layer if big else kernels.input_layer_serial
+            input_layer(currents, beta32, threshold32, code, spikes, index, *parts)
         _reduce(*parts, width, rate[0], mem_mean[0], mem_var[0], active[0])
         count = parts[2]
 
@@ -197,15 +213,41 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
         next_index = np.empty((steps, batch, fan_out), np.int32)
         parts = _partials(fan_out, steps, batch)
         big = steps * batch * fan_in * fan_out >= PARALLEL_WORK
-        hidden_layer = kernels.hidden_layer if big else kernels.hidden_layer_serial
-        hidden_layer(weight, no_bias if bias is None else bias, bias is not None, index, count,
-                     beta32, threshold32, code, spikes, next_index, *parts)
+        if escape:
+            hidden_layer = kernels.hidden_layer_escape if big else kernels.hidden_layer_escape_serial
+            hidden_layer(weight, no_bias if bias is None else bias, bias is not None, index, count,
+                         beta32, threshold32, code, np.float32(escape_noise), kernels.layer_key(noise_seed, layer),
+                         sample_offset, spikes, next_index, *parts)
+        else:
+            hidden_layer = kernels.hidden_layer if big else kernels.hidden_layer_serial
+            hidden_layer(weight, no_bias if bias is None else bias, bias is not None, index, count,
+                         beta32, threshold32, code, spikes, next_index, *parts)
         _reduce(*parts, fan_out, rate[layer], mem_mean[layer], mem_var[layer], active[layer])
         index, count = next_index, parts[2]
     if record_spikes:
         recorded.append(spikes)
     return NetworkResult(rate=rate, mem_mean=mem_mean, mem_var=mem_var, active=active,
                          out_spikes=spikes, spikes=recorded)
+
+
+FIRINGS = ("deterministic", "escape")
+
+
+def _check_firing(firing, escape_noise, noise_seed, sample_offset) -> bool:
+    """True for escape-noise firing; ValueError naming the argument otherwise out of range."""
+    validation.choice(firing, "firing", FIRINGS)
+    validation.non_negative_int(noise_seed, "noise_seed")
+    validation.non_negative_int(sample_offset, "sample_offset")
+    if firing == "deterministic":
+        if escape_noise is not None:
+            raise ValueError("escape_noise must be None with firing='deterministic' (it applies to firing='escape')")
+        return False
+    if escape_noise is None:
+        raise ValueError("escape_noise must be given (a float tau > 0) with firing='escape'")
+    tau = float(validation.positive(escape_noise, "escape_noise"))
+    if not np.isfinite(tau) or np.float32(tau) <= 0 or not np.isfinite(np.float32(tau)):
+        raise ValueError(f"escape_noise must be finite and > 0 in float32, got {escape_noise!r}")
+    return True
 
 
 def _blocks(width):

@@ -123,6 +123,12 @@ class TrainConfig:
     surrogate: str = _option("atan", "surrogate derivative of the spike", tuple(SURROGATES))
     surrogate_scale: float | None = _option(None, "surrogate scale (> 0)",
                                             none="the surrogate's own: ATan alpha 2, fast sigmoid slope 25, ...")
+    firing: str = _option("deterministic", "spike rule: deterministic s = [u > theta], or escape: spike with "
+                                           "probability Phi((u - theta)/escape_noise), backward = its derivative "
+                                           "(surrogate options then ignored; docs/theory.md §10)",
+                          ("deterministic", "escape"))
+    escape_noise: float | None = _option(None, "escape noise tau > 0 of --firing escape",
+                                         none="none; required with --firing escape")
     bias: bool = _option(False, "add biases (initialised to 0)")
     lr: float = _option(1e-3, "Adam learning rate")
     schedule: str = _option("cosine", "learning-rate schedule", SCHEDULES)
@@ -163,6 +169,17 @@ class TrainConfig:
             raise ValueError(f"threshold must be finite in float32, the simulation's dtype, got {self.threshold!r}")
         if self.surrogate_scale is not None:
             validation.positive(self.surrogate_scale, "surrogate_scale")
+        if self.firing == "escape":
+            if self.escape_noise is None:
+                raise ValueError("escape_noise must be given (a float tau > 0) with firing 'escape'")
+            validation.positive(self.escape_noise, "escape_noise")
+            if self.reset == "zero":
+                raise ValueError("reset must be 'subtract' or 'none' with firing 'escape', got 'zero'")
+            if self.surrogate_scale is not None:
+                raise ValueError("surrogate_scale must be None with firing 'escape' (the backward is the escape "
+                                 "function's derivative, scale 1/escape_noise)")
+        elif self.escape_noise is not None:
+            raise ValueError("escape_noise must be None with firing 'deterministic' (it applies to firing 'escape')")
         validation.positive_int(self.block_layers, "block_layers")
         validation.positive(self.residual_budget, "residual_budget")
         if self.architecture != "plain":
@@ -198,7 +215,8 @@ def build_network(config: TrainConfig, n_inputs, n_classes):
     widths = layer_widths(config.depth, config.width, n_inputs, n_classes)
     # entries that depend on the time steps or the reset (micheli_temporal) get this run's values
     accepted = inits.get(config.init).params
-    params = {name: value for name, value in (("T", config.steps), ("reset", config.reset)) if name in accepted}
+    params = {name: value for name, value in (("T", config.steps), ("reset", config.reset),
+                                              ("tau", config.escape_noise)) if name in accepted and value is not None}
     weights = [inits.sample_weights(config.init, a, b, rng, threshold=config.threshold, beta=config.beta, **params)
                for a, b in zip(widths[:-1], widths[1:])]
     biases = [np.zeros(b, np.float32) for b in widths[1:]] if config.bias else None
@@ -219,8 +237,17 @@ def _currents(images, steps):
     return np.ascontiguousarray(np.broadcast_to(x, (steps,) + x.shape))
 
 
-def _kwargs(config):
-    return dict(beta=config.beta, threshold=config.threshold, reset=config.reset)
+def _kwargs(config, noise_words=(), sample_offset=0):
+    """Neuron keywords of forward_backward; with escape firing also its noise: the seed is
+    drawn from SeedSequence([seed, *noise_words]) (training: (epoch, batch); evaluation: none,
+    with each test image's index as its sample number, so the test spikes do not depend on
+    eval_batch_size)."""
+    kwargs = dict(beta=config.beta, threshold=config.threshold, reset=config.reset)
+    if config.firing == "escape":
+        noise_seed = int(np.random.SeedSequence([config.seed, 0x35CA9E, *noise_words]).generate_state(1, np.uint64)[0])
+        kwargs.update(firing="escape", escape_noise=config.escape_noise, noise_seed=noise_seed,
+                      sample_offset=sample_offset)
+    return kwargs
 
 
 def evaluate(weights, biases, images, labels, config) -> dict:
@@ -229,7 +256,7 @@ def evaluate(weights, biases, images, labels, config) -> dict:
     for start in range(0, len(images), config.eval_batch_size):
         x, y = images[start:start + config.eval_batch_size], labels[start:start + config.eval_batch_size]
         result = _pass(config)(weights, biases, _currents(x, config.steps), y.astype(np.int64),
-                                  backward=False, **_kwargs(config))
+                                  backward=False, **_kwargs(config, sample_offset=start))
         total_loss += result.loss * len(y)
         correct += int(np.sum(np.argmax(result.counts, axis=1) == y))
         rates = rates + result.rates * len(y)
@@ -496,7 +523,7 @@ def _train(config, data):
             labels = data.y_train[index].astype(np.int64)
             result = _pass(config)(weights, biases, _currents(data.x_train[index], config.steps), labels,
                                       surrogate=config.surrogate, surrogate_scale=config.surrogate_scale,
-                                      **_kwargs(config))
+                                      **_kwargs(config, (epoch, batch)))
             grads = result.weight_grads + (result.bias_grads or [])
             if not np.isfinite(result.loss) or not all(np.all(np.isfinite(g)) for g in grads):
                 raise FloatingPointError(f"non-finite loss or gradient at epoch {epoch}, batch {batch + 1} "
@@ -555,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Train the paper's spiking MLP (784 -> H x (depth - 2) -> 10 LIF layers) with "
                                  "surrogate-gradient BPTT and Adam; prints the last epoch's accuracies as JSON.",
 )
-    types = {"data_dir": str, "train_size": int, "test_size": int, "surrogate_scale": float,
+    types = {"data_dir": str, "train_size": int, "test_size": int, "surrogate_scale": float, "escape_noise": float,
              "log_path": str, "checkpoint_path": str, "network_path": str, "threads": int}
     for item in dataclasses.fields(TrainConfig):
         if item.name in ("progress", "bias"):

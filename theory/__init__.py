@@ -31,6 +31,7 @@ from .temporal_gradients import (
 from .trainability import Trainability, trainability
 from .temporal_init import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
 from . import residual  # registers the sew_add initialiser (residual spiking blocks)
+from . import escape  # registers the escape_critical initialiser (stochastic firing)
 
 __all__ = [
     "validation", "LIF", "membrane", "Network", "Encoding", "Profile", "mean_field", "spike_count",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["atan", "fast_sigmoid", "sigmoid", "triangular", "straight_through", "smooth_step",
+__all__ = ["atan", "fast_sigmoid", "sigmoid", "triangular", "straight_through", "smooth_step", "probit",
            "SURROGATES", "surrogate_grad", "surrogate_code"]
 
 
@@ -55,6 +55,15 @@ def smooth_step(x, scale):
     whose exact derivative is :func:`sigmoid`. Overflow-safe via e^{-k|x|}."""
     e = np.exp(-scale * np.abs(x))
     return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def probit(x, scale):
+    """Probit (escape-noise) derivative: dS/du = k phi(k x), phi the standard normal density,
+    k = ``scale`` = 1/tau. It is the derivative of the escape function Phi(x / tau) of
+    stochastic firing (docs/theory.md §10), the exact gradient of a neuron's expected spike
+    (Gygax & Zenke 2025). Not in :data:`SURROGATES` (not an snnTorch surrogate): the training
+    code uses it for ``firing="escape"`` and ``"expected"`` with k = 1/escape_noise."""
+    return scale * np.exp(-0.5 * (scale * x) ** 2) * (1.0 / np.sqrt(2.0 * np.pi))
 
 
 # name -> (function, default scale); the order fixes the integer codes the kernels dispatch on
