@@ -32,10 +32,10 @@ def run_cell(item: dict) -> dict:
 
 
 def predict_row(item: dict) -> dict:
-    """theory.trainability for one (T, init, beta) row of the diagram."""
+    """theory.trainability for one row of the diagram (its T, init, beta, width, reset)."""
     point = trainability(threshold=item["threshold"], beta=item["beta"], T=item["steps"], encoding="static",
-                         init=item["init"], fan_in=item["width"], samples=item["samples"],
-                         seed=item["seed"])
+                         reset=item.get("reset", "subtract"), init=item["init"], fan_in=item["width"],
+                         samples=item["samples"], seed=item["seed"])
     return {"xi_c": point.xi_c, "xi_grad": point.xi_grad, "c_star": point.c_star, "chi": point.chi,
             "slope": point.slope, "xi_transient": point.xi_transient, "xi_transient_se": point.xi_transient_se}
 
@@ -51,17 +51,37 @@ def _boundary(accuracy, depths):
     return depths[last], depths[last + 1] if last + 1 < len(depths) else None
 
 
+ROW_KEYS = ("steps", "init", "beta", "width", "reset")     # what a row may set (TrainConfig fields)
+
+
+def _rows(params) -> list[dict]:
+    """The rows: every (T, init) of the preset, or its explicit list of settings (``rows``)."""
+    if "rows" in params:
+        for row in params["rows"]:
+            unknown = set(row) - set(ROW_KEYS)
+            if unknown:
+                raise ValueError(f"rows may set only {ROW_KEYS}, got {sorted(unknown)}")
+        return [dict(row) for row in params["rows"]]
+    return [{"steps": T, "init": init} for init in params["inits"] for T in params["steps"]]
+
+
+def _row_label(row, params) -> str:
+    extra = [f"{key} {row[key]}" for key in ("beta", "width", "reset") if key in row and row[key] != params.get(key)]
+    return ", ".join([f"T = {row['steps']}", style.label(row["init"])] + extra)
+
+
 def compute(params, ctx):
     fixed = {k: params[k] for k in ("train_size", "test_size", "width", "epochs", "beta", "threshold", "seed",
                                      "batch_size")}
-    rows = [(T, init) for init in params["inits"] for T in params["steps"]]
-    items = [dict(fixed, depth=depth, steps=T, init=init) for T, init in rows for depth in params["depths"]]
+    rows = _rows(params)
+    items = [dict(fixed, **row, depth=depth) for row in rows for depth in params["depths"]]
     runs = ctx.map(run_cell, items, version="1", desc="training cells")
-    predictions = ctx.map(predict_row, [dict(fixed, steps=T, init=init, samples=params["samples"]) for T, init in rows],
+    predictions = ctx.map(predict_row, [dict(fixed, **row, samples=params["samples"]) for row in rows],
                           version="1", desc="trainability theory")
     shape = (len(rows), len(params["depths"]))
     accuracy = np.array([r["test_accuracy"][-1] for r in runs]).reshape(shape)
-    data = {"depths": list(params["depths"]), "rows": [[int(T), init] for T, init in rows],
+    data = {"depths": list(params["depths"]), "rows": [_row_label(row, params) for row in rows],
+            "row_settings": rows,
             "accuracy": accuracy,
             "output_rate": np.array([r["init_rates"][-1] for r in runs]).reshape(shape)}
     for key in ("xi_c", "xi_grad", "c_star", "chi", "slope", "xi_transient", "xi_transient_se"):
@@ -93,7 +113,7 @@ def plot(data, params):
     ax = axes[0, 0]
     image = ax.imshow(100 * data["accuracy"], aspect="auto", cmap="viridis", vmin=0, vmax=100, origin="lower")
     ax.set_xticks(range(len(depths)), [str(d) for d in depths])
-    ax.set_yticks(range(len(rows)), [f"T = {T}, {style.label(init)}" for T, init in rows])
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
     ax.set_xlabel("depth (LIF layers incl. input and output)")
     ax.grid(False)
     for i in range(len(rows)):
@@ -120,7 +140,7 @@ def plot(data, params):
     ax.set_title(f"MNIST {params['train_size']} images x {params['epochs']} epoch(s), width {params['width']}, "
                  f"beta {params['beta']}; 'trains' = accuracy >= {100 * TRAINS:.0f} %", fontsize=9)
     ax = axes[0, 1]
-    labels = [f"T={T}\n{init}" for T, init in rows]
+    labels = [label.replace(", ", "\n") for label in rows]
     ax.bar(np.arange(len(rows)) - 0.27, np.nan_to_num(data["xi_c"]), width=0.27, label="xi_c (pair mean field)",
            color="#444444")
     for i in np.nonzero(~np.isfinite(data["xi_c"]))[0]:
@@ -138,13 +158,13 @@ def plot(data, params):
 
 
 def tables(data, params):
-    header = ["T", "init", "xi_c", "xi_grad", "c*", "chi_T", "xi_transient (se)", "trains up to (LIF layers)",
+    header = ["row", "xi_c", "xi_grad", "c*", "chi_T", "xi_transient (se)", "trains up to (LIF layers)",
               "fails from", "predicted L* + 1 (6 xi_c + 1)", f"transient rule ({TRANSIENT_CONSTANT:g} xi_transient + 1)",
               "band midpoint / xi_transient"] + [f"acc depth {d}" for d in data["depths"]]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for i, (T, init) in enumerate(data["rows"]):
+    for i, label in enumerate(data["rows"]):
         low, high = data["band_low"][i], data["band_high"][i]
-        cells = [str(T), init, f"{data['xi_c'][i]:.3f}", f"{data['xi_grad'][i]:.3f}", f"{data['c_star'][i]:.3f}",
+        cells = [label, f"{data['xi_c'][i]:.3f}", f"{data['xi_grad'][i]:.3f}", f"{data['c_star'][i]:.3f}",
                  f"{data['chi'][i]:.3f}", f"{data['xi_transient'][i]:.2f} ({data['xi_transient_se'][i]:.2f})",
                  "none" if np.isnan(low) else f"{low:.0f}",
                  "-" if np.isnan(high) else f"{high:.0f}", f"{SCHOENHOLZ_CONSTANT * data['xi_c'][i] + 1:.1f}",
@@ -152,7 +172,7 @@ def tables(data, params):
                  f"{((low + high) / 2 - 1) / data['xi_transient'][i]:.2f}"]
         cells += [f"{100 * a:.1f} %" for a in data["accuracy"][i]]
         md.append("| " + " | ".join(cells) + " |")
-    return {"trainability_phase.md": "\n".join(md) + "\n"}
+    return {f"{params.get('table', 'trainability_phase')}.md": "\n".join(md) + "\n"}
 
 
 def agreement(data, params):
@@ -182,7 +202,7 @@ FIGURE = FigureSpec(
             "whose infinite-width fixed point is silent (Kaiming) have no xi_c and no red bar. Orange: the "
             "transient rule, L* = 4 xi_transient with xi_transient the decay of the difference between two "
             "inputs over the first 12 layers on the exact pair chain at the network's width (it grows with T).",
-    compute=compute, plot=plot, tables=tables, agreement=agreement, order=65, version="2",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, order=65, version="3",
     presets={
         "quick": {**_BASE, "depths": [4, 6, 8, 12, 16, 24], "steps": [2, 8], "inits": ["micheli"],
                   "train_size": 10000, "test_size": 1000, "epochs": 1},
@@ -194,3 +214,31 @@ FIGURE = FigureSpec(
     },
     expected_seconds={"quick": 240, "full": 3600},
 )
+
+# the other knobs of the diagram, one changed at a time from the T = 8 row of the paper's init
+KNOBS = FigureSpec(
+    name="trainability_knobs",
+    caption="The trainability diagram's other knobs, one at a time from the paper's init at T = 8 (beta 0.5, width "
+            "100, subtract reset): slower leak (beta 0.9), no leak (integrate-and-fire, beta 1), zero reset and a "
+            "wider network (width 300), with both predicted boundaries (red: 6 xi_c + 1, orange: 4 xi_transient + 1) "
+            "on the measured accuracy. A test of the transient rule beyond the time steps it was measured on.",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, order=65.5, version="1",
+    presets={
+        "quick": {**_BASE, "depths": [6, 8, 10, 12, 16], "table": "trainability_knobs",
+                  "rows": [{"steps": 8, "init": "micheli", "beta": 0.9}, {"steps": 8, "init": "micheli", "beta": 1.0},
+                           {"steps": 8, "init": "micheli", "reset": "zero"},
+                           {"steps": 8, "init": "micheli", "width": 300}],
+                  "train_size": 10000, "test_size": 1000, "epochs": 1},
+        "full": {**_BASE, "depths": [4, 6, 8, 10, 12, 16, 24], "table": "trainability_knobs",
+                 "rows": [{"steps": 8, "init": "micheli", "beta": 0.9}, {"steps": 8, "init": "micheli", "beta": 1.0},
+                          {"steps": 8, "init": "micheli", "reset": "zero"},
+                          {"steps": 8, "init": "micheli", "width": 300},
+                          {"steps": 8, "init": "micheli", "width": 1000}],
+                 "train_size": 10000, "test_size": 2000, "epochs": 1, "samples": 8000},
+        "tiny": {**_BASE, "depths": [3, 4], "width": 16, "table": "trainability_knobs",
+                 "rows": [{"steps": 2, "init": "micheli", "beta": 0.9}],
+                 "train_size": 128, "test_size": 64, "epochs": 1, "samples": 500},
+    },
+    expected_seconds={"quick": 900, "full": 5400},
+)
+FIGURES = [KNOBS]
