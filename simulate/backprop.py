@@ -190,7 +190,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
 
     ``firing="escape"`` (with ``escape_noise`` tau > 0): stochastic firing, P(s = 1 | u) =
     Phi((u - theta)/tau), the spikes of ``simulate.run_network(firing="escape")`` for the same
-    ``noise_seed`` and ``sample_offset`` (docs/theory.md §10); the backward uses the escape
+    ``noise_seed`` and ``sample_offset`` (docs/theory.md §9 "Stochastic firing"); the backward uses the escape
     function's derivative, the probit surrogate (1/tau) phi((u - theta)/tau) (``surrogate`` and
     ``surrogate_scale`` are then ignored). ``firing="expected"``: its smooth test mode, the
     expected spike Phi((u - theta)/tau) sent forward (reset flag = the sampled spike, detached),

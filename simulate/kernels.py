@@ -224,7 +224,7 @@ def gather_active(spikes, index_out, count_out):
 # kernels above are untouched. A neuron spikes at step t with probability
 #     P(s[t] = 1 | u[t]) = Phi((u[t] - theta) / tau),
 # decided by s[t] = [U < Phi((u[t] - theta) / tau)] with U uniform on [0, 1) from a
-# counter-based stream (docs/theory.md §10): for layer key K (from the seed and the layer),
+# counter-based stream (docs/theory.md §9 "Stochastic firing"): for layer key K (from the seed and the layer),
 # step t, sample index b (global: sample_offset + position in the batch) and neuron j,
 #     row = mix(mix(K ^ t) ^ b),   x = mix(row + (j + 1) * 0x9E3779B97F4A7C15),
 #     U = (x >> 11) * 2^-53,

@@ -146,7 +146,7 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
         mem_mean/mem_var row 0 are the mean/variance of the given values.
     record_spikes : keep every layer's spikes in ``result.spikes`` (memory T B sum n_l bytes).
     firing : "deterministic" (default, s = [u > theta]) or "escape": stochastic firing with
-        P(s[t] = 1 | u[t]) = Phi((u[t] - theta) / escape_noise) (docs/theory.md §10), every
+        P(s[t] = 1 | u[t]) = Phi((u[t] - theta) / escape_noise) (docs/theory.md §9 "Stochastic firing"), every
         LIF layer including the input layer (not given input spikes). The uniforms come from a
         counter-based stream keyed by (noise_seed, layer, step, sample_offset + b, neuron)
         (simulate.kernels), so the same seed gives the same spikes on any number of threads

@@ -125,7 +125,7 @@ class TrainConfig:
                                             none="the surrogate's own: ATan alpha 2, fast sigmoid slope 25, ...")
     firing: str = _option("deterministic", "spike rule: deterministic s = [u > theta], or escape: spike with "
                                            "probability Phi((u - theta)/escape_noise), backward = its derivative "
-                                           "(surrogate options then ignored; docs/theory.md §10)",
+                                           "(surrogate options then ignored; docs/theory.md §9, stochastic firing)",
                           ("deterministic", "escape"))
     escape_noise: float | None = _option(None, "escape noise tau > 0 of --firing escape",
                                          none="none; required with --firing escape")

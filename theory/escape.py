@@ -1,7 +1,7 @@
 """Stochastic firing (escape noise): mean-field maps, correlation depth scale and critical init.
 
 Float64, infinite width, one time step (T = 1: u = I, the leak and reset play no part;
-docs/theory.md §10). A neuron of a network with escape noise tau > 0 spikes with probability
+docs/theory.md §9 "Stochastic firing"). A neuron of a network with escape noise tau > 0 spikes with probability
 
     P(s = 1 | u) = f(u) = Phi((u - theta) / tau)          (probit escape function)
 
@@ -70,7 +70,7 @@ from .pair import bivariate_tail
 
 __all__ = ["NETWORKS", "escape_rate", "length_map", "fixed_point_variance", "correlation_map",
            "correlation_slope", "chi", "EscapePoint", "escape_fixed_point", "critical_sigma",
-           "propagate_pair", "max_xi_sigma"]
+           "propagate_pair", "max_xi_sigma", "predict"]
 
 NETWORKS = ("stochastic", "expected")
 
@@ -168,7 +168,7 @@ def chi(sigma_w, fan_in, threshold, tau, q):
     q = float(validation.non_negative(q, "q"))
     threshold, tau, _ = _check(threshold, tau, 0.0)
     spread = 2.0 * q + tau * tau
-    return _gain(sigma_w, fan_in) * float(np.exp(-threshold ** 2 / spread)) / (2.0 * np.pi * tau * np.sqrt(spread))
+    return float(_gain(sigma_w, fan_in) * np.exp(-threshold ** 2 / spread) / (2.0 * np.pi * tau * np.sqrt(spread)))
 
 
 def _depth_scale(slope):
@@ -274,7 +274,9 @@ def _critical_sigma(fan_in, threshold, tau, bias_var, network):
 
 def max_xi_sigma(fan_in, threshold, tau, bias_var=0.0, bounds=(0.05, 50.0)):
     """The weight std maximising the stochastic network's xi_c (bounded scalar search over
-    sqrt(fan_in) sigma_w in ``bounds``, log scale). Returns (sigma_w, EscapePoint)."""
+    sqrt(fan_in) sigma_w in ``bounds``, log scale). Returns (sigma_w, EscapePoint). Where the
+    slope keeps growing with the gain (large tau: the network approaches a Heaviside one at
+    theta / sqrt(q*) -> 0), the result sits at the upper bound: a supremum, not a maximum."""
     threshold, tau, bias_var = _check(threshold, tau, bias_var)
     fan_in = int(validation.positive_int(fan_in, "fan_in"))
     lo, hi = (float(validation.positive(b, "bounds")) for b in bounds)
@@ -321,9 +323,21 @@ def propagate_pair(depth, sigma_w, fan_in, threshold, tau, q0=1.0, c0=0.0, bias_
     return {"q": q, "rate": rate, "c": c, "spike_moment": moment, "spike_correlation": spike_corr}
 
 
+def predict(tau, threshold=1.0, fan_in=100, init="escape_critical", sigma_w=None, bias_var=0.0,
+            network="stochastic") -> EscapePoint:
+    """The one-step (T = 1) prediction for a stack of width ``fan_in`` with escape noise ``tau``:
+    weight std ``sigma_w`` or registry ``init`` (``escape_critical`` gets this tau), then
+    :func:`escape_fixed_point` (xi_c, chi, rate, c*, c_same). For the figure of issue 14."""
+    from . import inits
+    if sigma_w is None:
+        params = {"tau": tau} if "tau" in inits.get(init).params else {}
+        sigma_w = inits.weight_std(init, fan_in, fan_in, threshold, 0.0, **params)
+    return escape_fixed_point(sigma_w, fan_in, threshold, tau, bias_var, network)
+
+
 @register("escape_critical",
           "std = sigma_w with chi = n sigma_w^2 E[f'(u)^2] = 1 at the stochastic fixed point q*, "
-          "f(u) = Phi((u - theta)/tau)  (T = 1; docs/theory.md §10)",
+          "f(u) = Phi((u - theta)/tau)  (T = 1; docs/theory.md §9, stochastic firing)",
           "this toolkit (escape-noise regime, issue 14)", params=("tau",))
 def _escape_critical(fan_in, fan_out, threshold, beta, tau=0.5):
     """Critical init of the escape-noise network (:func:`critical_sigma`, network="stochastic"):

@@ -60,7 +60,7 @@ def smooth_step(x, scale):
 def probit(x, scale):
     """Probit (escape-noise) derivative: dS/du = k phi(k x), phi the standard normal density,
     k = ``scale`` = 1/tau. It is the derivative of the escape function Phi(x / tau) of
-    stochastic firing (docs/theory.md §10), the exact gradient of a neuron's expected spike
+    stochastic firing (docs/theory.md §9 "Stochastic firing"), the exact gradient of a neuron's expected spike
     (Gygax & Zenke 2025). Not in :data:`SURROGATES` (not an snnTorch surrogate): the training
     code uses it for ``firing="escape"`` and ``"expected"`` with k = 1/escape_noise."""
     return scale * np.exp(-0.5 * (scale * x) ** 2) * (1.0 / np.sqrt(2.0 * np.pi))

@@ -33,7 +33,7 @@ def _mix(x):
 
 
 def reference_uniforms(seed, layer, t, samples, width):
-    """The stream of docs/theory.md §10 written with NumPy uint64 arrays: (len(samples), width)."""
+    """The stream of docs/theory.md §9 "Stochastic firing" written with NumPy uint64 arrays: (len(samples), width)."""
     key = int(_mix(_mix(np.uint64(seed & MASK)) ^ np.uint64(layer + 1)))
     assert np.uint64(key) == layer_key(seed, layer)
     row = _mix(_mix(np.uint64(key) ^ np.uint64(t)) ^ np.asarray(samples, np.uint64))[:, None]
@@ -70,7 +70,7 @@ def test_same_seed_same_spikes_any_threads_and_split():
 
 def test_spikes_follow_the_documented_stream():
     """run_network's escape spikes are [U < Phi((u - theta)/tau)] with U from the stream of
-    docs/theory.md §10 (input layer, T = 1: u = the given current, exactly)."""
+    docs/theory.md §9 "Stochastic firing" (input layer, T = 1: u = the given current, exactly)."""
     rng = np.random.default_rng(1)
     currents = rng.standard_normal((1, 6, 500)).astype(np.float32)
     result = run_network([], currents, beta=0.0, threshold=0.8, firing="escape", escape_noise=0.3, noise_seed=5,

@@ -76,7 +76,7 @@ def test_small_noise_recovers_the_heaviside_map():
 @pytest.mark.parametrize("gain", [2.0, 6.3, 30.0, 200.0])
 def test_stochastic_network_is_always_ordered(threshold, tau, _, bias_var, gain):
     """One fixed point c* < 1, slope < 1, identical inputs decorrelate (c_same < 1), and the
-    convexity bound slope <= 1 - (1 - c_same) / (1 - c*) (docs/theory.md §10)."""
+    convexity bound slope <= 1 - (1 - c_same) / (1 - c*) (docs/theory.md §9 "Stochastic firing")."""
     point = E.escape_fixed_point(np.sqrt(gain / 100), 100, threshold, tau, bias_var)
     assert point.c_star < 1 and point.c_same < 1
     assert 0 < point.slope < 1
@@ -113,7 +113,7 @@ def test_critical_sigma_puts_chi_at_one_on_the_active_branch(threshold, tau):
 
 
 def test_no_critical_init_for_a_sharp_escape_function():
-    # at theta = 1, tau = 0.2 the active branch has chi >= 1.9 (docs/theory.md §10)
+    # at theta = 1, tau = 0.2 the active branch has chi >= 1.9 (docs/theory.md §9 "Stochastic firing")
     with pytest.raises(ValueError, match="not reached on the active branch"):
         E.critical_sigma(100, 1.0, 0.2)
 
