@@ -238,7 +238,7 @@ class Executor:
             distributed = _import_dask()
             if self.scheduler == "local":
                 self._cluster = distributed.LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                                         dashboard_address=None, silence_logs=logging.ERROR)
+                                                         dashboard_address=":0", silence_logs=logging.CRITICAL)
                 self._client = distributed.Client(self._cluster)
             else:
                 try:
