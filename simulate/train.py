@@ -108,6 +108,12 @@ class TrainConfig:
     depth: int = _option(10, "LIF layers INCLUDING input and output (the authors' count; weight layers = depth - 1)")
     width: int = _option(100, "hidden layer width H")
     init: str = _option("micheli", "weight initialiser (theory.inits registry)", inits.names)
+    weight_alpha: float = _option(1.0, "--init stable: stability index alpha in (0, 2] of the heavy-tailed weights "
+                                       "(1 = Cauchy; theory/heavy_tailed.py, docs/theory.md §9)")
+    weight_gain: float | None = _option(None, "--init stable: gain G > 0, weight scale G / fan_in^(1/alpha)",
+                                        none="set by --weight-rate")
+    weight_rate: float | None = _option(None, "--init stable: the one-step rate fixed point in (0, 0.5) that sets G",
+                                        none="Q(threshold), the paper's rate")
     architecture: str = _option("plain", "plain LIF stack, or sew_add: residual blocks whose spikes are ADDed to a "
                                          "shortcut stream (simulate/residual.py, docs/theory.md §9)", ARCHITECTURES)
     block_layers: int = _option(1, "LIF layers per residual block of --architecture sew_add (must divide depth - 3)")
@@ -180,6 +186,13 @@ class TrainConfig:
                                  "function's derivative, scale 1/escape_noise)")
         elif self.escape_noise is not None:
             raise ValueError("escape_noise must be None with firing 'deterministic' (it applies to firing 'escape')")
+        if self.init != "stable" and (self.weight_alpha != 1.0 or self.weight_gain is not None
+                                      or self.weight_rate is not None):
+            raise ValueError("weight_alpha, weight_gain and weight_rate apply to init 'stable' only")
+        if self.init == "stable":   # the registry checks alpha, gain, rate (ValueError naming each)
+            inits.distribution("stable", self.width, self.width, threshold, self.beta, alpha=self.weight_alpha,
+                               **({"gain": self.weight_gain} if self.weight_gain is not None else {}),
+                               **({"rate": self.weight_rate} if self.weight_rate is not None else {}))
         validation.positive_int(self.block_layers, "block_layers")
         validation.positive(self.residual_budget, "residual_budget")
         if self.architecture != "plain":
@@ -216,7 +229,9 @@ def build_network(config: TrainConfig, n_inputs, n_classes):
     # entries that depend on the time steps or the reset (micheli_temporal) get this run's values
     accepted = inits.get(config.init).params
     params = {name: value for name, value in (("T", config.steps), ("reset", config.reset),
-                                              ("tau", config.escape_noise)) if name in accepted and value is not None}
+                                              ("tau", config.escape_noise), ("alpha", config.weight_alpha),
+                                              ("gain", config.weight_gain), ("rate", config.weight_rate))
+              if name in accepted and value is not None}
     weights = [inits.sample_weights(config.init, a, b, rng, threshold=config.threshold, beta=config.beta, **params)
                for a, b in zip(widths[:-1], widths[1:])]
     biases = [np.zeros(b, np.float32) for b in widths[1:]] if config.bias else None
@@ -583,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "surrogate-gradient BPTT and Adam; prints the last epoch's accuracies as JSON.",
 )
     types = {"data_dir": str, "train_size": int, "test_size": int, "surrogate_scale": float, "escape_noise": float,
-             "log_path": str, "checkpoint_path": str, "network_path": str, "threads": int}
+             "weight_gain": float, "weight_rate": float, "log_path": str, "checkpoint_path": str, "network_path": str, "threads": int}
     for item in dataclasses.fields(TrainConfig):
         if item.name in ("progress", "bias"):
             continue
