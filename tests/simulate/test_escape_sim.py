@@ -290,3 +290,52 @@ def test_critical_init_rate_and_decorrelation_rate_against_width_2000():
     measured = ratio ** (1 / 3)
     se = np.sqrt(var_ratio) * ratio ** (-2 / 3) / 3
     assert abs(measured - predicted) < 3 * se, (measured, predicted, se)
+
+
+def _tiny_data():
+    from simulate.data import Dataset
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 30), dtype=np.uint8)
+    y = rng.integers(0, 10, 40).astype(np.uint8)
+    return Dataset("tiny", x[:30], y[:30], x[30:], y[30:])
+
+
+def test_training_with_escape_is_reproducible_and_eval_batch_free():
+    """Two runs of the same config give the same history (the noise is seeded per epoch and
+    batch); the test metrics do not depend on eval_batch_size (image i is sample i); another
+    seed gives other spikes."""
+    from simulate.train import TrainConfig, train
+    base = dict(depth=4, width=20, steps=3, epochs=2, batch_size=8, firing="escape", escape_noise=0.5,
+                init="escape_critical", progress=False, eval_batch_size=10)
+    keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_rates", "grad_norms")
+    first = train(TrainConfig(**base), _tiny_data()).history
+    same = train(TrainConfig(**base), _tiny_data()).history
+    split = train(TrainConfig(**{**base, "eval_batch_size": 3}), _tiny_data()).history
+    other = train(TrainConfig(**{**base, "seed": 43}), _tiny_data()).history
+    for a, b, c in zip(first, same, split):
+        assert all(a[k] == b[k] for k in keys)
+        # same spikes per test image; only the float64 sum over eval batches is grouped differently
+        assert a["test_accuracy"] == c["test_accuracy"]
+        assert a["test_loss"] == pytest.approx(c["test_loss"], rel=1e-12)
+        assert a["test_rates"] == pytest.approx(c["test_rates"], rel=1e-12)
+    assert first[-1]["train_loss"] != other[-1]["train_loss"]
+
+
+@pytest.mark.parametrize("fields,match", [
+    (dict(firing="escape"), "escape_noise"),
+    (dict(firing="escape", escape_noise=-0.5), "escape_noise"),
+    (dict(escape_noise=0.5), "escape_noise"),
+    (dict(firing="escape", escape_noise=0.5, reset="zero"), "reset"),
+    (dict(firing="escape", escape_noise=0.5, surrogate_scale=3.0), "surrogate_scale"),
+])
+def test_train_config_rejects_bad_escape_settings(fields, match):
+    from simulate.train import TrainConfig
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**fields).validate()
+
+
+def test_command_line_without_noise_level_is_one_line_exit_2(capsys):
+    from simulate.train import main
+    assert main(["--firing", "escape", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "escape_noise" in err[0]
