@@ -47,8 +47,9 @@ from .network import Encoding, Network
 __all__ = ["Trainability", "trainability"]
 
 SCHOENHOLZ_CONSTANT = 6.0
-# the constant of the transient rule: band midpoints of the measured phase diagram over
-# xi_transient at width 100 (figures/out/full/trainability_phase.md, figures/out/correlation_transient.md)
+# the constant of the transient rule: a round value; the constant each measured row asks for
+# (band midpoint / xi_transient) is a column of the phase diagrams' tables
+# (figures/out/trainability_phase.md, trainability_knobs.md, full/trainability_phase.md)
 TRANSIENT_CONSTANT = 4.0
 
 
