@@ -138,7 +138,8 @@ def plot(data, params):
     fig.colorbar(image, ax=ax, label="test accuracy after the budget (%)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=7, frameon=False)
     ax.set_title(f"MNIST {params['train_size']} images x {params['epochs']} epoch(s), width {params['width']}, "
-                 f"beta {params['beta']}; 'trains' = accuracy >= {100 * TRAINS:.0f} %", fontsize=9)
+                 f"beta {params['beta']}{' unless the row says' if 'rows' in params else ''}; 'trains' = accuracy >= "
+                 f"{100 * TRAINS:.0f} %", fontsize=9)
     ax = axes[0, 1]
     labels = [label.replace(", ", "\n") for label in rows]
     ax.bar(np.arange(len(rows)) - 0.27, np.nan_to_num(data["xi_c"]), width=0.27, label="xi_c (pair mean field)",
