@@ -46,10 +46,11 @@ transition). For the paper's Gaussian stack the same quantity is theory.trainabi
 (at T = 1 the current-cosine and spike-correlation maps are conjugate: same slope at c*).
 
 BACKWARD GAIN. E[w^2] is infinite for alpha < 2, so the mean-square gain chi of Gaussian theory
-does not exist. :func:`typical_chi` samples the one-step backward chain at finite width n,
-delta_l = s'(u_l - theta) (W_{l+1} delta_{l+1}), with u_j = G (k/n)^(1/alpha) X_j, k ~ Bin(n, r*)
-(independent of W_{l+1} at one step) and fresh stable W, and returns the TYPICAL gain
-exp(E[ln ||delta_l||^2 / ||delta_{l+1}||^2]) per layer (the mean over layers after a burn-in).
+does not exist. :func:`typical_chi` simulates one-step networks of width n and their backward
+pass delta_{l-1} = s'(u_{l-1} - theta) (W_l delta_l), and returns the TYPICAL gain
+exp(E[ln ||delta_{l-1}||^2 / ||delta_l||^2]) per layer (mean over layers after a burn-in). The
+forward pass is simulated, not assumed independent of the backward weights: a huge weight
+drives its target far past threshold, where the surrogate is small.
 
 Temporal behaviour (T > 1, leak, reset) is not covered by this one-step theory; it is measured
 (tests/simulate/test_heavy_tailed_sim.py, docs/theory.md §9.5).
@@ -423,40 +424,52 @@ def _standard_stable(alpha, shape, rng):
     return draw({"dist": "stable", "alpha": alpha, "scale": 1.0}, shape, rng).astype(np.float64)
 
 
-def typical_chi(alpha, gain, threshold=1.0, width=100, surrogate="atan", scale=None, depth=60, burn_in=20,
+def typical_chi(alpha, gain, threshold=1.0, width=100, surrogate="atan", scale=None, depth=40, burn_in=10,
                 chains=20, seed=0, rate=None):
-    """Typical per-layer backward gain exp(mean ln(||delta_l||^2 / ||delta_{l+1}||^2)) of the
-    sampled one-step backward chain (module docstring) at width n, its standard error (delta
-    method over chains) and the per-chain values: (chi, se, per_chain). The forward rate is
-    the rate fixed point r* (or ``rate``); delta starts N(0, 1); layers after ``burn_in``
-    are averaged. Seeded (numpy Generator(seed)); float64."""
+    """Typical per-layer backward gain exp(mean ln(||delta_l||^2 / ||delta_{l+1}||^2)) of
+    one-step networks of width n (module docstring), its standard error (delta method over
+    chains) and the per-chain values: (chi, se, per_chain).
+
+    Each chain is one network, simulated: Bernoulli(r) input spikes (r = the rate fixed point
+    r*, or ``rate``), ``depth`` layers of fresh stable weights, u_l = s_{l-1} W_l,
+    s_l = [u_l > theta]; then delta_depth ~ N(0, 1) and delta_{l-1} = s'(u_{l-1} - theta) (W_l delta_l).
+    The forward pass is kept because the gradient-independence shortcut fails for heavy tails:
+    a huge w_ji drives neuron i far past threshold, where s'(u_i - theta) is small, so the
+    largest weights carry less gradient than an independent draw of u would say. The
+    ``burn_in`` layers nearest the top and the first layer are left out of the mean. Seeded
+    (numpy Generator(seed)); float64 from float32 weights (theory.inits.draw)."""
     from .surrogates import surrogate_grad
 
     alpha, threshold, gain = check_alpha(alpha), _threshold(threshold), _gain(gain)
     n = int(validation.positive_int(width, "width"))
     depth = int(validation.positive_int(depth, "depth"))
     burn_in = validation.non_negative_int(burn_in, "burn_in")
-    if burn_in >= depth:
-        raise ValueError(f"burn_in must be < depth = {depth}, got {burn_in}")
+    if burn_in >= depth - 1:
+        raise ValueError(f"burn_in must be < depth - 1 = {depth - 1}, got {burn_in}")
     chains = int(validation.positive_int(chains, "chains"))
     r = rate_fixed_point(alpha, gain, threshold).rate if rate is None else float(validation.unit_interval(rate, "rate"))
     gamma = gain * n ** (-1.0 / alpha)
     rng = np.random.default_rng(validation.non_negative_int(seed, "seed"))
     per_chain = np.empty(chains)
     for chain in range(chains):
+        spikes = (rng.random(n) < r).astype(np.float64)
+        weights, currents = [], []
+        for _ in range(depth):
+            w = gamma * _standard_stable(alpha, (n, n), rng)
+            u = spikes @ w
+            weights.append(w)
+            currents.append(u)
+            spikes = (u > threshold).astype(np.float64)
         delta = rng.standard_normal(n)
         logs = []
-        for layer in range(depth):
-            k = rng.binomial(n, r)
-            u = gamma * k ** (1.0 / alpha) * _standard_stable(alpha, n, rng)
-            w = gamma * _standard_stable(alpha, (n, n), rng)
-            new = surrogate_grad(surrogate, u - threshold, scale) * (w @ delta)
+        for layer in range(depth - 1, 0, -1):          # delta of layer `layer` -> layer - 1
+            new = surrogate_grad(surrogate, currents[layer - 1] - threshold, scale) * (weights[layer] @ delta)
             before, after = float(delta @ delta), float(new @ new)
             if after == 0.0 or before == 0.0:
                 logs.append(-np.inf)
                 break
             logs.append(np.log(after / before))
-            delta = new / np.sqrt(after)          # renormalised: only ratios matter
+            delta = new / np.sqrt(after)                 # renormalised: only ratios matter
         kept = np.asarray(logs[burn_in:]) if len(logs) > burn_in else np.asarray([-np.inf])
         per_chain[chain] = float(np.mean(kept))
     mean = float(np.mean(per_chain))

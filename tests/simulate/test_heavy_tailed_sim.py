@@ -88,3 +88,24 @@ def test_train_config_validates_the_stable_options():
     rng = np.random.default_rng(5)
     want = inits.sample_weights("stable", 784, 30, rng, threshold=1.0, beta=0.5, gain=3.3)
     np.testing.assert_array_equal(weights[0], want)
+
+
+@pytest.mark.slow
+def test_typical_chi_against_bptt_gradients():
+    """theory.heavy_tailed.typical_chi (NumPy network + backward chain) against the BPTT kernels'
+    per-layer ||delta_l||^2 (simulate.experiments.gradient_norm_draws, one step, width 100,
+    N(0, 1) input currents: an input LIF layer firing at Q(1) = r*). Typical gain = exp(mean
+    over networks of the mean log-ratio over hidden layers 5..25); two-sample z-test on the log
+    scale at |z| < 4 (two-sided 6e-5)."""
+    from simulate.experiments import gradient_norm_draws
+
+    out = gradient_norm_draws("stable", [100] * 31, 1.0, 0.0, ["atan"], 40, 0, 10)
+    log_ratio = np.log(out["delta_sq_atan"][:, :-1]) - np.log(out["delta_sq_atan"][:, 1:])
+    per_network = log_ratio[:, 5:25].mean(axis=1)
+    chi, se, per_chain = ht.typical_chi(1.0, ht.gain_for_rate(float(stats.norm.sf(1.0)), 1.0), width=100,
+                                        depth=40, burn_in=10, chains=20, seed=2)
+    theory_logs = np.log(per_chain)
+    z = (per_network.mean() - theory_logs.mean()) / np.sqrt(per_network.var(ddof=1) / len(per_network)
+                                                          + theory_logs.var(ddof=1) / len(theory_logs))
+    assert abs(z) < 4.0, (np.exp(per_network.mean()), chi, z)
+    assert chi > 1.5          # the typical backward gain explodes (Gaussian paper's init: chi = 0.76)
