@@ -57,6 +57,7 @@ expected network evaluated at the spiking network's variance.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -116,22 +117,28 @@ def length_map(q, sigma_w, fan_in, threshold, tau, bias_var=0.0, network="stocha
 
 
 def fixed_point_variance(sigma_w, fan_in, threshold, tau, bias_var=0.0, network="stochastic"):
-    """The fixed point q* = length_map(q*) (the map is bounded by g + b, and increasing in q
-    for theta >= 0; the largest root is returned, found by iteration from g + b and polished by
-    Brent's method)."""
+    """The largest fixed point q* = length_map(q*). The map is increasing in q (theta >= 0) and
+    bounded by g + b, so iterating from q = g + b decreases monotonically to it; stopped at
+    relative change 1e-14. Where that is slow (2000 steps, next to a saddle-node of the map) the
+    root is finished by Brent's method on [0, q], which then may return another root."""
     threshold, tau, bias_var = _check(threshold, tau, bias_var)
+    validation.choice(network, "network", NETWORKS)
     gain = _gain(sigma_w, fan_in)
+    if network == "stochastic":       # scalar erfc: this loop runs inside the init's root search
+        def step(v):
+            return gain * 0.5 * math.erfc(threshold / math.sqrt(2.0 * (v + tau * tau))) + bias_var
+    else:
+        def step(v):
+            return length_map(v, sigma_w, fan_in, threshold, tau, bias_var, network)
     q = gain + bias_var
     for _ in range(2000):
-        new = length_map(q, sigma_w, fan_in, threshold, tau, bias_var, network)
+        new = step(q)
         if abs(new - q) <= 1e-14 * max(1.0, q):
             return float(new)
         q = new
-    excess = lambda v: length_map(v, sigma_w, fan_in, threshold, tau, bias_var, network) - v  # noqa: E731
-    lo, hi = 0.0, gain + bias_var
-    if excess(lo) <= 0:
+    if step(0.0) <= 0:
         return 0.0
-    return float(optimize.brentq(excess, lo, hi, xtol=1e-15, rtol=1e-14))
+    return float(optimize.brentq(lambda v: step(v) - v, 0.0, q, xtol=1e-15, rtol=1e-14))
 
 
 def correlation_map(c, sigma_w, fan_in, threshold, tau, q=1.0, bias_var=0.0, network="stochastic"):
