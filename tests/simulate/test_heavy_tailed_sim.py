@@ -109,3 +109,57 @@ def test_typical_chi_against_bptt_gradients():
                                                           + theory_logs.var(ddof=1) / len(theory_logs))
     assert abs(z) < 4.0, (np.exp(per_network.mean()), chi, z)
     assert chi > 1.5          # the typical backward gain explodes (Gaussian paper's init: chi = 0.76)
+
+
+def _cauchy_network(rng, widths, dtype):
+    return [inits.sample_weights("stable", a, b, rng, threshold=1.0, gain=3.43).astype(dtype)
+            for a, b in zip(widths[:-1], widths[1:])]
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+def test_gradients_with_cauchy_weights(reset):
+    """The BPTT gradients with heavy-tailed weights, as tests/simulate/test_backprop.py checks them
+    for Gaussian ones: (1) smooth mode (logistic step, slope 4, float64) against central
+    differences, eps = 1e-6 (truncation ~ eps^2 (k max|w|)^3 < 1e-7 relative at the drawn
+    max|w| < 20 asserted here, round-off ~ 1e-10): bound 1e-5; (2) Heaviside + ATan in float32
+    against the plain NumPy float64 reference: relative error 1e-4 (float32 sums of <= 30 terms;
+    the Cauchy weights' largest term bounds the rounding at ~1e-6 of the gradient norm)."""
+    from simulate.backprop import loss_and_grads
+    from theory.surrogates import SURROGATES
+    from tests.simulate.test_backprop import _rel_err, reference_bptt
+
+    rng = np.random.default_rng([29, ["subtract", "zero", "none"].index(reset)])
+    widths = [6, 5, 4, 3]
+    weights = _cauchy_network(rng, widths, np.float64)
+    k_w = 4.0 * max(float(np.abs(w).max()) for w in weights)
+    currents = rng.uniform(0.0, 2.5, (4, 3, widths[0]))
+    labels = rng.integers(0, widths[-1], 3)
+    kw = dict(beta=0.6, threshold=1.0, reset=reset, smooth_slope=4.0)
+    _, grads, _ = loss_and_grads(weights, None, currents, labels, **kw)
+    eps, numeric = 1e-6, []
+    for w in weights:
+        g = np.zeros_like(w)
+        for idx in np.ndindex(w.shape):
+            old = w[idx]
+            w[idx] = old + eps
+            up = loss_and_grads(weights, None, currents, labels, **kw)[0]
+            w[idx] = old - eps
+            down = loss_and_grads(weights, None, currents, labels, **kw)[0]
+            w[idx] = old
+            g[idx] = (up - down) / (2 * eps)
+        numeric.append(g)
+    assert np.linalg.norm(np.concatenate([g.ravel() for g in numeric])) > 1e-3
+    print("smooth rel err", _rel_err(grads, numeric), "k max|w|", k_w)
+    assert _rel_err(grads, numeric) < 1e-5
+
+    widths = [30, 25, 20, 10]
+    weights = _cauchy_network(rng, widths, np.float32)
+    currents = rng.uniform(0.0, 1.5, (6, 8, 30)).astype(np.float32)
+    labels = rng.integers(0, 10, 8)
+    loss, grads, _ = loss_and_grads(weights, None, currents, labels, beta=0.5, threshold=1.0, reset=reset,
+                                    surrogate="atan", surrogate_scale=2.0)
+    ref_loss, ref_w, _ = reference_bptt(weights, None, currents, labels, 0.5, 1.0, reset,
+                                        lambda x: SURROGATES["atan"][0](x, 2.0), lambda x: (x > 0).astype(float))
+    assert abs(loss - ref_loss) <= 1e-4 * abs(ref_loss)
+    assert all(np.linalg.norm(g) > 0 for g in ref_w)
+    assert _rel_err(grads, ref_w) < 1e-4
