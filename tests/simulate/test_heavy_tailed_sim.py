@@ -119,9 +119,11 @@ def _cauchy_network(rng, widths, dtype):
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
 def test_gradients_with_cauchy_weights(reset):
     """The BPTT gradients with heavy-tailed weights, as tests/simulate/test_backprop.py checks them
-    for Gaussian ones: (1) smooth mode (logistic step, slope 4, float64) against central
-    differences, eps = 1e-6 (truncation ~ eps^2 (k max|w|)^3 < 1e-7 relative at the drawn
-    max|w| < 20 asserted here, round-off ~ 1e-10): bound 1e-5; (2) Heaviside + ATan in float32
+    for Gaussian ones: (1) smooth mode (logistic step, slope k = 4, float64) against central
+    differences, eps = 1e-6: bound 1e-5 as there (the truncation eps^2 f'''/6 grows with the
+    weights only through units near threshold: a unit pushed far past it by a huge weight is
+    saturated and its derivatives vanish, so the Cauchy tail does not inflate it; round-off
+    ~ 1e-10); (2) Heaviside + ATan in float32
     against the plain NumPy float64 reference: relative error 1e-4 (float32 sums of <= 30 terms;
     the Cauchy weights' largest term bounds the rounding at ~1e-6 of the gradient norm)."""
     from simulate.backprop import loss_and_grads
@@ -131,7 +133,6 @@ def test_gradients_with_cauchy_weights(reset):
     rng = np.random.default_rng([29, ["subtract", "zero", "none"].index(reset)])
     widths = [6, 5, 4, 3]
     weights = _cauchy_network(rng, widths, np.float64)
-    k_w = 4.0 * max(float(np.abs(w).max()) for w in weights)
     currents = rng.uniform(0.0, 2.5, (4, 3, widths[0]))
     labels = rng.integers(0, widths[-1], 3)
     kw = dict(beta=0.6, threshold=1.0, reset=reset, smooth_slope=4.0)
@@ -149,7 +150,6 @@ def test_gradients_with_cauchy_weights(reset):
             g[idx] = (up - down) / (2 * eps)
         numeric.append(g)
     assert np.linalg.norm(np.concatenate([g.ravel() for g in numeric])) > 1e-3
-    print("smooth rel err", _rel_err(grads, numeric), "k max|w|", k_w)
     assert _rel_err(grads, numeric) < 1e-5
 
     widths = [30, 25, 20, 10]
