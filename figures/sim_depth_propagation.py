@@ -36,7 +36,7 @@ def _usable(name, params):
 
 
 def compute(params, ctx):
-    names = [n for n in inits.names() if _usable(n, params)]
+    names = [n for n in inits.names(regime="plain") if _usable(n, params)]
     items = [dict(init=name, depth=params["depth"], width=params["width"], threshold=params["threshold"],
                   beta=params["beta"], batch=params["batch"], draws=params["draws"],
                   seed=params["seed"] + index, confidence=params["confidence"])
@@ -163,7 +163,8 @@ FIGURE = FigureSpec(
     name="sim_depth_propagation",
     caption="The paper's central picture, simulated with run_network: threshold 1, width 1000, first "
             "step (T = 1) from rest, i.i.d. N(0, 1) input currents, depth 100, every initialiser of the "
-            "registry. (a) firing rate and (b) membrane variance per layer: mean-field theory "
+            "registry for the plain LIF stack (escape-noise, residual and heavy-tailed entries belong to other "
+            "networks: figure deep_training). (a) firing rate and (b) membrane variance per layer: mean-field theory "
             "(theory.inits.predict) as lines, simulation means over independent draws (fresh weights and "
             "inputs) as points with Student-t intervals; exact zeros are drawn on the dotted floor. "
             "Dashed in (a): expected rate from the exact finite-width spike-count chain (theory.finite_width), "

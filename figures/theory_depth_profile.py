@@ -10,8 +10,8 @@ from ._spec import FigureSpec
 
 
 def compute(params, ctx):
-    data = {"depth": np.arange(params["depth"] + 1), "names": inits.names()}
-    for name in inits.names():
+    data = {"depth": np.arange(params["depth"] + 1), "names": inits.names(regime="plain")}
+    for name in inits.names(regime="plain"):
         try:
             run = inits.predict(name, params["depth"], params["width"], params["threshold"], params["beta"])
         except ValueError:
@@ -49,7 +49,7 @@ FIGURE = FigureSpec(
     name="theory_depth_profile",
     caption="Mean-field prediction (theory.propagate) of the membrane variance and firing "
             "probability per layer, first time step from rest, threshold 1, width 1000, for every "
-            "initialiser. Only the paper's init keeps q = 1 and rate Q(1) = 0.159; the ANN schemes "
+            "initialiser of the plain LIF stack (the regime-specific ones are in deep_training). Only the paper's init keeps q = 1 and rate Q(1) = 0.159; the ANN schemes "
             "fall to exact silence within a few layers; the leak/reset variant settles at a higher "
             "fixed point. Kaiming and Ding (lambda = 1, theta = 1) coincide, as do Xavier and LeCun for "
             "square layers: Kaiming and Xavier are the wide pale lines under the thin Ding and LeCun lines.",

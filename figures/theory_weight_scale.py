@@ -22,8 +22,8 @@ def scaled_std(item):
 def compute(params, ctx):
     fine = np.linspace(params["threshold_min"], params["threshold_max"], params["points"])
     coarse = np.linspace(params["threshold_min"], params["threshold_max"], params["coarse_points"])
-    data = {"names": inits.names(), "coarse_names": []}
-    for name in inits.names():
+    data = {"names": inits.names(regime="plain"), "coarse_names": []}
+    for name in inits.names(regime="plain"):
         # initialisers found by a root search (seconds each) get a coarse, cached grid
         slow = name in params["slow"]
         grid = coarse if slow else fine
@@ -56,8 +56,8 @@ _PARAMS = {"threshold_min": 0.0, "threshold_max": 3.0, "points": 121, "coarse_po
            "beta": 0.5, "slow": ["micheli_temporal"]}
 FIGURE = FigureSpec(
     name="theory_weight_scale",
-    caption="Weight standard deviation times sqrt(fan_in) versus threshold for every initialiser in "
-            "the registry (fan_in 1000, beta 0.5 where an initialiser uses it; the temporal init is "
+    caption="Weight standard deviation times sqrt(fan_in) versus threshold for every initialiser of "
+            "the plain LIF stack in the registry (fan_in 1000, beta 0.5 where an initialiser uses it; the temporal init is "
             "found by a root search, so it is drawn at the marked thresholds only, and is missing where "
             "no stable temporal fixed point has the target rate). The paper's scale 1/sqrt(Q(theta)) "
             "grows fast with the threshold; ANN schemes ignore it. Xavier and LeCun coincide for square "

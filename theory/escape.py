@@ -345,7 +345,7 @@ def predict(tau, threshold=1.0, fan_in=100, init="escape_critical", sigma_w=None
 @register("escape_critical",
           "std = sigma_w with chi = n sigma_w^2 E[f'(u)^2] = 1 at the stochastic fixed point q*, "
           "f(u) = Phi((u - theta)/tau)  (T = 1; docs/theory.md §9, stochastic firing)",
-          "this toolkit (escape-noise regime, issue 14)", params=("tau",))
+          "this toolkit (escape-noise regime, issue 14)", params=("tau",), regime="escape")
 def _escape_critical(fan_in, fan_out, threshold, beta, tau=0.5):
     """Critical init of the escape-noise network (:func:`critical_sigma`, network="stochastic"):
     the backward gain with the escape derivative is 1 at the forward fixed point. The training

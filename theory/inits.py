@@ -39,15 +39,22 @@ class Initialiser:
     std: Callable[..., float]
     dist: str = "normal"          # "normal", "uniform" or "stable" (zero mean / symmetric)
     params: tuple = ()            # names of the entry's own keyword parameters
+    regime: str = "plain"         # the network it is derived for (REGIMES); figures of the plain
+                                  # deterministic LIF stack show only "plain" entries
 
 
 INITIALISERS: dict[str, Initialiser] = {}
+# plain: deterministic LIF, feed-forward; escape: stochastic firing (theory.escape); residual:
+# SEW blocks (theory.residual); heavy_tailed: alpha-stable weights (theory.heavy_tailed)
+REGIMES = ("plain", "escape", "residual", "heavy_tailed")
 
 
-def register(name, formula, source, dist="normal", params=()):
+def register(name, formula, source, dist="normal", params=(), regime="plain"):
     """Decorator adding a std function to the registry (later modules register theirs too)."""
+    validation.choice(regime, "regime", REGIMES)
+
     def wrap(func):
-        INITIALISERS[name] = Initialiser(name, formula, source, func, dist, tuple(params))
+        INITIALISERS[name] = Initialiser(name, formula, source, func, dist, tuple(params), regime)
         return func
     return wrap
 
@@ -129,7 +136,7 @@ def _ding(fan_in, fan_out, threshold, beta, lam=1.0):
           "one-step large-n rate fixed point is `rate` (default Q(theta)): G = theta / (r^(1/alpha) "
           "Q_alpha^-1(r)); alpha = 1: Cauchy, G = theta tan(pi r) / r",
           "Kusmierz, Ogawa & Toyoizumi 2020 (heavy-tailed couplings); this toolkit, docs/theory.md §9",
-          dist="stable", params=("alpha", "rate", "gain"))
+          dist="stable", params=("alpha", "rate", "gain"), regime="heavy_tailed")
 def _stable(fan_in, fan_out, threshold, beta, alpha=1.0, rate=None, gain=None):
     """Heavy-tailed init: w_ij i.i.d. symmetric alpha-stable with scale gamma = G n^(-1/alpha)
     (the current of k active inputs is stable with scale gamma k^(1/alpha) = G (k/n)^(1/alpha)).
@@ -153,9 +160,12 @@ def _nonzero_threshold(name, threshold):
                          "|threshold|, so threshold 0 gives all-zero weights)")
 
 
-def names() -> list[str]:
-    """Registered initialiser names."""
-    return list(INITIALISERS)
+def names(regime=None) -> list[str]:
+    """Registered initialiser names; with ``regime`` (one of REGIMES) only that regime's."""
+    if regime is None:
+        return list(INITIALISERS)
+    validation.choice(regime, "regime", REGIMES)
+    return [name for name, entry in INITIALISERS.items() if entry.regime == regime]
 
 
 def get(name: str) -> Initialiser:

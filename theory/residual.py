@@ -139,7 +139,7 @@ def stream_second_moment(block, n_blocks, threshold=1.0, budget=1.0, branch_scal
           "branch's spike rate), q = target current variance (branch end: q_b from the block rate p_b = budget Q(theta)/N, "
           "others: 1); per-network q and M from theory.residual.sew_stds",
           "this toolkit (SEW-ResNet ADD blocks, Fang et al. 2021; docs/theory.md §9)",
-          params=("current_var", "input_second"))
+          params=("current_var", "input_second"), regime="residual")
 def _sew_add(fan_in, fan_out, threshold, beta, current_var=1.0, input_second=None):
     """One layer of a SEW-ADD network: Var[w] = q / (n M), so that the layer's current has variance
     q given an input of time-averaged second moment M (default M = Q(theta), the paper's binary

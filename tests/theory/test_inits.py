@@ -86,3 +86,19 @@ def test_predict_uses_propagate():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_regimes_partition_the_registry_and_plain_is_the_default():
+    """Every entry belongs to one regime; names(regime) lists exactly those; the regime-specific
+    entries (escape noise, residual blocks, heavy tails) are not "plain", so the figures of the
+    deterministic feed-forward stack leave them out."""
+    everything = inits.names()
+    by_regime = {regime: inits.names(regime=regime) for regime in inits.REGIMES}
+    assert sorted(sum(by_regime.values(), [])) == sorted(everything)
+    assert "micheli" in by_regime["plain"] and "kaiming" in by_regime["plain"]
+    for name in ("escape_critical", "sew_add", "stable"):
+        assert name in everything and name not in by_regime["plain"]
+    with pytest.raises(ValueError, match="regime"):
+        inits.names(regime="quantum")
+    with pytest.raises(ValueError, match="regime"):
+        inits.register("x", "", "", regime="quantum")
