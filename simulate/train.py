@@ -406,14 +406,25 @@ def _save_checkpoint(path, config, weights, biases, optimizer, epoch, history):
     _write_npz(path, arrays)
 
 
+_ABSENT = object()
+
+
 def _load_checkpoint(path, config, weights, biases, optimizer):
     data = _read_npz(path, "checkpoint_path", CHECKPOINT_FORMAT)
     try:
         saved = json.loads(str(data["config"]))
     except json.JSONDecodeError:
         raise ValueError(f"checkpoint_path {path!r} is not a checkpoint of this toolkit (bad config)") from None
-    if saved != json.loads(json.dumps(config.identity())):
-        diff = sorted(k for k in saved if saved[k] != config.identity().get(k))
+    if not isinstance(saved, dict):
+        raise ValueError(f"checkpoint_path {path!r} is not a checkpoint of this toolkit (bad config)")
+    current = json.loads(json.dumps(config.identity()))
+    # a field added to TrainConfig after the checkpoint was written is absent from it; the run
+    # was made with that field's default, so it matches when this run also uses the default
+    defaults = json.loads(json.dumps(TrainConfig().identity()))
+    missing = {k: defaults[k] for k in current if k not in saved}
+    diff = sorted(k for k in set(saved) | set(current)
+                  if {**missing, **saved}.get(k, _ABSENT) != current.get(k, _ABSENT))
+    if diff:
         raise ValueError(f"checkpoint_path {path!r} belongs to another configuration (differs in {diff})")
     saved_weights, saved_biases = _layers(data, path, "checkpoint_path")
     n = len(optimizer.params)

@@ -98,3 +98,22 @@ def test_history_does_not_depend_on_the_thread_count(small_mnist):
     one = train(_config(epochs=1, threads=1), data=small_mnist)
     two = train(_config(epochs=1, threads=2), data=small_mnist)
     assert _strip(one) == _strip(two)
+
+
+def test_checkpoint_from_before_a_new_field_resumes_at_its_default(small_mnist, tmp_path):
+    """A checkpoint written before a TrainConfig field existed (simulated by deleting the field
+    from its stored configuration) resumes when this run keeps the field's default, and is
+    refused, naming the field, when this run sets it otherwise."""
+    import numpy as np
+    ckpt = tmp_path / "old.npz"
+    train(_config(epochs=1, checkpoint_path=str(ckpt)), data=small_mnist)
+    with np.load(ckpt, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    config = json.loads(str(arrays["config"]))
+    assert config.pop("firing") == "deterministic"
+    arrays["config"] = np.array(json.dumps(config))
+    np.savez(ckpt, **arrays)
+    resumed = train(_config(epochs=2, checkpoint_path=str(ckpt)), data=small_mnist)
+    assert _strip(resumed) == _strip(train(_config(epochs=2), data=small_mnist))
+    with pytest.raises(ValueError, match=r"another configuration \(differs in \['escape_noise', 'firing'\]\)"):
+        train(_config(epochs=3, checkpoint_path=str(ckpt), firing="escape", escape_noise=0.5), data=small_mnist)
