@@ -29,10 +29,19 @@ def _plain_theory(item: dict) -> dict:
     return {"xi_c": point.xi_c, "chi": point.chi}
 
 
+def _escape_theory(item: dict) -> dict:
+    """One-step theory of the escape-noise network (theory.escape): xi_c and chi at its fixed point."""
+    from theory.escape import predict
+    point = predict(item["escape_noise"], threshold=item["threshold"], fan_in=item["width"], init=item["init"])
+    return {"xi_c": point.xi_c, "chi": point.chi}
+
+
 # label -> (TrainConfig fields of the regime, theory of the regime)
 REGIMES = {
     "paper's init (plain LIF)": ({"init": "micheli"}, _plain_theory),
     "Kaiming (plain LIF)": ({"init": "kaiming"}, _plain_theory),
+    "escape noise tau 0.5, escape_critical": ({"init": "escape_critical", "firing": "escape", "escape_noise": 0.5},
+                                              _escape_theory),
 }
 
 
