@@ -15,6 +15,8 @@ batch 32, draws 4)`` with W = 400, 420, ... (``--tasks`` points), seeded from it
    imports and kernel loads included), then again on the warm pool;
 3. Dask LocalCluster of 2 worker processes (``scheduler="local"``): the same grid cold and warm,
    and 200 no-op tasks (per-task overhead of submit + as_completed + result);
+   in every warm run, each task also reports the CPU seconds its process spent meanwhile (all
+   threads: a Dask worker's own background threads count) and those of its own thread;
 4. a fresh Python process: import time (numpy, scipy, numba, theory, simulate), the first task
    (kernels loaded from Numba's on-disk cache, ``cache=True``), and the second task of the same
    shape (warm): their difference is what a worker process pays once for the kernels.
@@ -49,6 +51,14 @@ def mc_point(item: dict):
     mc = monte_carlo("micheli", item["depth"], item["width"], threshold=1.0, beta=0.5, steps=item["steps"],
                      batch=item["batch"], draws=item["draws"], seed=task_seed(0, item))
     return mc.rate_draws, mc.mem_var_draws
+
+
+def measured_point(item: dict):
+    """mc_point with the CPU seconds its process spent meanwhile (all threads: a Dask worker's
+    own background work counts) and those of the thread that ran it (the task alone)."""
+    start, own = time.process_time(), time.thread_time()
+    out = mc_point(item)
+    return out, (time.process_time() - start, time.thread_time() - own)
 
 
 def noop(item):
@@ -108,12 +118,18 @@ def main(argv=None) -> int:
     # 1-3: serial with one Numba thread, joblib (2 processes), Dask LocalCluster (2 workers)
     import numpy as np
 
+    cpu = {}
+
     def serial_run():
         numba.set_num_threads(1)
         try:
-            return [mc_point(item) for item in grid]
+            return _unpack("serial", [measured_point(item) for item in grid])
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+    def _unpack(name, pairs):
+        cpu.setdefault(name, []).extend(seconds for _, seconds in pairs)
+        return [out for out, _ in pairs]
     serial_run()                                        # kernels loaded in this process
     executors = {"joblib/loky, 2 processes": Executor(jobs=2)}
     if not args.no_dask:
@@ -127,12 +143,13 @@ def main(argv=None) -> int:
             cold[name], out = _timed(lambda: executor.map(mc_point, grid))
             assert _same(out, serial_run()), f"{name}: results differ from serial"
             noop_cost[name] = _timed(lambda: executor.map(noop, list(range(200))))[0] / 200
+        cpu.clear()                                     # warm runs only
         for _ in range(args.repeat):
             t, serial = _timed(serial_run)
             times["serial"].append(t)
             for name, executor in executors.items():
-                t, out = _timed(lambda: executor.map(mc_point, grid))
-                assert _same(out, serial), f"{name}: results differ from serial"
+                t, out = _timed(lambda: executor.map(measured_point, grid))
+                assert _same(_unpack(name, out), serial), f"{name}: results differ from serial"
                 times[name].append(t)
     finally:
         for executor in executors.values():
@@ -155,6 +172,11 @@ def main(argv=None) -> int:
           f"kernel load {load:.3f} s once per worker process = {100 * load / t_warm:.1f}% of one task, "
           f"{100 * load / tasks_per_worker / t_warm:.1f}% per task over this grid's {tasks_per_worker:g} tasks "
           f"per worker")
+    print("\nCPU seconds per task, median over the warm runs (process: all threads of the process that ran it; "
+          "task: its own thread)")
+    for name, values in cpu.items():
+        values = np.array(values)
+        print(f"  {name:30s} process {np.median(values[:, 0]):.3f} s, task {np.median(values[:, 1]):.3f} s")
     print(f"every parallel result bit-identical to the serial one; load average after: {os.getloadavg()}")
     return 0
 

@@ -237,8 +237,12 @@ class Executor:
         if self._client is None:
             distributed = _import_dask()
             if self.scheduler == "local":
-                self._cluster = distributed.LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
-                                                         dashboard_address=":0", silence_logs=logging.CRITICAL)
+                import dask
+                # the workers' statistical profiler (a stack sample every 10 ms) costs CPU on every task
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    self._cluster = distributed.LocalCluster(n_workers=self.jobs, threads_per_worker=1,
+                                                             processes=True, dashboard_address=":0",
+                                                             silence_logs=logging.CRITICAL)
                 self._client = distributed.Client(self._cluster)
             else:
                 try:
