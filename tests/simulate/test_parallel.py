@@ -253,7 +253,7 @@ def dask_cluster(tmp_path_factory):
                 process.terminate()
         for process in processes:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 process.kill()
         logs.close()
