@@ -36,12 +36,22 @@ def _escape_theory(item: dict) -> dict:
     return {"xi_c": point.xi_c, "chi": point.chi}
 
 
+def _heavy_tailed_theory(item: dict) -> dict:
+    """One-step theory of the alpha-stable stack (theory.heavy_tailed): xi_c and the typical chi."""
+    from theory.heavy_tailed import heavy_tailed_trainability
+    point = heavy_tailed_trainability(alpha=item.get("weight_alpha") or 1.0, rate=item.get("weight_rate"),
+                                      gain=item.get("weight_gain"), threshold=item["threshold"], width=item["width"],
+                                      seed=item["seed"])
+    return {"xi_c": point.xi_c, "chi": point.chi}
+
+
 # label -> (TrainConfig fields of the regime, theory of the regime)
 REGIMES = {
     "paper's init (plain LIF)": ({"init": "micheli"}, _plain_theory),
     "Kaiming (plain LIF)": ({"init": "kaiming"}, _plain_theory),
     "escape noise tau 0.5, escape_critical": ({"init": "escape_critical", "firing": "escape", "escape_noise": 0.5},
                                               _escape_theory),
+    "Cauchy weights (stable, rate 0.05)": ({"init": "stable", "weight_rate": 0.05}, _heavy_tailed_theory),
 }
 
 
