@@ -121,20 +121,22 @@ def plot(data, params):
                  f"(points offset sideways so equal values stay visible)", fontsize=8)
     ax = axes[0, 1]
     x = np.arange(len(data["regimes"]))
-    xi = np.nan_to_num(data["xi_c"], nan=0.0, posinf=0.0)
-    ax.bar(x - 0.2, xi, width=0.4, color="#444444", label="xi_c (layers)")
-    gain = np.nan_to_num(data["chi"], nan=0.0)
-    ax.bar(x + 0.2, gain, width=0.4, color="#aaaaaa", label="chi (per-layer gradient gain)")
-    for i in range(len(x)):
-        if not np.isfinite(data["xi_c"][i]):
-            why = "xi_c infinite" if data["xi_c"][i] == np.inf else "no xi_c:\nsilent or\nno theory"
-            ax.text(x[i] - 0.2, 0.05, why, ha="center", va="bottom", fontsize=6, rotation=90)
-        if not np.isfinite(data["chi"][i]):
-            ax.text(x[i] + 0.2, 0.05, "no chi", ha="center", va="bottom", fontsize=6, rotation=90)
+    # log scale: the scales span 0.01 (Kaiming's chi) to hundreds of layers (residual xi_c)
+    for values, shift, colour, name in ((data["xi_c"], -0.2, "#444444", "xi_c (layers)"),
+                                        (data["chi"], 0.2, "#aaaaaa", "chi (per-layer gradient gain)")):
+        finite = np.isfinite(values) & (values > 0)
+        ax.bar(x[finite] + shift, values[finite], width=0.4, color=colour, label=name)
+        for k in range(len(x)):
+            text = f"{values[k]:.3g}" if finite[k] else "none"
+            ax.text(x[k] + shift, values[k] * 1.1 if finite[k] else 0.02, text, ha="center", va="bottom", fontsize=6,
+                    rotation=90 if not finite[k] else 0)
+    ax.set_yscale("log")
+    ax.set_ylim(0.005, 2000)
     ax.axhline(1.0, color="red", lw=0.8, ls="--", label="chi = 1 (critical)")
-    ax.set_xticks(x, [label.replace(" (", "\n(") for label in data["regimes"]], fontsize=7)
-    ax.legend(fontsize=7)
-    ax.set_title("predicted depth scale and gradient gain per regime", fontsize=9)
+    ax.set_xticks(x, [label.replace(" (", "\n(").replace(", ", ",\n") for label in data["regimes"]], fontsize=6.5)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("predicted depth scale and gradient gain per regime ('none': silent fixed point, no xi_c)",
+                 fontsize=8)
     return fig
 
 
