@@ -2,6 +2,7 @@
 
     python benchmarks/bench_temporal_init.py            # every configuration below (18 min at load 10)
     python benchmarks/bench_temporal_init.py --only issue
+    python benchmarks/bench_temporal_init.py --only off_grid   # off the table's grid (no old solver)
 
 Old = theory/temporal_init.py and theory/temporal_chain.py as of commit f334bb1 (read from git
 and loaded as private modules): the default was the infinite-width mean-field solve (width=None),
@@ -15,6 +16,13 @@ times a cached call off the table's grid (a new process reading the disk cache, 
 clearing the in-process cache). Wall clock,
 after a warm-up that compiles or loads the Numba kernels (its time printed separately).
 The machine is shared: compare times of one run, not across runs.
+
+--only off_grid: the 36 held-out points of tests/theory/test_temporal_interpolation.py (off the
+table's grid, inside its hull), each a first call in a fresh state (table re-read from disk,
+in-process caches cleared, disk cache off): the interpolated answer (the default now) against
+the staged chain search the default ran there before (what `tabulate_gains` runs), their times,
+and the chain's mean rate at each gain over 64 independent runs (seed 12345) with
+z = (mean - target) / sqrt(s^2/32 + s^2/64), the test's criterion.
 """
 from __future__ import annotations
 
@@ -70,11 +78,62 @@ def _timed(function, *args, **kwargs):
     return value, time.perf_counter() - start
 
 
+# the pre-registered held-out points of tests/theory/test_temporal_interpolation.py
+OFF_GRID = [(reset, T, beta, (300, 700, 1500)[(i + j) % 3]) for reset in ("subtract", "zero", "none")
+            for i, T in enumerate((7, 9, 14)) for j, beta in enumerate((0.4, 0.75, 0.85))]
+OFF_GRID += [(reset, 9, beta, 700) for reset in ("subtract", "zero", "none") for beta in (0.925, 0.075, 0.225)]
+
+
+def off_grid():
+    import numpy as np
+    from theory import temporal_init
+    from theory.gaussian import tail
+    from theory.temporal_chain import _rates_at_depth
+
+    _rates_at_depth(5.0, 2, 10, 2, 1.0, 0.5, "subtract", 0.2, 2, 0)
+    print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    target, bound = float(tail(1.0)), 3.5
+    print("| reset | T | beta | width | interpolated call | search | gain interpolated | gain searched "
+          "| z interpolated | z searched | pass (K 3.5) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    calls, searches, z_interpolated, z_searched = [], [], [], []
+    for reset, T, beta, width in OFF_GRID:
+        temporal_init._TABLE, temporal_init._GAINS = None, {}        # a new process: read the table
+        sigma, t_call = _timed(temporal_init.optimal_sigma_temporal, 1.0, width, beta, T, reset, progress=False)
+        interpolated = sigma ** 2 * width
+        temporal_init._GAINS.clear()
+        searched, t_search = _timed(temporal_init._optimal_gain, 1.0, beta, T, reset, target, 100, 10000, 0, 1e-7,
+                                    width, temporal_init.CHAINS, False, default_target=True, table=False)
+        zs = []
+        for gain in (interpolated, searched):
+            rates = _rates_at_depth(gain, 100, width, T, 1.0, beta, reset, target, 64, 12345)
+            s = rates.std(ddof=1)
+            slack = max(s / np.sqrt(32) / 2, 0.01 * target)
+            zs.append((rates.mean() - target) / (s * np.sqrt(1 / 32 + 1 / 64)))
+            if gain == interpolated:
+                passed = abs(rates.mean() - target) <= bound * s * np.sqrt(1 / 32 + 1 / 64) + slack
+        calls.append(t_call)
+        searches.append(t_search)
+        z_interpolated.append(zs[0])
+        z_searched.append(zs[1])
+        print(f"| {reset} | {T} | {beta} | {width} | {t_call * 1e3:.2f} ms | {t_search:.2f} s | {interpolated:.4f} "
+              f"| {searched:.4f} | {zs[0]:+.2f} | {zs[1]:+.2f} | {'yes' if passed else 'NO'} |", flush=True)
+    print(f"interpolated call: median {np.median(calls) * 1e3:.2f} ms, max {max(calls) * 1e3:.2f} ms; search: median "
+          f"{np.median(searches):.2f} s, max {max(searches):.2f} s; median search / call "
+          f"{np.median(np.array(searches) / np.array(calls)):.0f}x")
+    print(f"rms z: interpolated {np.sqrt(np.mean(np.square(z_interpolated))):.2f}, searched "
+          f"{np.sqrt(np.mean(np.square(z_searched))):.2f}; max |z|: interpolated {np.max(np.abs(z_interpolated)):.2f}, "
+          f"searched {np.max(np.abs(z_searched)):.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=sorted(CONFIGS), help="run one group of configurations")
+    parser.add_argument("--only", choices=sorted(CONFIGS) + ["off_grid"], help="run one group of configurations")
     args = parser.parse_args()
     os.environ["SNN_INIT_CACHE"] = ""            # first calls only (the disk cache is timed apart)
+    if args.only == "off_grid":
+        off_grid()
+        return
 
     from theory import temporal_init
     from theory.temporal_chain import _rates_at_depth, temporal_chain

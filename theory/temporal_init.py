@@ -38,6 +38,11 @@ firing/silence alternation at beta = 0 with subtract reset), the O(1/sqrt(n)) fl
 real layers push the rate at depth below the infinite-width prediction; the chain has exactly
 the law of the simulated network, so its root does not have that shortfall. Measured gains,
 shortfalls and solve times: benchmarks/RESULTS.md and tests/simulate/test_temporal_sim.py.
+
+The chain search costs seconds to minutes, so roots are tabulated (theory/data/temporal_gains.json):
+with default arguments, a call inside the table's hull (threshold 1, T <= 16, beta <= 0.95,
+width 100-2000) is a look-up or a multilinear interpolation of the table in (T, beta, 1/width)
+(:func:`optimal_gain_temporal`); elsewhere it searches.
 """
 from __future__ import annotations
 
@@ -377,7 +382,7 @@ def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, 
                     default_target)
     memo = json.dumps(key, sort_keys=True)
     if memo not in _GAINS:
-        gain = _table().get(memo) if table else None
+        gain = (_table().get(memo) or _interpolate(key)) if table else None
         if gain is None:
             gain = _cache_load(key)
         if gain is None:
@@ -397,11 +402,15 @@ def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, 
 
 # The table shipped with the package (theory/data/temporal_gains.json): answers of the default
 # chain search (default target Q(theta), depth, seed, chains) on TABLE_GRID, written by
-# tabulate_gains() with this code; a call whose key is in it costs a dictionary look-up. Keys
-# carry _SOLVER_VERSION, so a table of another solver version is never used.
+# tabulate_gains() with this code; a call whose key is in it costs a dictionary look-up, a call
+# inside its hull an interpolation (_interpolate). Keys carry _SOLVER_VERSION, so a table of
+# another solver version is never used. The beta nodes are densest at 0-0.7, where the gain
+# varies most (the table's own leave-one-out interpolation error was largest there).
 TABLE_PATH = Path(__file__).with_name("data") / "temporal_gains.json"
-TABLE_GRID = {"threshold": (1.0,), "reset": ("subtract", "zero", "none"), "T": (10, 8, 5),
-              "beta": (0.0, 0.5, 0.9), "width": (2000, 1000, 500, 200, 100)}
+TABLE_GRID = {"threshold": (1.0,), "reset": ("subtract", "zero", "none"),
+              "T": (10, 8, 5, 16, 2, 3, 4, 1, 12, 6),
+              "beta": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+              "width": (2000, 1000, 500, 200, 100)}
 _TABLE: dict | None = None
 
 
@@ -414,6 +423,72 @@ def _table():
         except (OSError, ValueError, KeyError, TypeError):
             _TABLE = {}
     return _TABLE
+
+
+# Off the table's grid but inside its hull (every key field but T, beta and width as in the
+# table; T, beta, width between its smallest and largest nodes of that reset), the answer is the
+# multilinear interpolation of the tabulated gains in the coordinates
+#     T,   beta,   1 / width
+# (the finite-width correction of the gain is close to linear in 1 / width; leave-one-out on the
+# table's nodes chose these over log width, 1/sqrt(width) and log(1 - beta)), over the 2^k corners
+# of the cell around the call (k the number of axes on which the call is not a node):
+#     g = sum_corners prod_axis w_axis(corner) g_table(corner),   w = 1 - |x - x_node| / cell size.
+# A cell with a corner missing from the table (no stable root there) is not interpolated.
+_INTERPOLATED_AXES = ("T", "beta", "width")
+_COORDINATES = {"T": float, "beta": float, "width": lambda width: 1.0 / width}
+_GROUPS: tuple = (None, {})      # (the table they were built from, groups)
+
+
+def _groups():
+    # the table split by every key field except the interpolated axes: {rest: {(T, beta, width): gain}}
+    global _GROUPS
+    table = _table()
+    if _GROUPS[0] is not table:
+        groups = {}
+        for text, gain in table.items():
+            key = json.loads(text)
+            rest = json.dumps({name: value for name, value in key.items() if name not in _INTERPOLATED_AXES},
+                              sort_keys=True)
+            groups.setdefault(rest, {})[tuple(key[name] for name in _INTERPOLATED_AXES)] = gain
+        _GROUPS = (table, groups)
+    return _GROUPS[1]
+
+
+def _cell(value, nodes, coordinate):
+    # [(node, weight)] of the 1 or 2 nodes around value (linear in the coordinate); None outside
+    if value in nodes:
+        return [(value, 1.0)]
+    below = [node for node in nodes if node < value]
+    above = [node for node in nodes if node > value]
+    if not below or not above:
+        return None
+    lower, upper = max(below), min(above)
+    fraction = (coordinate(value) - coordinate(lower)) / (coordinate(upper) - coordinate(lower))
+    return [(lower, 1.0 - fraction), (upper, fraction)]
+
+
+def _interpolate(key):
+    """Gain at ``key`` interpolated from the shipped table (see above), None outside its hull."""
+    if key["width"] == "inf":
+        return None
+    rest = json.dumps({name: value for name, value in key.items() if name not in _INTERPOLATED_AXES},
+                      sort_keys=True)
+    points = _groups().get(rest)
+    if not points:
+        return None
+    cells = []
+    for axis, name in enumerate(_INTERPOLATED_AXES):
+        cell = _cell(key[name], sorted({point[axis] for point in points}), _COORDINATES[name])
+        if cell is None:
+            return None
+        cells.append(cell)
+    gain = 0.0
+    for corner in itertools.product(*cells):
+        node = tuple(value for value, _ in corner)
+        if node not in points:
+            return None
+        gain += math.prod(weight for _, weight in corner) * points[node]
+    return float(gain)
 
 
 def tabulate_gains(path=TABLE_PATH, grid=None, progress=True):
@@ -516,11 +591,27 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
 
     ValueError if no gain gives that rate, or (chain) if more than half of the runs are silent
     at the solved gain (the median network is then dead and the target met only on average).
-    Answers come from the table shipped with the package when the call is on its grid
-    (TABLE_GRID with every other argument at its default; :func:`tabulate_gains` wrote it with
-    this search), else from the per-process and on-disk caches (:func:`cache_dir`), else from a
-    new search; ``progress`` shows a bar of evaluations while a new gain is solved (cost:
-    benchmarks/RESULTS.md). Float64.
+    Where the answer comes from (cost and accuracy: benchmarks/RESULTS.md):
+
+    - on the grid of the table shipped with the package (TABLE_GRID with every other argument
+      at its default; :func:`tabulate_gains` wrote it with this search): a look-up;
+    - inside the table's hull (threshold, target_rate, depth, seed and chains at the table's
+      values: 1, Q(1), 100, 0, 32; a finite width, T and beta between the table's nodes, which
+      span width 100-2000, T 1-16, beta 0-0.95 where tabulated): the multilinear interpolation
+      of the tabulated gains in (T, beta, 1/width) over the table cell around the call,
+
+          g = sum over the cell's corners c of  prod_axes (1 - |x - x_c| / cell size)  g_table(c),
+
+      with no chain run (the table's gains solve the chain's equation within the search's
+      error; the interpolation is checked against the chain at held-out points by
+      tests/theory/test_temporal_interpolation.py); a cell with a corner missing from the table
+      (no stable root there) is searched instead;
+    - outside the hull (any other threshold, target, depth, seed or run count, T, beta or width
+      beyond the table's range): the per-process and on-disk caches (:func:`cache_dir`), else a
+      new search (seconds to minutes at width 1000-2000); ``progress`` shows a bar of evaluations
+      while it runs.
+
+    Float64.
     """
     default_target = target_rate is None
     threshold, beta, T, reset, target_rate, depth, samples, chains = _check_common(
@@ -540,7 +631,10 @@ def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_
 
     solved on the exact finite-width Gram chain of a uniform stack of ``width`` neurons per
     layer (default: width = fan_in) started from i.i.d. Bernoulli(target) spikes; see
-    :func:`optimal_gain_temporal` for the search and its cost (benchmarks/RESULTS.md).
+    :func:`optimal_gain_temporal` for the search, the shipped table and its interpolation
+    (with default arguments, threshold 1, T <= 16, beta <= 0.95 and 100 <= width <= 2000 a call
+    is a look-up or an interpolation of the table; elsewhere it searches: seconds to minutes)
+    and their cost (benchmarks/RESULTS.md).
 
     width=math.inf asks for the infinite-width answer instead: the temporal mean-field fixed
     point (1/T) sum_t M*_g[t, t] = target_rate, M*_g = LIF(g M*_g). At T = 1 that is the
