@@ -141,8 +141,8 @@ def fixed_point_variance(sigma_w, fan_in, threshold, tau, bias_var=0.0, network=
     return float(optimize.brentq(lambda v: step(v) - v, 0.0, q, xtol=1e-15, rtol=1e-14))
 
 
-def correlation_map(c, sigma_w, fan_in, threshold, tau, q=1.0, bias_var=0.0, network="stochastic"):
-    """c' = [g P2(z, kappa c) + b] / q' for input currents of variance q and correlation c."""
+def _pair_setup(c, sigma_w, fan_in, threshold, tau, q, bias_var, network):
+    """Checked (c, q', kappa, z, bias_var) shared by the correlation map and its slope."""
     c = float(validation.finite(c, "c"))
     if abs(c) > 1.0:
         raise ValueError(f"c must lie in [-1, 1], got {c!r}")
@@ -151,21 +151,18 @@ def correlation_map(c, sigma_w, fan_in, threshold, tau, q=1.0, bias_var=0.0, net
     q_out = length_map(q, sigma_w, fan_in, threshold, tau, bias_var, network)
     if q_out <= 0:
         raise ValueError("sigma_w is 0 and bias_var is 0: the output variance is 0, so the correlation is undefined")
-    kappa = q / (q + tau * tau)
-    z = threshold / np.sqrt(q + tau * tau)
+    return c, q_out, q / (q + tau * tau), threshold / np.sqrt(q + tau * tau), bias_var
+
+
+def correlation_map(c, sigma_w, fan_in, threshold, tau, q=1.0, bias_var=0.0, network="stochastic"):
+    """c' = [g P2(z, kappa c) + b] / q' for input currents of variance q and correlation c."""
+    c, q_out, kappa, z, bias_var = _pair_setup(c, sigma_w, fan_in, threshold, tau, q, bias_var, network)
     return (_gain(sigma_w, fan_in) * _p2(z, kappa * c) + bias_var) / q_out
 
 
 def correlation_slope(c, sigma_w, fan_in, threshold, tau, q=1.0, bias_var=0.0, network="stochastic"):
     """dc'/dc = kappa g exp(-z^2 / (1 + kappa c)) / (2 pi sqrt(1 - kappa^2 c^2) q')."""
-    c = float(validation.finite(c, "c"))
-    if abs(c) > 1.0:
-        raise ValueError(f"c must lie in [-1, 1], got {c!r}")
-    q = float(validation.positive(q, "q"))
-    threshold, tau, bias_var = _check(threshold, tau, bias_var)
-    q_out = length_map(q, sigma_w, fan_in, threshold, tau, bias_var, network)
-    kappa = q / (q + tau * tau)
-    z = threshold / np.sqrt(q + tau * tau)
+    c, q_out, kappa, z, _ = _pair_setup(c, sigma_w, fan_in, threshold, tau, q, bias_var, network)
     return kappa * _gain(sigma_w, fan_in) * _dp2(z, kappa * c) / q_out
 
 

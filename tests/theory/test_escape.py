@@ -143,3 +143,11 @@ def test_bad_inputs(bad, match):
     kwargs.update(bad)
     with pytest.raises(ValueError, match=match):
         E.escape_fixed_point(**kwargs)
+
+
+def test_slope_of_a_zero_variance_output_is_refused_not_infinite():
+    """sigma_w = 0 and bias_var = 0: no output variance, so neither the map nor its slope exists."""
+    from theory import escape
+    for function in (escape.correlation_map, escape.correlation_slope):
+        with pytest.raises(ValueError, match="output variance is 0"):
+            function(0.5, 0.0, 100, 1.0, 0.5)
