@@ -37,7 +37,7 @@ from numba import njit, prange
 
 from theory import surrogates as _surrogates
 
-from .kernels import escape_probability, membrane, noise_row, noise_uniform  # membrane: theory.lif, compiled once
+from .kernels import escape_probability, membrane_row, noise_row, noise_uniform
 
 _atan = njit(cache=True, inline="always")(_surrogates.atan)
 _fast_sigmoid = njit(cache=True, inline="always")(_surrogates.fast_sigmoid)
@@ -105,15 +105,7 @@ def lif_forward(currents, beta, threshold, reset_code, smooth_slope, mem_out, sp
         u = np.zeros(width, currents.dtype)
         r = np.zeros(width, currents.dtype)
         for t in range(steps):
-            if reset_code == 0:
-                for j in range(width):
-                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 0)
-            elif reset_code == 1:
-                for j in range(width):
-                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 1)
-            else:
-                for j in range(width):
-                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 2)
+            membrane_row(u, r, currents[t, b], beta, threshold, reset_code)
             for j in range(width):
                 r[j] = one if u[j] > threshold else zero
             if keep_mem:
@@ -177,15 +169,7 @@ def lif_forward_escape(currents, beta, threshold, reset_code, tau, key, sample_o
         u = np.zeros(width, currents.dtype)
         r = np.zeros(width, currents.dtype)
         for t in range(steps):
-            if reset_code == 0:
-                for j in range(width):
-                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 0)
-            elif reset_code == 1:
-                for j in range(width):
-                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 1)
-            else:
-                for j in range(width):
-                    u[j] = membrane(u[j], r[j], currents[t, b, j], beta, threshold, 2)
+            membrane_row(u, r, currents[t, b], beta, threshold, reset_code)
             row = noise_row(key, t, sample_offset + b)
             for j in range(width):
                 p = escape_probability(u[j], threshold, tau)

@@ -37,16 +37,14 @@ from theory.lif import membrane_compiled as membrane
 BLOCK = 128    # neurons per work item: 512 bytes of accumulator, slab of n_in * 512 bytes
 
 
-@njit(cache=True)
-def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row, index_row, j0):
-    """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8);
-    write the absolute indices (j0 + j) of the spiking ones to index_row[:count]; return count.
+@njit(cache=True, inline="always")
+def membrane_row(u, s, current, beta, threshold, reset_code):
+    """u[j] <- membrane(u[j], s[j], current[j]) for every j, in place (theory.lif's update).
 
-    One branch-free loop per reset mode so that LLVM vectorises the membrane update.
-    The spike test is float32 u > float32 theta (strict).
-    """
+    One loop per reset with a literal code: the branch in membrane folds away and each loop
+    vectorises. Inlined into every kernel that advances a row of neurons (here and in
+    simulate.bptt_kernels), so the dispatch is written once."""
     width = u.shape[0]
-    # one loop per reset with a literal code: the branch in membrane folds away and it vectorises
     if reset_code == 0:
         for j in range(width):
             u[j] = membrane(u[j], s[j], current[j], beta, threshold, 0)
@@ -56,6 +54,18 @@ def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row, index_row
     else:
         for j in range(width):
             u[j] = membrane(u[j], s[j], current[j], beta, threshold, 2)
+
+
+@njit(cache=True)
+def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row, index_row, j0):
+    """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8);
+    write the absolute indices (j0 + j) of the spiking ones to index_row[:count]; return count.
+
+    One branch-free loop per reset mode so that LLVM vectorises the membrane update.
+    The spike test is float32 u > float32 theta (strict).
+    """
+    width = u.shape[0]
+    membrane_row(u, s, current, beta, threshold, reset_code)
     for j in range(width):
         fired = u[j] > threshold
         s[j] = np.float32(fired)
@@ -266,15 +276,7 @@ def _lif_block_escape(u, s, current, beta, threshold, reset_code, spikes_row, in
     """:func:`_lif_block` with escape-noise firing: s = [U_j < Phi((u - theta)/tau)],
     U_j = noise_uniform(row, j0 + j)."""
     width = u.shape[0]
-    if reset_code == 0:
-        for j in range(width):
-            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 0)
-    elif reset_code == 1:
-        for j in range(width):
-            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 1)
-    else:
-        for j in range(width):
-            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 2)
+    membrane_row(u, s, current, beta, threshold, reset_code)
     for j in range(width):
         fired = noise_uniform(row, j0 + j) < escape_probability(u[j], threshold, tau)
         s[j] = np.float32(fired)
