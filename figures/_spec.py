@@ -30,6 +30,8 @@ class FigureSpec:
     agreement: Callable[[dict, dict], str] | None = None
     order: int = 100                      # position in the gallery (lower first)
     expected_seconds: dict = field(default_factory=dict)   # preset -> rough run time on 2 cores
+    # preset -> what that preset leaves out of the science and why (printed in the gallery)
+    preset_notes: dict = field(default_factory=dict)
 
     def params(self, preset: str) -> dict:
         if preset not in self.presets:

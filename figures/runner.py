@@ -59,11 +59,27 @@ def render(spec, preset: str, out_dir: Path, cache: Cache, jobs: int = 1,
             path.write_text(text)
             files.append(path)
     agreement = spec.agreement(data, params) if spec.agreement is not None else ""
+    sidecar_path = out_dir / "data" / f"{spec.name}.json"
+    seconds = time.perf_counter() - start
     sidecar = {"preset": preset, "params": params, "agreement": agreement,
-               "files": [str(f.relative_to(out_dir)) for f in files]}
-    (out_dir / "data" / f"{spec.name}.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True))
-    return FigureResult(spec.name, time.perf_counter() - start, from_cache, ctx.computed,
-                        ctx.reused, files, agreement)
+               "files": [str(f.relative_to(out_dir)) for f in files],
+               "note": spec.preset_notes.get(preset, ""),
+               "run": _run_record(seconds, from_cache, ctx, executor, jobs, sidecar_path, params)}
+    sidecar_path.write_text(json.dumps(sidecar, indent=1, sort_keys=True))
+    return FigureResult(spec.name, seconds, from_cache, ctx.computed, ctx.reused, files, agreement)
+
+
+def _run_record(seconds, from_cache, ctx, executor, jobs, sidecar_path: Path, params) -> dict:
+    """How this figure was produced: wall seconds, sub-steps computed and reused, on what.
+    A figure read whole from the cache keeps the record of the run that computed it (same
+    parameters), so the gallery's time is a computing time, not a cache read."""
+    if from_cache and sidecar_path.exists():
+        previous = json.loads(sidecar_path.read_text())
+        if previous.get("params") == params and previous.get("run", {}).get("computed"):
+            return previous["run"]
+    where = executor.describe() if executor is not None else f"{jobs} local process(es)"
+    return {"seconds": round(seconds, 1), "computed": not from_cache, "computed_steps": ctx.computed,
+            "reused_steps": ctx.reused, "executor": where}
 
 
 _HEADER = ["# Figure gallery", "",
@@ -104,8 +120,16 @@ def _entry(spec, sidecar: dict, out_dir: Path) -> list:
     tables = [f for f in files if f.suffix in (".md", ".csv")]
     if tables:
         lines += ["Tables: " + ", ".join(f"[{f.name}]({f.as_posix()})" for f in tables), ""]
-    lines += [f"Preset `{sidecar['preset']}`, parameters: `{json.dumps(sidecar['params'], sort_keys=True)}`", "",
-              f"Redraw: `{redraw_command(spec.name, sidecar['preset'])}`", ""]
+    if sidecar.get("note"):
+        lines += [f"**Preset `{sidecar['preset']}` reduces:** {sidecar['note']}", ""]
+    lines += [f"Preset `{sidecar['preset']}`, parameters: `{json.dumps(sidecar['params'], sort_keys=True)}`", ""]
+    run = sidecar.get("run")
+    if run:
+        how = (f"computed in {run['seconds']:.0f} s wall ({run['computed_steps']} sub-steps computed, "
+               f"{run['reused_steps']} from the cache) on {run['executor']}" if run["computed"]
+               else f"read whole from the cache in {run['seconds']:.1f} s")
+        lines += [f"Run: {how}.", ""]
+    lines += [f"Redraw: `{redraw_command(spec.name, sidecar['preset'])}`", ""]
     return lines
 
 

@@ -30,6 +30,11 @@ def _entries(readme):
     return [line[3:] for line in readme.read_text().splitlines() if line.startswith("## ")]
 
 
+def _without_timings(text):
+    """The gallery less its "Run:" lines (measured wall times differ from run to run)."""
+    return [line for line in text.splitlines() if not line.startswith("Run: ")]
+
+
 def test_fresh_clone_partial_run_keeps_every_entry(tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
     run(SPECS, all_specs=SPECS, preset="quick", out_dir=out, cache_dir=cache, progress=False)
@@ -42,7 +47,8 @@ def test_fresh_clone_partial_run_keeps_every_entry(tmp_path):
     assert sorted(p.name for p in (out / "data").iterdir()) == ["alpha.json", "beta.json", "gamma.json"]
     run([SPECS[1]], all_specs=SPECS, preset="quick", out_dir=out, cache_dir=tmp_path / "fresh", progress=False)
     assert _entries(readme) == ["alpha", "beta", "gamma"]
-    assert readme.read_text() == full          # same preset, same numbers: the gallery is unchanged
+    # same preset, same numbers: the gallery is unchanged but for beta's measured time
+    assert _without_timings(readme.read_text()) == _without_timings(full)
     assert len(readme.read_text().splitlines()) == len(full.splitlines())
 
 
@@ -74,3 +80,18 @@ def test_figure_never_drawn_has_no_entry(tmp_path):
                                              ("medium", "python paper_figs.py --preset medium --only x")])
 def test_redraw_command_names_the_preset(preset, command):
     assert redraw_command("x", preset) == command
+
+
+def test_gallery_records_the_computing_time_and_keeps_it_on_a_cache_read(tmp_path):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    notes = {"full": "half the draws (reason)."}
+    spec = FigureSpec(**{**SPECS[0].__dict__, "preset_notes": notes})
+    run([spec], preset="full", out_dir=out, cache_dir=cache, progress=False)
+    first = (out / "README.md").read_text()
+    runs = [line for line in first.splitlines() if line.startswith("Run: ")]
+    assert len(runs) == 1 and runs[0].startswith("Run: computed in ") and "on serial (this process)" in runs[0]
+    assert "**Preset `full` reduces:** half the draws (reason)." in first
+    run([spec], preset="full", out_dir=out, cache_dir=cache, progress=False)     # read from the cache
+    assert (out / "README.md").read_text() == first                              # the computing time stays
+    run([spec], preset="quick", out_dir=out, cache_dir=cache, progress=False)    # no note for quick
+    assert "reduces:" not in (out / "README.md").read_text()
