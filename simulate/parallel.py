@@ -31,6 +31,13 @@ task on a Dask worker one thread (start one single-threaded worker process per c
 Compiled kernels are cached on disk (``cache=True``), so each worker process loads them once,
 not once per task.
 
+Memory allocator: Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``
+(``distributed.nanny.pre-spawn-environ``). That fixes glibc's mmap threshold at 128 KiB, so
+every array of a task above it is a fresh ``mmap`` whose pages fault in one by one; a Monte
+Carlo task then costs about 1.5 times its CPU time (benchmarks/RESULTS.md). The local cluster
+is started without it; workers of a remote cluster that have it set draw a RuntimeWarning
+naming :data:`DASK_WORKER_ENV`, the setting to start them with.
+
 Faults: Dask re-runs the tasks of a worker that dies on another worker (up to its
 ``distributed.scheduler.allowed-failures``, 3 by default, then ``KilledWorker``). joblib/loky
 aborts the whole call with ``TerminatedWorkerError`` when a worker dies; :class:`Executor`
@@ -58,6 +65,9 @@ from theory import validation
 __all__ = ["Executor", "MissingExtraError", "map_tasks", "check_scheduler", "task_seed", "DASK_EXTRA"]
 
 DASK_EXTRA = 'pip install "snn-init[distributed]"  (from a checkout: pip install ".[distributed]")'
+# the environment for `dask worker` that keeps glibc's adaptive mmap threshold (see the module doc)
+DASK_WORKER_ENV = "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_=None"
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
 _ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
 
 
@@ -129,6 +139,11 @@ def code_fingerprint() -> str:
             digest.update(f"{package}/{path.relative_to(root).as_posix()}".encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _trim_threshold():
+    """This process's MALLOC_TRIM_THRESHOLD_ (None when unset), asked of every Dask worker."""
+    return os.environ.get(_TRIM)
 
 
 def _call(func, index, item, threads):
@@ -239,7 +254,8 @@ class Executor:
             if self.scheduler == "local":
                 import dask
                 # the workers' statistical profiler (a stack sample every 10 ms) costs CPU on every task
-                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                with dask.config.set({"distributed.worker.profile.enabled": False,
+                                      f"distributed.nanny.pre-spawn-environ.{_TRIM}": None}):
                     self._cluster = distributed.LocalCluster(n_workers=self.jobs, threads_per_worker=1,
                                                              processes=True, dashboard_address=":0",
                                                              silence_logs=logging.CRITICAL)
@@ -263,6 +279,12 @@ class Executor:
             self.close()
             raise ValueError(f"scheduler: worker(s) {stale} run other code of theory/simulate/figures than this "
                              f"process (install the same version of snn-init on every machine)")
+        trimmed = sorted(address for address, value in self._client.run(_trim_threshold).items()
+                         if value is not None)
+        if trimmed:
+            warnings.warn(f"Dask worker(s) {trimmed} run with {_TRIM} set (Dask's default): numpy-heavy tasks "
+                          f"take about 1.5x their CPU time there; start the workers with {DASK_WORKER_ENV}",
+                          RuntimeWarning, stacklevel=3)
 
     def _dask(self, func, items):
         distributed = _import_dask()

@@ -301,3 +301,29 @@ def test_dask_worker_killed_mid_sweep_loses_nothing(dask_cluster, tmp_path):
 @pytest.mark.slow
 def test_local_cluster_equals_serial(serial_sweep):
     assert_same_sweep(serial_sweep, sweep(*GRID, seed=4, progress=False, jobs=2, scheduler="local", **SMALL))
+
+
+# ------------------------------------------------------------------ the workers' memory allocator
+@needs_dask
+def test_local_cluster_workers_run_without_dasks_malloc_trim_threshold():
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 by default, which makes a Monte Carlo task
+    cost about 1.5x its CPU time (page faults on every large array); the local cluster drops it."""
+    from simulate.parallel import _trim_threshold
+    with Executor(1, "local") as executor:
+        assert set(executor.client().run(_trim_threshold).values()) == {None}
+
+
+def test_remote_workers_with_the_trim_threshold_draw_a_warning_naming_the_fix():
+    from simulate.parallel import DASK_WORKER_ENV, _trim_threshold, code_fingerprint
+
+    class Client:
+        def run(self, func):
+            return {"tcp://a:1": code_fingerprint(), "tcp://b:1": code_fingerprint()} if func is code_fingerprint \
+                else {"tcp://a:1": None, "tcp://b:1": "65536"} if func is _trim_threshold else pytest.fail()
+
+    executor = Executor(scheduler="tcp://a:8786")
+    executor._client = Client()
+    with pytest.warns(RuntimeWarning, match=r"tcp://b:1.*MALLOC_TRIM_THRESHOLD_") as record:
+        executor._check_workers()
+    assert DASK_WORKER_ENV in str(record[0].message) and "tcp://a:1" not in str(record[0].message)
+    executor._client = None
