@@ -1,0 +1,77 @@
+"""The same gallery whatever runs it (issue 15): a preset drawn serially, in 2 local processes
+(joblib) and on a local Dask cluster of 2 worker processes, each with its own empty cache, gives
+data files equal array by array, bit for bit, and identical tables. Only measured wall times
+(keys naming seconds, the gallery's "Run:" lines) may differ; they are left out of the comparison."""
+import re
+
+import numpy as np
+import pytest
+
+from figures import all_figures
+from figures.runner import run
+from simulate.parallel import Executor
+
+try:
+    import distributed  # noqa: F401
+    HAVE_DASK = True
+except ImportError:
+    HAVE_DASK = False
+
+# cheap tiny presets that draw random numbers in their sub-steps (Monte Carlo, chains, training)
+QUICK_SET = ("sim_depth_propagation", "gradient_norms", "finite_width_survival", "trainability_phase")
+WALL_TIME = re.compile(r"seconds")
+
+
+def _draw(names, folder, executor):
+    specs = [spec for spec in all_figures() if spec.name in names]
+    with executor:
+        run(specs, preset="tiny", out_dir=folder / "out", cache_dir=folder / "cache", progress=False,
+            executor=executor)
+    return folder / "out"
+
+
+def _data(out):
+    data = {}
+    for path in sorted((out / "data").glob("*.npz")):
+        with np.load(path, allow_pickle=False) as arrays:
+            data[path.stem] = {key: arrays[key] for key in arrays.files if not WALL_TIME.search(key)}
+    return data
+
+
+def _tables(out):
+    return {path.name: path.read_text() for path in sorted(out.glob("*.md")) + sorted(out.glob("*.csv"))
+            if path.name != "README.md"}
+
+
+def _assert_same_gallery(reference, other):
+    ref, got = _data(reference), _data(other)
+    assert sorted(ref) == sorted(got)
+    for name in ref:
+        assert sorted(ref[name]) == sorted(got[name]), name
+        for key in ref[name]:
+            np.testing.assert_array_equal(got[name][key], ref[name][key], err_msg=f"{name}: {key}")
+    assert _tables(reference) == _tables(other)
+    readme = [[line for line in (out / "README.md").read_text().splitlines() if not line.startswith("Run: ")]
+              for out in (reference, other)]
+    assert readme[0] == readme[1]
+
+
+def _executors():
+    kinds = [("joblib", lambda: Executor(2))]
+    if HAVE_DASK:
+        kinds.append(("dask", lambda: Executor(2, "local")))
+    return kinds
+
+
+@pytest.mark.parametrize("kind,make", _executors(), ids=[k for k, _ in _executors()])
+def test_same_gallery_serial_and_parallel(kind, make, tmp_path):
+    serial = _draw(QUICK_SET, tmp_path / "serial", Executor(1))
+    _assert_same_gallery(serial, _draw(QUICK_SET, tmp_path / kind, make()))
+
+
+@pytest.mark.slow
+def test_whole_tiny_gallery_same_on_every_executor(tmp_path):
+    names = [spec.name for spec in all_figures()]
+    serial = _draw(names, tmp_path / "serial", Executor(1))
+    for kind, make in _executors():
+        _assert_same_gallery(serial, _draw(names, tmp_path / kind, make()))
