@@ -7,7 +7,9 @@ fires at t = 1, so T > 1), then Linear + LIF layers of width H, and a 10-neuron 
 there are L - 1 weight matrices: 784 -> H, (H -> H) x (L - 3), H -> 10 (L = 2: 784 -> 10).
 Loss: softmax cross-entropy on the output spike counts (snnTorch ce_count_loss); prediction
 = argmax of the counts (first index on ties, as torch.argmax). Weights are drawn from the
-registry (theory.inits) with the run's threshold and beta; optional biases start at 0.
+registry (theory.inits) with the run's threshold and beta, each std times ``weight_scale``
+(a gain knob, 1 = the initialiser's own); optional biases start at b ~ N(0, bias_std^2), i.e. a
+fixed per-neuron current with the bias variance ``bias_var = bias_std^2`` of the theory.
 
 Adam (lr 1e-3 default). Schedules: constant, or cosine with T_max (default 10) stepped per
 batch (the authors' choice: the rate oscillates with period 2 T_max batches) or per epoch.
@@ -136,6 +138,10 @@ class TrainConfig:
     escape_noise: float | None = _option(None, "escape noise tau > 0 of --firing escape",
                                          none="none; required with --firing escape")
     bias: bool = _option(False, "add biases (initialised to 0)")
+    weight_scale: float = _option(1.0, "multiplies every weight of the initialiser (its std; a gain knob, "
+                                       "plain architecture only)")
+    bias_std: float = _option(0.0, "biases start N(0, bias_std^2), bias variance bias_std^2 (> 0 needs --bias; plain "
+                                   "architecture only)")
     lr: float = _option(1e-3, "Adam learning rate")
     schedule: str = _option("cosine", "learning-rate schedule", SCHEDULES)
     t_max: int = _option(10, "cosine schedule half-period T_max (in schedule steps)")
@@ -201,6 +207,12 @@ class TrainConfig:
                 raise ValueError(f"architecture {self.architecture!r} needs firing 'deterministic', got {self.firing!r}")
         elif self.init == "sew_add":
             raise ValueError("init 'sew_add' needs architecture 'sew_add' (it scales the residual blocks)")
+        validation.positive(self.weight_scale, "weight_scale")
+        validation.non_negative(self.bias_std, "bias_std")
+        if self.bias_std > 0 and not self.bias:
+            raise ValueError(f"bias_std must be 0 without biases (bias False), got {self.bias_std!r}")
+        if self.architecture != "plain" and (self.weight_scale != 1.0 or self.bias_std != 0.0):
+            raise ValueError(f"weight_scale and bias_std apply to architecture 'plain', got {self.architecture!r}")
         validation.positive(self.lr, "lr")
         for name in ("bias", "progress"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
@@ -221,7 +233,8 @@ def layer_widths(depth, width, n_inputs=784, n_classes=10) -> list[int]:
 
 
 def build_network(config: TrainConfig, n_inputs, n_classes):
-    """Weights (and zero biases if asked) drawn from the init registry with Generator(seed)."""
+    """Weights drawn from the init registry with Generator(seed), times ``weight_scale``; biases
+    (if asked) zero, or N(0, bias_std^2) drawn after all weights from the same generator."""
     if config.init == "sew_add":
         return residual.build_network(config, n_inputs, n_classes)
     rng = np.random.default_rng(config.seed)
@@ -234,7 +247,12 @@ def build_network(config: TrainConfig, n_inputs, n_classes):
               if name in accepted and value is not None}
     weights = [inits.sample_weights(config.init, a, b, rng, threshold=config.threshold, beta=config.beta, **params)
                for a, b in zip(widths[:-1], widths[1:])]
-    biases = [np.zeros(b, np.float32) for b in widths[1:]] if config.bias else None
+    if config.weight_scale != 1.0:      # skipped at 1: the weights of existing runs stay bit for bit
+        weights = [np.float32(config.weight_scale) * w for w in weights]
+    biases = None
+    if config.bias:
+        biases = [(rng.normal(0.0, config.bias_std, b) if config.bias_std > 0 else np.zeros(b)).astype(np.float32)
+                  for b in widths[1:]]
     return weights, biases
 
 

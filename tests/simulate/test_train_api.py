@@ -150,6 +150,10 @@ def test_train_and_test_images_of_different_shapes_fail_at_load(tmp_path):
     ({"train_size": 0}, "train_size"), ({"threads": 0}, "threads"), ({"surrogate_scale": 0.0}, "surrogate_scale"),
     ({"dataset": "cifar"}, "dataset"), ({"init": "nope"}, "init"), ({"depth": "ten"}, "depth"),
     ({"bias": "yes"}, "bias"), ({"log_path": ""}, "log_path"),
+    ({"weight_scale": 0.0}, "weight_scale"), ({"weight_scale": float("inf")}, "weight_scale"),
+    ({"bias_std": -0.1, "bias": True}, "bias_std"), ({"bias_std": 0.3}, "bias_std must be 0 without biases"),
+    ({"architecture": "sew_add", "init": "sew_add", "depth": 7, "bias": True, "bias_std": 0.3},
+     "apply to architecture 'plain'"),
 ])
 def test_bad_config_names_the_field(overrides, fragment):
     with pytest.raises(ValueError, match=fragment):
@@ -201,3 +205,27 @@ def test_temporal_init_is_solved_for_the_runs_own_steps_and_reset(steps, reset):
         np.testing.assert_array_equal(drawn, wanted)
     default = inits.weight_std("micheli_temporal", 100, 10, 1.0, 0.5)
     assert inits.weight_std("micheli_temporal", 100, 10, 1.0, 0.5, T=steps, reset=reset) != default
+
+
+def test_weight_scale_and_bias_std_set_the_initial_gain_and_bias_variance():
+    """weight_scale multiplies the initialiser's weights (same draws, exact float32 product);
+    bias_std draws biases N(0, bias_std^2) after the weights, leaving the weights unchanged.
+    The sample variance of 20,000 biases lies within 4 standard errors of bias_std^2 (the
+    standard error of a normal sample variance is bias_std^2 sqrt(2 / n); false-failure
+    rate 6e-5)."""
+    from simulate.train import build_network
+    base = dict(depth=3, width=20000, init="micheli")
+    plain, none = build_network(TrainConfig(**base), 784, 10)
+    assert none is None
+    scaled, zeros = build_network(TrainConfig(**base, weight_scale=1.3, bias=True), 784, 10)
+    for a, b in zip(plain, scaled):
+        assert b.dtype == np.float32
+        np.testing.assert_array_equal(b, np.float32(1.3) * a)
+    assert all(not z.any() for z in zeros)
+    weights, biases = build_network(TrainConfig(**base, bias=True, bias_std=0.5), 784, 10)
+    for a, b in zip(plain, weights):
+        np.testing.assert_array_equal(a, b)
+    values = biases[0].astype(np.float64)
+    assert values.size == 20000 and biases[0].dtype == np.float32 and biases[1].std() > 0
+    assert abs(values.var() - 0.25) < 4 * 0.25 * np.sqrt(2 / values.size)
+    assert abs(values.mean()) < 4 * 0.5 / np.sqrt(values.size)
