@@ -24,12 +24,28 @@ from . import style
 from ._spec import FigureSpec
 
 TRAINS = 0.2    # twice chance (10 classes): fixed before the sweep was run
+# "training starts" (the issue's cheaper signal), fixed before it was first computed: the mean
+# training loss of batches STARTS_STEPS - STARTS_WINDOW + 1 .. STARTS_STEPS of the first epoch is
+# at least STARTS_MARGIN nats below chance, ln 10 (the loss of equal output counts)
+STARTS_STEPS, STARTS_WINDOW, STARTS_MARGIN = 50, 10, 0.1
+CHANCE_LOSS = float(np.log(10.0))
 
 
 def run_cell(item: dict) -> dict:
-    """One training run; returns its test accuracies per epoch (0 = untrained) and output rate."""
+    """One training run; returns its test accuracies per epoch (0 = untrained), the per-layer
+    rates at initialisation and the loss of each of the first STARTS_STEPS batches."""
     result = training_run(item)
-    return {"test_accuracy": result["test_accuracy"], "init_rates": result["init_rates"]}
+    return {"test_accuracy": result["test_accuracy"], "init_rates": result["init_rates"],
+            "early_losses": result["train_loss_batches"][:STARTS_STEPS]}
+
+
+def training_starts(early_losses) -> bool:
+    """Whether the loss fell below chance within the first STARTS_STEPS batches (module constants)."""
+    losses = np.asarray(early_losses, dtype=float)
+    if losses.size < STARTS_STEPS:
+        raise ValueError(f"training_starts needs {STARTS_STEPS} batch losses (an epoch of at least "
+                         f"{STARTS_STEPS} batches), got {losses.size}")
+    return bool(losses[STARTS_STEPS - STARTS_WINDOW:STARTS_STEPS].mean() < CHANCE_LOSS - STARTS_MARGIN)
 
 
 def predict_row(item: dict) -> dict:
@@ -48,9 +64,9 @@ def predict_row(item: dict) -> dict:
             "slope": point.slope, "xi_transient": point.xi_transient, "xi_transient_se": point.xi_transient_se}
 
 
-def _boundary(accuracy, depths):
+def _boundary(accuracy, depths, level=TRAINS):
     """(deepest depth that trains with all shallower ones training, next grid depth) or None."""
-    ok = np.asarray(accuracy) >= TRAINS
+    ok = np.asarray(accuracy) >= level
     if not ok[0]:
         return None, depths[0]
     last = 0
@@ -101,6 +117,14 @@ def compute(params, ctx):
     bands = [_boundary(accuracy[i], params["depths"]) for i in range(len(rows))]
     data["band_low"] = np.array([np.nan if b[0] is None else b[0] for b in bands], dtype=float)
     data["band_high"] = np.array([np.nan if b[1] is None else b[1] for b in bands], dtype=float)
+    if all(len(r["early_losses"]) >= STARTS_STEPS for r in runs):     # budgets shorter than that: no signal
+        starts = np.array([training_starts(r["early_losses"]) for r in runs]).reshape(shape)
+        data["starts"] = starts
+        data["starts_loss"] = np.array([np.mean(r["early_losses"][STARTS_STEPS - STARTS_WINDOW:])
+                                        for r in runs]).reshape(shape)
+        start_bands = [_boundary(starts[i].astype(float), params["depths"], level=0.5) for i in range(len(rows))]
+        data["starts_low"] = np.array([np.nan if b[0] is None else b[0] for b in start_bands], dtype=float)
+        data["starts_high"] = np.array([np.nan if b[1] is None else b[1] for b in start_bands], dtype=float)
     return data
 
 
@@ -133,6 +157,12 @@ def plot(data, params):
             value = 100 * data["accuracy"][i, j]
             ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
                     color="white" if value < 50 else "black")
+            if "starts" in data and data["starts"][i, j]:
+                ax.plot(j + 0.36, i + 0.3, marker="^", markersize=3.5, color="white", markeredgecolor="black",
+                        markeredgewidth=0.4, linestyle="none",
+                        label=(f"training starts: loss < ln 10 - {STARTS_MARGIN:g} over steps "
+                               f"{STARTS_STEPS - STARTS_WINDOW + 1}-{STARTS_STEPS}")
+                        if (i, j) == tuple(np.argwhere(data["starts"])[0]) else None)
         predicted = data["xi_c"][i] * SCHOENHOLZ_CONSTANT + 1.0
         if not np.isfinite(predicted):      # silent fixed point: no correlation, no prediction
             ax.text(len(depths) - 0.5, i + 0.32, "no active fixed point at infinite width: no L* ",
@@ -173,7 +203,8 @@ def plot(data, params):
 def tables(data, params):
     header = ["row", "xi_c", "xi_grad", "c*", "chi_T", "xi_transient (se)", "trains up to (LIF layers)",
               "fails from", "predicted L* + 1 (6 xi_c + 1)", f"transient rule ({TRANSIENT_CONSTANT:g} xi_transient + 1)",
-              "band midpoint / xi_transient"] + [f"acc depth {d}" for d in data["depths"]]
+              "band midpoint / xi_transient"] + (["training starts up to", "starts fails from"] if "starts" in data
+                                                 else []) + [f"acc depth {d}" for d in data["depths"]]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, label in enumerate(data["rows"]):
         low, high = data["band_low"][i], data["band_high"][i]
@@ -183,6 +214,9 @@ def tables(data, params):
                  "-" if np.isnan(high) else f"{high:.0f}", f"{SCHOENHOLZ_CONSTANT * data['xi_c'][i] + 1:.1f}",
                  f"{TRANSIENT_CONSTANT * data['xi_transient'][i] + 1:.1f}",
                  f"{((low + high) / 2 - 1) / data['xi_transient'][i]:.2f}"]
+        if "starts" in data:
+            s_low, s_high = data["starts_low"][i], data["starts_high"][i]
+            cells += ["none" if np.isnan(s_low) else f"{s_low:.0f}", "-" if np.isnan(s_high) else f"{s_high:.0f}"]
         cells += [f"{100 * a:.1f} %" for a in data["accuracy"][i]]
         md.append("| " + " | ".join(cells) + " |")
     return {f"{params.get('table', 'trainability_phase')}.md": "\n".join(md) + "\n"}
@@ -193,10 +227,23 @@ def agreement(data, params):
     fixed = _inside(data, SCHOENHOLZ_CONSTANT * data["xi_c"] + 1.0)
     transient = _inside(data, TRANSIENT_CONSTANT * data["xi_transient"] + 1.0)
 
+    # the rule's sampling error (exact pair chain): consistent when the band meets rule +- 3 se
+    se = TRANSIENT_CONSTANT * np.nan_to_num(data["xi_transient_se"], nan=0.0)
+    rule = TRANSIENT_CONSTANT * data["xi_transient"] + 1.0
+    low = np.where(np.isfinite(data["band_low"]), data["band_low"], 0.0)
+    high = np.where(np.isfinite(data["band_high"]), data["band_high"], np.inf)
+    within = int(np.sum((rule + 3 * se >= low) & (rule - 3 * se <= high)))
+    starts = ""
+    if "starts" in data:
+        same = int(np.sum((np.nan_to_num(data["starts_low"], nan=-1) == np.nan_to_num(data["band_low"], nan=-1))
+                          & (np.nan_to_num(data["starts_high"], nan=-1) == np.nan_to_num(data["band_high"], nan=-1))))
+        starts = (f"; training starts (loss below chance within {STARTS_STEPS} steps) has the accuracy's band in "
+                  f"{same} of {rows} rows")
+
     def spread(values):
         return f"{np.min(values):.1f}-{np.max(values):.1f}" if len(values) else "undefined"
     return (f"inside the measured band: 6 xi_c + 1 in {fixed} of {rows} rows, {TRANSIENT_CONSTANT:g} xi_transient + 1 "
-            f"in {transient} of {rows}; measured constant (band midpoint in weight layers / scale): "
+            f"in {transient} of {rows} (within 3 se in {within}){starts}; measured constant (band midpoint in weight layers / scale): "
             f"over xi_c {spread(_measured_constant(data))}, over xi_transient "
             f"{spread(_measured_constant(data, 'xi_transient'))}; xi_c = {np.nanmin(data['xi_c']):.2f}-"
             f"{np.nanmax(data['xi_c']):.2f}, xi_transient = {np.nanmin(data['xi_transient']):.2f}-"
@@ -214,7 +261,9 @@ FIGURE = FigureSpec(
             "largest per-step slope and step 1 is the one-step map, so xi_c does not grow with T; rows "
             "whose infinite-width fixed point is silent (Kaiming) have no xi_c and no red bar. Orange: the "
             "transient rule, L* = 4 xi_transient with xi_transient the decay of the difference between two "
-            "inputs over the first 12 layers on the exact pair chain at the network's width (it grows with T).",
+            "inputs over the first 12 layers on the exact pair chain at the network's width (it grows with T). "
+            "White triangles: cells where training starts, the issue's cheaper signal (mean training loss of "
+            "steps 41-50 at least 0.1 nats below chance, ln 10).",
     compute=compute, plot=plot, tables=tables, agreement=agreement, order=65, version="3",
     presets={
         "quick": {**_BASE, "depths": [4, 6, 8, 12, 16, 24], "steps": [2, 8], "inits": ["micheli"],

@@ -73,8 +73,9 @@ def _draw(law, shape, rng) -> np.ndarray:
 def training_run(settings: dict) -> dict:
     """One training run of :func:`simulate.train.train` on the embedded MNIST with the
     TrainConfig fields in ``settings`` (single-threaded, no progress bar), plus the untrained
-    network's test accuracy (epoch 0), per-layer rates at initialisation and the first epoch's
-    gradient norms. Test accuracies are honest end-of-epoch values."""
+    network's test accuracy (epoch 0), per-layer rates at initialisation, the first epoch's
+    gradient norms and the loss of every training batch (all epochs, in order). Test accuracies
+    are honest end-of-epoch values."""
     from .train import TrainConfig, build_network, evaluate, train
 
     config = TrainConfig(**settings, progress=False, threads=1)
@@ -88,6 +89,7 @@ def training_run(settings: dict) -> dict:
             "train_accuracy": [h["train_accuracy"] for h in history],
             "init_rates": start["rates"], "final_rates": history[-1]["test_rates"],
             "grad_norms_epoch1": history[0]["grad_norms"],
+            "train_loss_batches": [loss for h in history for loss in h["train_loss_batches"]],
             "train_seconds": float(sum(h["train_seconds"] for h in history))}
 
 

@@ -19,7 +19,8 @@ accuracy = mean over this epoch's batches, computed on the fly while the weights
 NOT the authors' running mean over all batches since the start), test loss and accuracy
 with the end-of-epoch weights, per-layer firing rates (train: mean over the epoch's
 batches; test: end of epoch), per-layer gradient norms ||dL/dW_l|| (mean over batches),
-learning rate, and wall time. A checkpoint is written atomically (temporary file +
+the loss of every batch in order (``train_loss_batches``: when training starts), learning
+rate, and wall time. A checkpoint is written atomically (temporary file +
 os.replace) after every epoch; a run started again with the same configuration resumes
 after the last finished epoch and gives exactly the history of an uninterrupted run (the
 shuffle of epoch e comes from the seed and e alone). A NaN or infinity in the loss or a
@@ -557,7 +558,7 @@ def _train(config, data):
     for epoch in range(done + 1, config.epochs + 1):
         start_time = time.perf_counter()
         order = np.random.default_rng([config.seed, epoch]).permutation(n_train)
-        loss_sum, correct = 0.0, 0
+        loss_sum, correct, batch_losses = 0.0, 0, []
         rate_sum = np.zeros(depth_w + 1)
         grad_norm_sum = np.zeros(depth_w)
         bar = tqdm(range(n_batches), desc=f"epoch {epoch}/{config.epochs}", disable=not config.progress,
@@ -578,6 +579,7 @@ def _train(config, data):
                 raise FloatingPointError(f"non-finite weight after the update of epoch {epoch}, batch {batch + 1} "
                                          f"of {n_batches} (learning rate {config.lr} too large?)")
             loss_sum += result.loss * len(labels)
+            batch_losses.append(float(result.loss))
             correct += int(np.sum(np.argmax(result.counts, axis=1) == labels))
             rate_sum += result.rates
             grad_norm_sum += [float(np.linalg.norm(g)) for g in result.weight_grads]
@@ -589,7 +591,7 @@ def _train(config, data):
         record = {"epoch": epoch, "train_loss": loss_sum / n_train, "train_accuracy": correct / n_train,
                   "test_loss": test["loss"], "test_accuracy": test["accuracy"],
                   "train_rates": (rate_sum / n_batches).tolist(), "test_rates": test["rates"],
-                  "grad_norms": (grad_norm_sum / n_batches).tolist(),
+                  "grad_norms": (grad_norm_sum / n_batches).tolist(), "train_loss_batches": batch_losses,
                   "lr_end": learning_rate(config.schedule, config.lr,
                                           optimizer.step_count if config.schedule_per == "batch" else epoch,
                                           config.t_max),

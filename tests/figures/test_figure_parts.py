@@ -31,3 +31,45 @@ def test_coinciding_pairs_are_drawn_distinguishably():
         assert style.marker(top) != style.marker(under)
         assert style.line_style(under, present=[under]) == {}          # no partner drawn: plain line
         assert style.line_style(under, present=[under, top]) == style.line_style(under)
+
+
+def test_training_starts_is_the_loss_of_steps_41_to_50_below_chance():
+    import pytest
+
+    from figures.trainability_phase import CHANCE_LOSS, STARTS_MARGIN, training_starts
+    flat = np.full(157, CHANCE_LOSS)
+    assert not training_starts(flat)
+    falls = flat.copy()
+    falls[40:50] = CHANCE_LOSS - STARTS_MARGIN - 1e-6
+    assert training_starts(falls)
+    late = flat.copy()
+    late[50:] = 0.5                                  # falls only after step 50: not within the window
+    assert not training_starts(late)
+    with pytest.raises(ValueError, match="training_starts needs 50 batch losses"):
+        training_starts(flat[:49])
+
+
+def test_trainability_diagram_draws_the_training_starts_signal():
+    """compute -> tables/agreement/plot with synthetic runs: a row whose loss falls at depths 4 and
+    6 only has the starts band (6, 8), equal to its accuracy band."""
+    from figures import trainability_phase as tp
+    depths = [4, 6, 8]
+
+    class Ctx:
+        def map(self, func, items, **kwargs):
+            if func is tp.run_cell:
+                return [{"test_accuracy": [0.1, 0.5 if it["depth"] < 8 else 0.1], "init_rates": [0.1, 0.05],
+                         "early_losses": [tp.CHANCE_LOSS - (1.0 if it["depth"] < 8 else 0.0)] * 60} for it in items]
+            return [{"xi_c": 1.3, "xi_grad": 3.0, "c_star": 0.3, "chi": 0.7, "slope": 0.5, "xi_transient": 1.6,
+                     "xi_transient_se": 0.1} for _ in items]
+
+    params = {**tp._BASE, "depths": depths, "steps": [8], "inits": ["micheli"], "train_size": 10000,
+              "test_size": 100, "epochs": 1}
+    data = tp.compute(params, Ctx())
+    assert data["starts"].tolist() == [[True, True, False]]
+    assert (data["starts_low"][0], data["starts_high"][0]) == (6, 8) == (data["band_low"][0], data["band_high"][0])
+    table = next(iter(tp.tables(data, params).values()))
+    assert "training starts up to" in table and "| 6 | 8 |" in table
+    assert "has the accuracy's band in 1 of 1 rows" in tp.agreement(data, params)
+    assert "within 3 se in 1" in tp.agreement(data, params)     # 4 x 1.6 + 1 = 7.4 lies in (6, 8)
+    tp.plot(data, params)

@@ -1,6 +1,7 @@
 """The whole training loop: it learns, it is reproducible, it resumes exactly, it stops on NaN."""
 import json
 
+import numpy as np
 import pytest
 
 from simulate.data import Dataset, load_mnist
@@ -51,6 +52,12 @@ def test_same_seed_identical_histories_and_log(small_mnist, tmp_path):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     assert len(records[0]["train_rates"]) == 4 and len(records[0]["grad_norms"]) == 3
+    # the per-batch losses, in order, average (weighted by batch size) to the epoch's train loss
+    n_train, batch = len(small_mnist.x_train), _config().batch_size
+    sizes = [min(batch, n_train - k) for k in range(0, n_train, batch)]
+    losses = records[0]["train_loss_batches"]
+    assert len(losses) == len(sizes)
+    assert np.dot(losses, sizes) / n_train == pytest.approx(records[0]["train_loss"], rel=1e-12)
     c = train(_config(seed=4), data=small_mnist)
     assert _strip(c) != _strip(a)
 
@@ -104,7 +111,6 @@ def test_checkpoint_from_before_a_new_field_resumes_at_its_default(small_mnist, 
     """A checkpoint written before a TrainConfig field existed (simulated by deleting the field
     from its stored configuration) resumes when this run keeps the field's default, and is
     refused, naming the field, when this run sets it otherwise."""
-    import numpy as np
     ckpt = tmp_path / "old.npz"
     train(_config(epochs=1, checkpoint_path=str(ckpt)), data=small_mnist)
     with np.load(ckpt, allow_pickle=False) as stored:
