@@ -219,6 +219,12 @@ def tables(data, params):
             cells += ["none" if np.isnan(s_low) else f"{s_low:.0f}", "-" if np.isnan(s_high) else f"{s_high:.0f}"]
         cells += [f"{100 * a:.1f} %" for a in data["accuracy"][i]]
         md.append("| " + " | ".join(cells) + " |")
+    # forward death or lost information? the output layer's rate before training, per cell
+    md += ["", "Output-layer firing rate at initialisation (test images; 0 = silent output)", "",
+           "| row | " + " | ".join(f"depth {d}" for d in data["depths"]) + " |",
+           "|" + "---|" * (len(data["depths"]) + 1)]
+    md += ["| " + " | ".join([label] + [f"{r:.4f}" for r in data["output_rate"][i]]) + " |"
+           for i, label in enumerate(data["rows"])]
     return {f"{params.get('table', 'trainability_phase')}.md": "\n".join(md) + "\n"}
 
 
