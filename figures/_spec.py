@@ -29,7 +29,7 @@ class FigureSpec:
     tables: Callable[[dict, dict], dict] | None = None
     agreement: Callable[[dict, dict], str] | None = None
     order: int = 100                      # position in the gallery (lower first)
-    expected_seconds: dict = field(default_factory=dict)   # preset -> rough run time on 2 cores
+    expected_seconds: dict = field(default_factory=dict)   # preset -> wall seconds on 2 cores (full: measured + 20 %)
     # preset -> what that preset leaves out of the science and why (printed in the gallery)
     preset_notes: dict = field(default_factory=dict)
 

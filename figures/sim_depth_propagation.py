@@ -175,7 +175,7 @@ FIGURE = FigureSpec(
             "enters only the initialisers that use it (T = 1 does not depend on it). "
             + style.OVERLAP_NOTE + ".",
     compute=compute, plot=plot, tables=tables, agreement=agreement, order=20, version="2",
-    expected_seconds={"quick": 160, "full": 500},
+    expected_seconds={"quick": 160, "full": 200},
     presets={"quick": _QUICK,
              "full": {**_QUICK, "batch": 128, "draws": 20},
              "tiny": {**_QUICK, "width": 100, "depth": 8, "batch": 4, "draws": 2}},

@@ -53,6 +53,6 @@ FIGURE = FigureSpec(
             "fall to exact silence within a few layers; the leak/reset variant settles at a higher "
             "fixed point. Kaiming and Ding (lambda = 1, theta = 1) coincide, as do Xavier and LeCun for "
             "square layers: Kaiming and Xavier are the wide pale lines under the thin Ding and LeCun lines.",
-    compute=compute, plot=plot, expected_seconds={"quick": 1, "full": 1}, order=11, version="2",
+    compute=compute, plot=plot, expected_seconds={"quick": 1, "full": 5}, order=11, version="2",
     presets={"quick": _PARAMS, "full": _PARAMS, "tiny": {**_PARAMS, "depth": 10}},
 )

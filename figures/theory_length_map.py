@@ -82,6 +82,6 @@ FIGURE = FigureSpec(
             "theta = 1.4 (q* = 1 unstable, activity runs away to a larger fixed point). Middle: all fixed "
             "points versus threshold (q = 0 always stable). Right: slope at q* = 1, crossing 1 at the "
             "computed critical threshold.",
-    compute=compute, plot=plot, expected_seconds={"quick": 2, "full": 2}, order=12,
+    compute=compute, plot=plot, expected_seconds={"quick": 2, "full": 5}, order=12,
     presets={"quick": _PARAMS, "full": _PARAMS, "tiny": {**_PARAMS, "points": 9}},
 )

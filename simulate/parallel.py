@@ -27,7 +27,10 @@ N processes and a Dask cluster of any size (tests/simulate/test_parallel.py).
 Progress: one tqdm bar, advanced as each result arrives (``as_completed``), wherever it ran.
 Numba threads: a task in a local worker runs cpu_count // jobs Numba threads (at least 1), a
 task on a Dask worker one thread (start one single-threaded worker process per core:
-``dask worker ADDRESS --nworkers auto --nthreads 1``); the results do not depend on it.
+``dask worker ADDRESS --nworkers auto --nthreads 1``); the results do not depend on it. BLAS
+(numpy's linear algebra) runs one thread in every task, serial ones included: a reduction split
+over BLAS threads rounds differently, and the thread count would otherwise differ between this
+process, loky workers (cpu_count // jobs) and Dask workers (1).
 Compiled kernels are cached on disk (``cache=True``), so each worker process loads them once,
 not once per task.
 
@@ -146,12 +149,22 @@ def _trim_threshold():
     return os.environ.get(_TRIM)
 
 
+_BLAS = None     # this process's threadpoolctl controller (made on first use: it scans the loaded libraries)
+
+
 def _call(func, index, item, threads):
-    """Run one task in a worker: (index, func(item)) with ``threads`` Numba threads (None: leave)."""
+    """Run one task: (index, func(item)) with ``threads`` Numba threads (None: leave) and one
+    BLAS thread. A BLAS reduction split over threads rounds differently, so the task gets one
+    BLAS thread wherever it runs (serially, in loky, on Dask) and gives the same bits."""
+    global _BLAS
     if threads is not None:
         import numba
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    return index, func(item)
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+        _BLAS = ThreadpoolController()
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return index, func(item)
 
 
 class Executor:
@@ -199,7 +212,7 @@ class Executor:
         if self.kind == "dask":
             return self._dask(func, items)
         if self.kind == "serial" or len(items) == 1:
-            return ((i, func(item)) for i, item in enumerate(items))
+            return (_call(func, i, item, None) for i, item in enumerate(items))
         return self._loky(func, items)
 
     def map(self, func: Callable, items, *, progress: bool = False, desc: str | None = None, initial: int = 0,
