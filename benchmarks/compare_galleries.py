@@ -1,7 +1,6 @@
-"""Are two drawn galleries the same? Compares the data files (OUT/data/NAME.npz) of the figures
-both folders hold, array by array and bit for bit, leaving out measured wall times (keys that
-name seconds), and their tables (*.md, *.csv beside the figures). Issue 15: "--full --scheduler
-local and --jobs 2 give the same gallery as a serial run of the same items".
+"""Are two drawn galleries the same? For every figure both folders hold, figures.compare.differences:
+the data file bit for bit (measured wall times aside) and the tables its sidecar lists. Issue 15:
+"--full --scheduler local and --jobs 2 give the same gallery as a serial run of the same items".
 
     python paper_figs.py --full --only A,B --out /tmp/serial
     python paper_figs.py --full --only A,B --out /tmp/dask --scheduler local --jobs 2
@@ -12,36 +11,13 @@ Prints one line per figure and exits 1 when any figure differs (2 for a usage mi
 from __future__ import annotations
 
 import argparse
-import re
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-WALL_TIME = re.compile(r"seconds")
-
-
-def _arrays(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files if not WALL_TIME.search(key)}
-
-
-def _tables(out: Path, name: str) -> dict:
-    return {p.name: p.read_text() for p in sorted(out.glob(f"{name}*")) if p.suffix in (".md", ".csv")}
-
-
-def differences(reference: Path, other: Path, name: str) -> list[str]:
-    """What differs between the two drawings of figure ``name`` (empty: identical)."""
-    a, b = _arrays(reference / "data" / f"{name}.npz"), _arrays(other / "data" / f"{name}.npz")
-    found = [f"keys {sorted(set(a) ^ set(b))}"] if set(a) != set(b) else []
-    for key in sorted(set(a) & set(b)):
-        if a[key].shape != b[key].shape or a[key].dtype != b[key].dtype:
-            found.append(f"{key}: shape/dtype {a[key].shape} {a[key].dtype} vs {b[key].shape} {b[key].dtype}")
-        elif not np.array_equal(a[key], b[key], equal_nan=a[key].dtype.kind in "fc"):
-            found.append(f"{key}: values differ")
-    if _tables(reference, name) != _tables(other, name):
-        found.append("tables differ")
-    return found
+from figures.compare import differences  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -64,15 +64,20 @@ def predict_row(item: dict) -> dict:
             "slope": point.slope, "xi_transient": point.xi_transient, "xi_transient_se": point.xi_transient_se}
 
 
-def _boundary(accuracy, depths, level=TRAINS):
-    """(deepest depth that trains with all shallower ones training, next grid depth) or None."""
-    ok = np.asarray(accuracy) >= level
+def _boundary(ok, depths):
+    """(deepest depth that passes with all shallower ones passing, next grid depth), NaN where none."""
     if not ok[0]:
-        return None, depths[0]
+        return np.nan, depths[0]
     last = 0
     while last + 1 < len(depths) and ok[last + 1]:
         last += 1
-    return depths[last], depths[last + 1] if last + 1 < len(depths) else None
+    return depths[last], depths[last + 1] if last + 1 < len(depths) else np.nan
+
+
+def _bands(passes, depths):
+    """Per row of the boolean matrix ``passes``: (low, high) arrays of :func:`_boundary`, float."""
+    low, high = np.array([_boundary(row, depths) for row in passes], dtype=float).T
+    return low, high
 
 
 ROW_KEYS = ("steps", "init", "beta", "width", "reset", "weight_scale", "bias_std")   # TrainConfig fields
@@ -114,17 +119,10 @@ def compute(params, ctx):
             "output_rate": np.array([r["init_rates"][-1] for r in runs]).reshape(shape)}
     for key in ("xi_c", "xi_grad", "c_star", "chi", "slope", "xi_transient", "xi_transient_se"):
         data[key] = np.array([p[key] for p in predictions])
-    bands = [_boundary(accuracy[i], params["depths"]) for i in range(len(rows))]
-    data["band_low"] = np.array([np.nan if b[0] is None else b[0] for b in bands], dtype=float)
-    data["band_high"] = np.array([np.nan if b[1] is None else b[1] for b in bands], dtype=float)
+    data["band_low"], data["band_high"] = _bands(accuracy >= TRAINS, params["depths"])
     if all(len(r["early_losses"]) >= STARTS_STEPS for r in runs):     # budgets shorter than that: no signal
-        starts = np.array([training_starts(r["early_losses"]) for r in runs]).reshape(shape)
-        data["starts"] = starts
-        data["starts_loss"] = np.array([np.mean(r["early_losses"][STARTS_STEPS - STARTS_WINDOW:])
-                                        for r in runs]).reshape(shape)
-        start_bands = [_boundary(starts[i].astype(float), params["depths"], level=0.5) for i in range(len(rows))]
-        data["starts_low"] = np.array([np.nan if b[0] is None else b[0] for b in start_bands], dtype=float)
-        data["starts_high"] = np.array([np.nan if b[1] is None else b[1] for b in start_bands], dtype=float)
+        data["starts"] = np.array([training_starts(r["early_losses"]) for r in runs]).reshape(shape)
+        data["starts_low"], data["starts_high"] = _bands(data["starts"], params["depths"])
     return data
 
 
@@ -136,15 +134,16 @@ def _measured_constant(data, scale="xi_c"):
     return ratio[np.isfinite(ratio)]
 
 
-def _inside(data, predicted):
-    """Rows whose predicted boundary (LIF layers) lies in the measured band."""
+def _inside(data, predicted, slack=0.0):
+    """Rows whose predicted boundary (LIF layers) +- slack meets the measured band."""
     low = np.where(np.isfinite(data["band_low"]), data["band_low"], 0.0)
     high = np.where(np.isfinite(data["band_high"]), data["band_high"], np.inf)
-    return int(np.sum((low <= predicted) & (predicted <= high)))
+    return int(np.sum((low <= predicted + slack) & (predicted - slack <= high)))
 
 
 def plot(data, params):
     rows, depths = data["rows"], data["depths"]
+    first_start = tuple(np.argwhere(data["starts"])[0]) if "starts" in data and data["starts"].any() else None
     fig, axes = style.new_figure(1, 2, width=11.5, height=0.5 * len(rows) + 2.8)
     ax = axes[0, 0]
     image = ax.imshow(100 * data["accuracy"], aspect="auto", cmap="viridis", vmin=0, vmax=100, origin="lower")
@@ -162,7 +161,7 @@ def plot(data, params):
                         markeredgewidth=0.4, linestyle="none",
                         label=(f"training starts: loss < ln 10 - {STARTS_MARGIN:g} over steps "
                                f"{STARTS_STEPS - STARTS_WINDOW + 1}-{STARTS_STEPS}")
-                        if (i, j) == tuple(np.argwhere(data["starts"])[0]) else None)
+                        if (i, j) == first_start else None)
         predicted = data["xi_c"][i] * SCHOENHOLZ_CONSTANT + 1.0
         if not np.isfinite(predicted):      # silent fixed point: no correlation, no prediction
             ax.text(len(depths) - 0.5, i + 0.32, "no active fixed point at infinite width: no L* ",
@@ -206,17 +205,18 @@ def tables(data, params):
               "band midpoint / xi_transient"] + (["training starts up to", "starts fails from"] if "starts" in data
                                                  else []) + [f"acc depth {d}" for d in data["depths"]]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    def band(low, high):
+        return ["none" if np.isnan(low) else f"{low:.0f}", "-" if np.isnan(high) else f"{high:.0f}"]
+
     for i, label in enumerate(data["rows"]):
         low, high = data["band_low"][i], data["band_high"][i]
         cells = [label, f"{data['xi_c'][i]:.3f}", f"{data['xi_grad'][i]:.3f}", f"{data['c_star'][i]:.3f}",
                  f"{data['chi'][i]:.3f}", f"{data['xi_transient'][i]:.2f} ({data['xi_transient_se'][i]:.2f})",
-                 "none" if np.isnan(low) else f"{low:.0f}",
-                 "-" if np.isnan(high) else f"{high:.0f}", f"{SCHOENHOLZ_CONSTANT * data['xi_c'][i] + 1:.1f}",
+                 *band(low, high), f"{SCHOENHOLZ_CONSTANT * data['xi_c'][i] + 1:.1f}",
                  f"{TRANSIENT_CONSTANT * data['xi_transient'][i] + 1:.1f}",
                  f"{((low + high) / 2 - 1) / data['xi_transient'][i]:.2f}"]
         if "starts" in data:
-            s_low, s_high = data["starts_low"][i], data["starts_high"][i]
-            cells += ["none" if np.isnan(s_low) else f"{s_low:.0f}", "-" if np.isnan(s_high) else f"{s_high:.0f}"]
+            cells += band(data["starts_low"][i], data["starts_high"][i])
         cells += [f"{100 * a:.1f} %" for a in data["accuracy"][i]]
         md.append("| " + " | ".join(cells) + " |")
     # forward death or lost information? the output layer's rate before training, per cell
@@ -231,14 +231,10 @@ def tables(data, params):
 def agreement(data, params):
     rows = len(data["rows"])
     fixed = _inside(data, SCHOENHOLZ_CONSTANT * data["xi_c"] + 1.0)
-    transient = _inside(data, TRANSIENT_CONSTANT * data["xi_transient"] + 1.0)
-
-    # the rule's sampling error (exact pair chain): consistent when the band meets rule +- 3 se
-    se = TRANSIENT_CONSTANT * np.nan_to_num(data["xi_transient_se"], nan=0.0)
     rule = TRANSIENT_CONSTANT * data["xi_transient"] + 1.0
-    low = np.where(np.isfinite(data["band_low"]), data["band_low"], 0.0)
-    high = np.where(np.isfinite(data["band_high"]), data["band_high"], np.inf)
-    within = int(np.sum((rule + 3 * se >= low) & (rule - 3 * se <= high)))
+    transient = _inside(data, rule)
+    # the rule's sampling error (exact pair chain): consistent when the band meets rule +- 3 se
+    within = _inside(data, rule, slack=3 * TRANSIENT_CONSTANT * np.nan_to_num(data["xi_transient_se"], nan=0.0))
     starts = ""
     if "starts" in data:
         same = int(np.sum((np.nan_to_num(data["starts_low"], nan=-1) == np.nan_to_num(data["band_low"], nan=-1))

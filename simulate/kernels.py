@@ -61,7 +61,7 @@ def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row, index_row
     """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8);
     write the absolute indices (j0 + j) of the spiking ones to index_row[:count]; return count.
 
-    One branch-free loop per reset mode so that LLVM vectorises the membrane update.
+    The membrane update is :func:`membrane_row` (vectorised, one loop per reset mode).
     The spike test is float32 u > float32 theta (strict).
     """
     width = u.shape[0]

@@ -149,7 +149,10 @@ def _trim_threshold():
     return os.environ.get(_TRIM)
 
 
-_BLAS = None     # this process's threadpoolctl controller (made on first use: it scans the loaded libraries)
+# this process's threadpoolctl controller, made on the first task (scanning the loaded libraries
+# on every task would cost more than the limit itself). By then the task's modules are loaded
+# (theory imports numpy and scipy, each with its own OpenBLAS), so both BLAS libraries are limited.
+_BLAS = None
 
 
 def _call(func, index, item, threads):

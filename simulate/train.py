@@ -248,8 +248,7 @@ def build_network(config: TrainConfig, n_inputs, n_classes):
               if name in accepted and value is not None}
     weights = [inits.sample_weights(config.init, a, b, rng, threshold=config.threshold, beta=config.beta, **params)
                for a, b in zip(widths[:-1], widths[1:])]
-    if config.weight_scale != 1.0:      # skipped at 1: the weights of existing runs stay bit for bit
-        weights = [np.float32(config.weight_scale) * w for w in weights]
+    weights = [np.float32(config.weight_scale) * w for w in weights]      # x 1 is exact: same bits by default
     biases = None
     if config.bias:
         biases = [(rng.normal(0.0, config.bias_std, b) if config.bias_std > 0 else np.zeros(b)).astype(np.float32)

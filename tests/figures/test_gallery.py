@@ -95,3 +95,22 @@ def test_gallery_records_the_computing_time_and_keeps_it_on_a_cache_read(tmp_pat
     assert (out / "README.md").read_text() == first                              # the computing time stays
     run([spec], preset="quick", out_dir=out, cache_dir=cache, progress=False)    # no note for quick
     assert "reduces:" not in (out / "README.md").read_text()
+
+
+def test_compare_finds_a_one_ulp_change_and_a_changed_table_but_not_wall_times(tmp_path):
+    from figures.compare import differences
+    for name in ("a", "b"):
+        run([SPECS[0]], preset="quick", out_dir=tmp_path / name, cache_dir=None, progress=False)
+    assert differences(tmp_path / "a", tmp_path / "b", "alpha") == []
+    path = tmp_path / "b" / "data" / "alpha.npz"
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    arrays["train_seconds"] = np.array(3.0)                  # a measured wall time: left out
+    np.savez(path, **arrays)
+    assert differences(tmp_path / "a", tmp_path / "b", "alpha") == []
+    arrays["x"] = arrays["x"].copy()
+    arrays["x"][1] = np.nextafter(arrays["x"][1], 2.0)
+    np.savez(path, **arrays)
+    assert differences(tmp_path / "a", tmp_path / "b", "alpha") == ["x: values differ"]
+    (tmp_path / "b" / "alpha.md").write_text("| other |\n")
+    assert differences(tmp_path / "a", tmp_path / "b", "alpha")[-1] == "tables differ"

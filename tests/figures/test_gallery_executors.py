@@ -1,13 +1,12 @@
 """The same gallery whatever runs it (issue 15): a preset drawn serially, in 2 local processes
 (joblib) and on a local Dask cluster of 2 worker processes, each with its own empty cache, gives
-data files equal array by array, bit for bit, and identical tables. Only measured wall times
-(keys naming seconds, the gallery's "Run:" lines) may differ; they are left out of the comparison."""
-import re
-
-import numpy as np
+data files equal array by array, bit for bit, and identical tables (figures.compare.differences).
+Only measured wall times (keys naming seconds, the gallery's "Run:" lines) may differ; they are
+left out of the comparison."""
 import pytest
 
 from figures import all_figures
+from figures.compare import differences
 from figures.runner import run
 from simulate.parallel import Executor
 
@@ -19,7 +18,6 @@ except ImportError:
 
 # cheap tiny presets that draw random numbers in their sub-steps (Monte Carlo, chains, training)
 QUICK_SET = ("sim_depth_propagation", "gradient_norms", "finite_width_survival", "trainability_phase")
-WALL_TIME = re.compile(r"seconds")
 
 
 def _draw(names, folder, executor):
@@ -30,27 +28,11 @@ def _draw(names, folder, executor):
     return folder / "out"
 
 
-def _data(out):
-    data = {}
-    for path in sorted((out / "data").glob("*.npz")):
-        with np.load(path, allow_pickle=False) as arrays:
-            data[path.stem] = {key: arrays[key] for key in arrays.files if not WALL_TIME.search(key)}
-    return data
-
-
-def _tables(out):
-    return {path.name: path.read_text() for path in sorted(out.glob("*.md")) + sorted(out.glob("*.csv"))
-            if path.name != "README.md"}
-
-
 def _assert_same_gallery(reference, other):
-    ref, got = _data(reference), _data(other)
-    assert sorted(ref) == sorted(got)
-    for name in ref:
-        assert sorted(ref[name]) == sorted(got[name]), name
-        for key in ref[name]:
-            np.testing.assert_array_equal(got[name][key], ref[name][key], err_msg=f"{name}: {key}")
-    assert _tables(reference) == _tables(other)
+    names = sorted(path.stem for path in (reference / "data").glob("*.npz"))
+    assert names == sorted(path.stem for path in (other / "data").glob("*.npz"))
+    for name in names:
+        assert differences(reference, other, name) == [], name
     readme = [[line for line in (out / "README.md").read_text().splitlines() if not line.startswith("Run: ")]
               for out in (reference, other)]
     assert readme[0] == readme[1]

@@ -337,8 +337,9 @@ def blas_task(seed):
 
 def test_blas_reductions_give_the_same_bits_serially_and_in_processes():
     """Serial tasks run in this process, whose BLAS may use several threads; worker tasks in
-    processes limited to fewer. Every task runs with one BLAS thread, so the bits agree (before
-    that, 18 of 20 such sums differed in the last bits on a 2-core machine)."""
+    processes limited to fewer. Every task runs with one BLAS thread, so the bits agree (without
+    the limit, a multi-threaded OpenBLAS splits the sum and most such sums differ in the last bits;
+    on a one-core machine the test cannot tell the two apart)."""
     items = list(range(12))
     serial = Executor(1).map(blas_task, items)
     with Executor(2) as executor:
