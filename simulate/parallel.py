@@ -114,16 +114,23 @@ def _import_dask():
     return distributed
 
 
-def check_scheduler(scheduler) -> str | None:
-    """Validate a scheduler: None (local), "local" (a Dask LocalCluster) or a Dask address such as
-    "tcp://HOST:8786". Raises ValueError for any other value and MissingExtraError when a
-    scheduler is asked for and Dask is not installed. Returns the scheduler."""
+def _scheduler_form(scheduler) -> str | None:
+    """The scheduler if its form is valid (None, "local" or "tcp://HOST:PORT"); ValueError otherwise."""
     if scheduler is None:
         return None
     if not isinstance(scheduler, str) or not (scheduler == "local" or _ADDRESS.match(scheduler)):
         raise ValueError(f"scheduler must be None, 'local' or a Dask scheduler address such as "
                          f"'tcp://HOST:8786', got {scheduler!r}")
-    _import_dask()
+    return scheduler
+
+
+def check_scheduler(scheduler) -> str | None:
+    """Validate a scheduler: None (local), "local" (a Dask LocalCluster) or a Dask address such as
+    "tcp://HOST:8786". Raises ValueError for any other value and MissingExtraError when a
+    scheduler is asked for and Dask is not installed. Returns the scheduler."""
+    scheduler = _scheduler_form(scheduler)
+    if scheduler is not None:
+        _import_dask()
     return scheduler
 
 
@@ -181,10 +188,12 @@ class Executor:
 
     def __init__(self, jobs: int = 1, scheduler: str | None = None, retries: int = 2):
         self.jobs = int(validation.positive_int(jobs, "jobs"))
-        self.scheduler = check_scheduler(scheduler)
-        if self.scheduler not in (None, "local") and self.jobs != 1:
-            raise ValueError(f"jobs must be 1 with a scheduler address ({self.scheduler}): the cluster's "
+        # every argument is checked before Dask is imported: a wrong combination is the user's
+        # mistake whether or not the extra is installed
+        if _scheduler_form(scheduler) not in (None, "local") and self.jobs != 1:
+            raise ValueError(f"jobs must be 1 with a scheduler address ({scheduler}): the cluster's "
                              f"workers decide how many tasks run at once, got jobs={jobs}")
+        self.scheduler = check_scheduler(scheduler)
         self.retries = int(validation.non_negative_int(retries, "retries"))
         self._client = None
         self._cluster = None

@@ -14,3 +14,12 @@ if "SNN_INIT_CACHE" not in os.environ:
     _gain_cache = tempfile.mkdtemp(prefix="snn-init-test-cache-")
     os.environ["SNN_INIT_CACHE"] = _gain_cache
     atexit.register(shutil.rmtree, _gain_cache, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/torch needs the torch extra: mark it ``extra`` (CI runs the
+    extras' tests with ``-m extra`` once they are installed; without them they skip)."""
+    import pytest
+    for item in items:
+        if "tests/torch/" in item.nodeid or item.nodeid.startswith("torch/"):
+            item.add_marker(pytest.mark.extra)

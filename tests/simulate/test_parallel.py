@@ -27,7 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(draws=3, steps=2, batch=4, beta=0.5)
 GRID = (["micheli", "kaiming"], [3], [40, 60], [1.0])
 HAVE_DASK = importlib.util.find_spec("distributed") is not None
-needs_dask = pytest.mark.skipif(not HAVE_DASK, reason='Dask not installed (pip install ".[distributed]")')
+
+def needs_dask(test):
+    """Marks a test that needs the distributed extra: ``extra``, and skipped without Dask."""
+    skip = pytest.mark.skipif(not HAVE_DASK, reason='Dask not installed (pip install ".[distributed]")')
+    return pytest.mark.extra(skip(test))
 
 
 def mc_task(item: dict) -> dict:
@@ -313,6 +317,7 @@ def test_local_cluster_workers_run_without_dasks_malloc_trim_threshold():
         assert set(executor.client().run(_trim_threshold).values()) == {None}
 
 
+@needs_dask
 def test_remote_workers_with_the_trim_threshold_draw_a_warning_naming_the_fix():
     from simulate.parallel import DASK_WORKER_ENV, _trim_threshold, code_fingerprint
 
