@@ -32,7 +32,7 @@ def _setup(depth, width, steps, batch, seed=0):
     import numpy as np
 
     from simulate import gaussian_currents
-    from theory.inits import sample_weights
+    from theory.inits.registry import sample_weights
     rng = np.random.default_rng(seed)
     weights = [sample_weights("micheli", width, width, rng, threshold=1.0, beta=0.5) for _ in range(depth)]
     return weights, gaussian_currents(steps, batch, width, rng)

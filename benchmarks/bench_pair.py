@@ -1,6 +1,6 @@
 """Cost of the pair theory at T = 8, depth 100 (issue 13's "under 10 s"): the infinite-width pair
 mean field (theory.propagate_pair, default 20000 sampled paths per layer) and the exact
-finite-width pair chain (theory.pair_chain, width 100, 64 chains), each after a warm-up call that
+finite-width pair chain (theory.chains.pair_chain, width 100, 64 chains), each after a warm-up call that
 loads or compiles the Numba kernels (its time printed separately). Wall clock, median of 3.
 
     python benchmarks/bench_pair.py
@@ -14,7 +14,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from theory import optimal_sigma, pair_chain, propagate_pair  # noqa: E402
+from theory import optimal_sigma, propagate_pair  # noqa: E402
+from theory.chains import pair_chain
 
 
 def _timed(function):

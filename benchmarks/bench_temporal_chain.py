@@ -20,7 +20,7 @@ import numpy as np
 from bench_finite_width import DEPTH, THRESHOLD, time_draw  # sibling script (run from anywhere)
 from simulate import run_network
 from theory import optimal_sigma
-from theory.temporal_chain import temporal_chain
+from theory.chains.gram import temporal_chain
 
 STEPS, BETA, CHAINS = 10, 0.5, 64
 

@@ -4,7 +4,7 @@
     python benchmarks/bench_temporal_init.py --only issue
     python benchmarks/bench_temporal_init.py --only off_grid   # off the table's grid (no old solver)
 
-Old = theory/temporal_init.py and theory/temporal_chain.py as of commit f334bb1 (read from git
+Old = theory/inits/temporal.py and theory/chains/gram.py as of commit f334bb1 (read from git
 and loaded as private modules): the default was the infinite-width mean-field solve (width=None),
 the finite-width solve (width=n) ran Brent on the NumPy Gram chain with 64 runs per evaluation.
 New = the current package: the default solves on the compiled chain of width fan_in in stages
@@ -51,8 +51,8 @@ def _load_old():
     folder = Path(tempfile.mkdtemp(prefix="old_temporal_"))
     replacements = {
         "from . import validation": "from theory import validation",
-        "from .gaussian import": "from theory.gaussian import",
-        "from .temporal import": "from theory.temporal import",
+        "from .gaussian import": "from theory.core.gaussian import",
+        "from .temporal import": "from theory.meanfield.temporal import",
         "from .inits import register": "register = lambda *args, **kwargs: (lambda function: function)",
         "from .temporal_chain import temporal_chain": "from old_temporal_chain import temporal_chain",
     }
@@ -84,11 +84,11 @@ def off_grid():
     # the pre-registered held-out points and the pass criterion are the test's (one definition)
     sys.path.insert(0, str(ROOT))
     from tests.theory.test_temporal_interpolation import HELD_OUT, check_rate
-    from theory import temporal_init
-    from theory.gaussian import tail
-    from theory.temporal_chain import _rates_at_depth
+    from theory.inits import temporal as temporal_init
+    from theory.core.gaussian import tail
+    from theory.chains.gram import rates_at_depth
 
-    _rates_at_depth(5.0, 2, 10, 2, 1.0, 0.5, "subtract", 0.2, 2, 0)
+    rates_at_depth(5.0, 2, 10, 2, 1.0, 0.5, "subtract", 0.2, 2, 0)
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     target = float(tail(1.0))
     print("| reset | T | beta | width | interpolated call | search | gain interpolated | gain searched "
@@ -127,13 +127,13 @@ def main():
         off_grid()
         return
 
-    from theory import temporal_init
-    from theory.temporal_chain import _rates_at_depth, temporal_chain
+    from theory.inits import temporal as temporal_init
+    from theory.chains.gram import rates_at_depth, temporal_chain
     old = _load_old()
 
     start = time.perf_counter()
     temporal_chain(2, 10, 2, 0.3, chains=2)
-    _rates_at_depth(5.0, 2, 10, 2, 1.0, 0.5, "subtract", 0.2, 2, 0)
+    rates_at_depth(5.0, 2, 10, 2, 1.0, 0.5, "subtract", 0.2, 2, 0)
     print(f"warm-up (Numba compile or cache load): {time.perf_counter() - start:.2f} s")
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     header = (f"{'configuration':<22} {'old default (mean field)':>25} {'old width=n':>18} "
@@ -169,7 +169,7 @@ def main():
         print(f"threshold 1.1, width 1000, beta 0.8, T 8 (outside the table) from the disk cache: {cached * 1e3:.2f} ms "
               f"(search {solve:.2f} s, {solve / cached:.0f}x)")
 
-    # the chain itself (theory.temporal_chain), old NumPy layer loop vs compiled layer, same samples
+    # the chain itself (theory.chains.gram), old NumPy layer loop vs compiled layer, same samples
     old_chain = sys.modules["old_temporal_chain"].temporal_chain
     arguments = (100, 2000, 10, math.sqrt(5.87 / 2000), 1.0, 0.9, "subtract")
     before, t_before = _timed(old_chain, *arguments, chains=64, seed=0)

@@ -7,7 +7,7 @@ weight gradient (n_in x T*B) @ (T*B x n_out), and the spike gradient (T*B x n_ou
 Medians over repeats, ours and the floor interleaved, after a warm-up call (its time,
 mostly loading the Numba cache or compiling, is reported separately); both wall-clock and
 process CPU time (the latter is the meaningful one with --threads 1 on a loaded machine).
-BLAS runs single-threaded for both (simulate.backprop._BlasThreads, through threadpoolctl).
+BLAS runs single-threaded for both (simulate.backprop.BlasThreads, through threadpoolctl).
 
     python benchmarks/bench_train.py                     # depth 10 and 50, width 100, T 10, B 64
     python benchmarks/bench_train.py --epoch             # plus one full MNIST epoch at depth 10
@@ -26,10 +26,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from simulate.backprop import _BlasThreads, forward_backward  # noqa: E402
+from simulate.backprop import BlasThreads, forward_backward  # noqa: E402
 from simulate.data import load_mnist  # noqa: E402
 from simulate.optim import Adam  # noqa: E402
-from simulate.train import TrainConfig, _currents, build_network, train  # noqa: E402
+from simulate.train import TrainConfig, build_network, train  # noqa: E402
+from simulate.encodings import pixel_currents
 
 
 def _timed(func):
@@ -44,7 +45,7 @@ def bench_depth(depth, width, steps, batch, repeats, data):
     config = TrainConfig(depth=depth, width=width, steps=steps, batch_size=batch)
     weights, biases = build_network(config, 784, 10)
     optimizer = Adam(weights, lr=1e-3)
-    currents = _currents(data.x_train[:batch], steps)
+    currents = pixel_currents(data.x_train[:batch], steps)
     labels = data.y_train[:batch].astype(np.int64)
 
     def one_batch():
@@ -68,7 +69,7 @@ def bench_depth(depth, width, steps, batch, repeats, data):
             lhs[layer].T @ grads[layer]          # weight gradient
             if layer > 0:
                 grads[layer] @ w.T               # spike gradient to the layer below
-    with _BlasThreads():          # the floor gets the same single-threaded BLAS as ours
+    with BlasThreads():          # the floor gets the same single-threaded BLAS as ours
         floor()
         ours, floor_time = [], []
         for _ in range(repeats):      # interleaved, so a change of machine load hits both alike

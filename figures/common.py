@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 from simulate import monte_carlo
-from theory import inits, propagate_temporal
+from theory import propagate_temporal
+from theory import inits
 
 TARGET = 0.90
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from theory import inits
-from theory.pair import pair_fixed_point, propagate_pair
-from theory.pair_chain import correlation_decay
+from theory.meanfield.pair import pair_fixed_point, propagate_pair
+from theory.chains.pair_chain import correlation_decay
 
 from . import style
 from ._spec import FigureSpec

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulate.experiments import training_run
-from theory.trainability import trainability
+from theory.network.trainability import trainability
 
 from . import style
 from ._spec import FigureSpec
@@ -31,15 +31,15 @@ def _plain_theory(item: dict) -> dict:
 
 
 def _escape_theory(item: dict) -> dict:
-    """One-step theory of the escape-noise network (theory.escape): xi_c and chi at its fixed point."""
-    from theory.escape import predict
-    point = predict(item["escape_noise"], threshold=item["threshold"], fan_in=item["width"], init=item["init"])
+    """One-step theory of the escape-noise network (theory.regimes.escape): xi_c and chi at its fixed point."""
+    from theory.regimes.escape import predict
+    point = predict(item["escape_noise"], threshold=item["threshold"], fan_in=item["width"])
     return {"xi_c": point.xi_c, "chi": point.chi}
 
 
 def _heavy_tailed_theory(item: dict) -> dict:
-    """One-step theory of the alpha-stable stack (theory.heavy_tailed): xi_c and the typical chi."""
-    from theory.heavy_tailed import heavy_tailed_trainability
+    """One-step theory of the alpha-stable stack (theory.regimes.heavy_tailed): xi_c and the typical chi."""
+    from theory.regimes.heavy_tailed import heavy_tailed_trainability
     point = heavy_tailed_trainability(alpha=item.get("weight_alpha") or 1.0, rate=item.get("weight_rate"),
                                       gain=item.get("weight_gain"), threshold=item["threshold"], width=item["width"],
                                       seed=item["seed"])
@@ -47,10 +47,10 @@ def _heavy_tailed_theory(item: dict) -> dict:
 
 
 def _residual_theory(item: dict) -> dict:
-    """Block theory of the SEW-ADD network (theory.residual) at the figure's deepest depth with the
+    """Block theory of the SEW-ADD network (theory.regimes.residual) at the figure's deepest depth with the
     default branch multiplier a = 1/sqrt(N): the smallest block xi_c (blocks of one layer, so
     layers) and the mean per-block gradient gain chi_block = 1 + a^2 chi_branch."""
-    from theory.residual import sew_trainability
+    from theory.regimes.residual import sew_trainability
     depth = item["max_depth"]
     point = sew_trainability(depth, width=item["width"], T=item["steps"], threshold=item["threshold"], beta=item["beta"],
                              branch_scale=1.0 / np.sqrt(depth - 3), samples=item["samples"], seed=item["seed"])

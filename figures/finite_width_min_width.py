@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory import critical_threshold, finite_width, optimal_sigma
+from theory import critical_threshold, optimal_sigma
+from theory.chains import spike_count as finite_width
 
 from . import style
 from ._spec import FigureSpec

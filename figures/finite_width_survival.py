@@ -1,7 +1,7 @@
 """Survival probability and rate at depth 100 versus width: exact chain, simulation, mean field.
 
 Paper's init (std 1/sqrt(n Q(theta))), one time step, N(0, 1) input currents. Lines: the exact
-spike-count chain (theory.finite_width); points: run_network over independent draws (fresh
+spike-count chain (theory.chains.spike_count); points: run_network over independent draws (fresh
 weights, batch 1) with Clopper-Pearson (survival) and Student-t (rate) 95 % intervals; dashed:
 the Gaussian mean-field rate (theory.propagate), which knows no silence.
 """
@@ -12,7 +12,8 @@ import numpy as np
 from scipy import stats
 
 from simulate.experiments import spike_count_draws
-from theory import finite_width, optimal_sigma, propagate, tail
+from theory import optimal_sigma, propagate, tail
+from theory.chains import spike_count as finite_width
 
 from . import style
 from ._spec import FigureSpec

@@ -1,4 +1,4 @@
-"""Per-layer weight-gradient norm at initialisation, predicted (theory.gradients) and measured
+"""Per-layer weight-gradient norm at initialisation, predicted (theory.gradients.onestep) and measured
 (simulate.loss_and_grads, BPTT with the surrogate), per initialiser and surrogate, T = 1."""
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from matplotlib.lines import Line2D
 from scipy import stats
 
 from simulate.experiments import gradient_norm_draws
-from theory import gradients, inits, optimal_sigma
-from theory.surrogates import SURROGATES
+from theory import optimal_sigma
+from theory.gradients import onestep as gradients
+from theory import inits
+from theory.core.surrogates import SURROGATES
 
 from . import style
 from ._spec import FigureSpec

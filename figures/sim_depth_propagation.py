@@ -7,7 +7,7 @@ import numpy as np
 
 from simulate.montecarlo import monte_carlo
 from theory import inits
-from theory.finite_width import spike_count_chain
+from theory.chains.spike_count import spike_count_chain
 
 from . import style
 from ._spec import FigureSpec
@@ -167,7 +167,7 @@ FIGURE = FigureSpec(
             "networks: figure deep_training). (a) firing rate and (b) membrane variance per layer: mean-field theory "
             "(theory.inits.predict) as lines, simulation means over independent draws (fresh weights and "
             "inputs) as points with Student-t intervals; exact zeros are drawn on the dotted floor. "
-            "Dashed in (a): expected rate from the exact finite-width spike-count chain (theory.finite_width), "
+            "Dashed in (a): expected rate from the exact finite-width spike-count chain (theory.chains.spike_count), "
             "which explains the slow decline of the paper's init at width 1000 (samples that fall silent). "
             "(c) fraction of samples whose layer is silent: exact finite-width spike-count chain (dashed) "
             "against simulation. The paper's init keeps the rate at Q(1) = 0.159 through 100 layers; "

@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib import colors
 from matplotlib.ticker import MaxNLocator
 
-from theory.temporal_chain import temporal_chain
+from theory.chains.gram import temporal_chain
 
 from . import style
 from ._spec import FigureSpec
@@ -26,7 +26,7 @@ def _items(params):
 
 def predict_simulate_chain(item):
     """One (init, beta): temporal mean field and simulation (figures.common.predict_and_simulate)
-    and the exact finite-width Gram chain (theory.temporal_chain, float64) at the same width,
+    and the exact finite-width Gram chain (theory.chains.gram, float64) at the same width,
     depth and weight std: mean rate over ``chains`` independent chains, (depth + 1, T)."""
     result = predict_and_simulate(item)
     if result["defined"]:
@@ -135,7 +135,7 @@ FIGURE = FigureSpec(
     caption="Firing rate per layer (vertical) and time step (horizontal) for the paper's init, the "
             "authors' leak/reset variant and the temporal init of this toolkit, at leak beta 0, 0.5 "
             "and 0.9 (subtract reset, i.i.d. N(0,1) input currents). Each triple: temporal mean-field "
-            "theory (infinite width), the exact finite-width Gram chain (theory.temporal_chain, same width, "
+            "theory (infinite width), the exact finite-width Gram chain (theory.chains.gram, same width, "
             "depth and weight std, mean over independent chains) and the simulated network (mean over "
             "independent draws); the simulation panel states its mean gap to each prediction. For the "
             "paper's init at beta 0 and 0.5 the mean field predicts silence in the upper layers at some "

@@ -10,9 +10,9 @@ from matplotlib.patches import Patch
 
 from simulate import monte_carlo
 from theory import optimal_sigma, propagate_temporal
-from theory.meanfield import critical_threshold
-from theory.temporal import RESETS
-from theory.temporal_init import PHASES, classify_profile
+from theory.meanfield.maps import critical_threshold
+from theory.meanfield.temporal import RESETS
+from theory.inits.temporal import PHASES, classify_profile
 
 from . import style
 from ._spec import FigureSpec

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.gaussian import tail
-from theory.temporal_chain import temporal_chain
+from theory.core.gaussian import tail
+from theory.chains.gram import temporal_chain
 
 from . import style
 from ._spec import FigureSpec

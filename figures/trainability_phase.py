@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from simulate.experiments import training_run
-from theory.network import LIF, Encoding, Network
-from theory.trainability import SCHOENHOLZ_CONSTANT, TRANSIENT_CONSTANT, trainability
+from theory.network.description import LIF, Encoding, Network
+from theory.network.trainability import SCHOENHOLZ_CONSTANT, TRANSIENT_CONSTANT, trainability
 
 from . import style
 from ._spec import FigureSpec

@@ -17,7 +17,7 @@ The layers are processed one at a time over all T steps, because within a layer 
 recursion is the membrane's: every product covers T*B rows at once. The forward records,
 per (t, b), the list of spiking neurons, and the currents are row gathers over these lists
 (the float32 sums of simulate.run_network, bit for bit). The two backward products,
-S^T dI and dI W^T, are dense BLAS calls run single-threaded (see _BlasThreads): an
+S^T dI and dI W^T, are dense BLAS calls run single-threaded (see BlasThreads): an
 index-list gather for S^T dI was slower than sgemm (benchmarks/RESULTS.md). dtype: float32
 weights -> float32 simulation (the default); float64 weights -> float64 throughout (tests).
 Deterministic, and independent of the Numba thread count (tested with 1 and 2 threads).
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from theory import validation
-from theory.lif import RESETS, reset_code
-from theory.surrogates import SURROGATES, surrogate_code
+import snn_validation as validation
+from theory.core.lif import RESETS, reset_code
+from theory.core.surrogates import SURROGATES, surrogate_code
 
 from . import bptt_kernels as K
 from .kernels import layer_key
@@ -59,7 +59,7 @@ class BatchResult:
     spikes: list | None = None
 
 
-def _validate(weights, biases, currents, labels, beta, threshold, reset, surrogate, surrogate_scale):
+def validate_batch(weights, biases, currents, labels, beta, threshold, reset, surrogate, surrogate_scale):
     if not isinstance(weights, (list, tuple)) or len(weights) < 1:
         raise ValueError("weights must be a non-empty list of (fan_in, fan_out) arrays")
     dtype = np.dtype(np.asarray(weights[0]).dtype)
@@ -119,7 +119,7 @@ def _real_array(value, name, dtype):
     return array
 
 
-class _BlasThreads:
+class BlasThreads:
     """Run the BLAS single-threaded inside a block, restoring its thread count afterwards.
 
     The products here are small (T*B x 100 x 100); a multi-threaded BLAS busy-waits between
@@ -144,7 +144,7 @@ class _BlasThreads:
         self._limit.restore_original_limits()
 
 
-def _cross_entropy(counts, labels):
+def cross_entropy(counts, labels):
     """Mean CE of softmax(counts) and its gradient w.r.t. counts (float64, max-shifted)."""
     shifted = counts - counts.max(axis=1, keepdims=True)
     log_z = np.log(np.exp(shifted).sum(axis=1))
@@ -155,7 +155,7 @@ def _cross_entropy(counts, labels):
     return loss, grad / len(labels)
 
 
-def _layer_currents(spikes, active, weight, bias, binary):
+def layer_currents(spikes, active, weight, bias, binary):
     """I = s @ W (+ b) for (T, B, n_in) spikes -> (T, B, n_out); row gathers when binary."""
     steps, batch, n_in = spikes.shape
     if binary:
@@ -165,7 +165,7 @@ def _layer_currents(spikes, active, weight, bias, binary):
         K.gather_currents(index.reshape(steps * batch, n_in), count.reshape(-1), weight,
                           bias if has_bias else weight[0, :0], has_bias, out)
     else:
-        with _BlasThreads():
+        with BlasThreads():
             out = spikes.reshape(steps * batch, n_in) @ weight
         if bias is not None:
             out += bias
@@ -196,7 +196,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     expected spike Phi((u - theta)/tau) sent forward (reset flag = the sampled spike, detached),
     so the gradient is exact. Both need reset "subtract" or "none" (the backward of the zero
     reset reads the reset flag off the membrane, which escape firing does not determine)."""
-    weights, biases, currents, labels, beta, threshold, code, scale = _validate(
+    weights, biases, currents, labels, beta, threshold, code, scale = validate_batch(
         weights, biases, currents, labels, beta, threshold, reset, surrogate, surrogate_scale)
     dtype = weights[0].dtype.type
     validation.choice(firing, "firing", ("deterministic", "escape", "expected"))
@@ -228,7 +228,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     for layer in range(len(weights) + 1):
         if layer > 0:
             bias = None if biases is None else biases[layer - 1]
-            layer_input = _layer_currents(spikes[-1], actives[-1], weights[layer - 1], bias, binary=not smooth)
+            layer_input = layer_currents(spikes[-1], actives[-1], weights[layer - 1], bias, binary=not smooth)
         # layer 0's membranes never enter the backward pass: do not store them
         mem = np.empty_like(layer_input) if layer > 0 else np.empty((0,) + layer_input.shape[1:], dtype)
         out = np.empty_like(layer_input)
@@ -248,7 +248,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     else:
         rates = np.array([count.sum(dtype=np.int64) / s.size for s, (_, count) in zip(spikes, actives)])
     counts = spikes[-1].sum(axis=0, dtype=np.float64)
-    loss, grad_counts = _cross_entropy(counts, labels)
+    loss, grad_counts = cross_entropy(counts, labels)
     result = BatchResult(loss=loss, counts=counts, rates=rates, spikes=spikes)
     if not backward:
         return result
@@ -256,7 +256,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     grad_spikes = np.ascontiguousarray(np.broadcast_to(grad_counts.astype(dtype), spikes[-1].shape))
     weight_grads = [None] * len(weights)
     bias_grads = None if biases is None else [None] * len(weights)
-    with _BlasThreads():
+    with BlasThreads():
         for layer in range(len(weights), 0, -1):
             grad_currents = np.empty_like(grad_spikes)
             K.lif_backward(grad_spikes, mems[layer], beta_d, threshold_d, reset_index, code, dtype(scale),
@@ -285,7 +285,7 @@ def loss_and_grads(weights, biases, currents, labels, *, beta, threshold, reset,
     weights: list of L (fan_in, fan_out) float32 arrays (float64 for tests); biases: None or
     a list of L (fan_out,) arrays; currents (T, B, n_0) drive the input LIF layer; labels (B,)
     ints. ``surrogate_scale=None`` (the default) takes the surrogate's own default scale,
-    ``theory.surrogates.SURROGATES[surrogate][1]`` (ATan alpha 2, fast sigmoid slope 25, ...,
+    ``theory.core.surrogates.SURROGATES[surrogate][1]`` (ATan alpha 2, fast sigmoid slope 25, ...,
     the snnTorch defaults). Weights, biases and currents must be finite in their dtype, and
     ``threshold`` representable in it. Gradients as
     snnTorch autograd would give through ``Leaky`` (reset_delay=True, reset detached);

@@ -4,7 +4,7 @@ Dynamics (docs/theory.md §1, snnTorch ``Leaky`` with ``reset_delay=True``), res
 0 = subtract, 1 = zero, 2 = none, r[t-1] = H(u[t-1] - theta) the previous step's spike:
 
     subtract: u[t] = (beta u[t-1] + I[t]) - theta r[t-1]
-    zero:     u[t] = beta (u[t-1] - r[t-1] u[t-1]) + I[t]     (theory.lif.membrane)
+    zero:     u[t] = beta (u[t-1] - r[t-1] u[t-1]) + I[t]     (theory.core.lif.membrane)
     none:     u[t] = beta u[t-1] + I[t]
     s[t] = H(u[t] - theta)           (strict >; or the smooth test step, see below)
 
@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from theory import surrogates as _surrogates
+from theory.core import surrogates as _surrogates
 
 from .kernels import escape_probability, membrane_row, noise_row, noise_uniform
 
@@ -45,12 +45,12 @@ _sigmoid = njit(cache=True, inline="always")(_surrogates.sigmoid)
 _triangular = njit(cache=True, inline="always")(_surrogates.triangular)
 _straight_through = njit(cache=True, inline="always")(_surrogates.straight_through)
 _probit = njit(cache=True, inline="always")(_surrogates.probit)
-PROBIT_CODE = 99   # the escape-noise derivative (theory.surrogates.probit), not an snnTorch surrogate
+PROBIT_CODE = 99   # the escape-noise derivative (theory.core.surrogates.probit), not an snnTorch surrogate
 
 
 @njit(cache=True, inline="always")
 def surrogate(code, x, scale):
-    """g(x) of surrogate ``code`` (the order of theory.surrogates.SURROGATES)."""
+    """g(x) of surrogate ``code`` (the order of theory.core.surrogates.SURROGATES)."""
     if code == 0:
         return _atan(x, scale)
     if code == 1:

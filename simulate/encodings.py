@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory import validation
-from theory.inits import as_generator
+import snn_validation as validation
+from theory.inits.registry import as_generator
 
-__all__ = ["gaussian_currents", "static_currents", "bernoulli_spikes", "as_currents"]
+__all__ = ["gaussian_currents", "static_currents", "bernoulli_spikes", "as_currents", "pixel_currents"]
 
 
 def _shape(steps, batch, width):
@@ -66,3 +66,10 @@ def as_currents(array) -> np.ndarray:
     if np.any(np.abs(array) > np.finfo(np.float32).max):
         raise ValueError("array must be representable in float32 (|x| <= 3.4e38)")
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def pixel_currents(images, steps) -> np.ndarray:
+    """(B, n) uint8 images -> (T, B, n) float32 pixels in [0, 1], the same current at every step
+    (the training loop's input, docs/theory.md §8)."""
+    x = images.astype(np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(np.broadcast_to(x, (steps,) + x.shape))

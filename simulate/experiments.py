@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory import inits, optimal_sigma
-from theory.surrogates import SURROGATES
+from theory import optimal_sigma
+from theory import inits
+from theory.core.surrogates import SURROGATES
 
 from .backprop import loss_and_grads
 from .data import load_mnist

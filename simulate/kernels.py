@@ -1,7 +1,7 @@
 """Numba forward kernels of the deep-SNN simulator (float32 state, float64 statistics).
 
 Dynamics (docs/theory.md §1; snnTorch ``Leaky``, ``reset_delay=True``), reset codes
-0 = subtract, 1 = zero, 2 = none, computed by :func:`theory.lif.membrane` (the one
+0 = subtract, 1 = zero, 2 = none, computed by :func:`theory.core.lif.membrane` (the one
 implementation of the update, compiled here as ``membrane``):
 
     subtract: u[t] = (beta u[t-1] + I[t]) - theta s[t-1]
@@ -32,14 +32,14 @@ import math
 import numpy as np
 from numba import njit, prange, uint64
 
-# the one LIF update (theory.lif), inlined so each per-reset loop below still vectorises
-from theory.lif import membrane_compiled as membrane
+# the one LIF update (theory.core.lif), inlined so each per-reset loop below still vectorises
+from theory.core.lif import membrane_compiled as membrane
 BLOCK = 128    # neurons per work item: 512 bytes of accumulator, slab of n_in * 512 bytes
 
 
 @njit(cache=True, inline="always")
 def membrane_row(u, s, current, beta, threshold, reset_code):
-    """u[j] <- membrane(u[j], s[j], current[j]) for every j, in place (theory.lif's update).
+    """u[j] <- membrane(u[j], s[j], current[j]) for every j, in place (theory.core.lif's update).
 
     One loop per reset with a literal code: the branch in membrane folds away and each loop
     vectorises. Inlined into every kernel that advances a row of neurons (here and in

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from theory import inits, validation
-from theory.network import Network, Profile
+from theory import inits
+import snn_validation as validation
+from theory.network.description import Network, Profile
 
 from . import encodings, parallel
 from .network import RESETS, run_network

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import validation
-from theory.lif import RESETS, reset_code
+import snn_validation as validation
+from theory.core.lif import RESETS, reset_code
 
 from . import kernels
 

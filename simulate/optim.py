@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from theory import validation
+import snn_validation as validation
 
 __all__ = ["Adam", "learning_rate", "SCHEDULES"]
 

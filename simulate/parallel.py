@@ -63,7 +63,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
-from theory import validation
+import snn_validation as validation
 
 __all__ = ["Executor", "MissingExtraError", "map_tasks", "check_scheduler", "task_seed", "DASK_EXTRA"]
 

@@ -9,7 +9,7 @@ threshold (a "near-tie"); the tests check that this is the only kind of disagree
 
     I_l[t] = s_{l-1}[t] @ W_l (+ b_l),   I_0[t] = currents[t]
     subtract: u[t] = (beta u[t-1] + I[t]) - theta s[t-1]
-    zero:     u[t] = beta (u[t-1] - s[t-1] u[t-1]) + I[t]     (theory.lif.membrane)
+    zero:     u[t] = beta (u[t-1] - s[t-1] u[t-1]) + I[t]     (theory.core.lif.membrane)
     none:     u[t] = beta u[t-1] + I[t]
     s[t] = 1 if u[t] > theta else 0,   u[0] = 0, s[0] = 0
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.lif import membrane, reset_code
+from theory.core.lif import membrane, reset_code
 
 
 def lif_step(u_prev, s_prev, current, beta, threshold, reset):

@@ -38,13 +38,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory import validation
-from theory.lif import reset_code
-from theory.residual import block_count, sew_stds
-from theory.surrogates import surrogate_code
+import snn_validation as validation
+from theory.core.lif import reset_code
+from theory.regimes.residual import block_count, sew_stds
+from theory.core.surrogates import surrogate_code
 
 from . import bptt_kernels as K
-from .backprop import BatchResult, _BlasThreads, _cross_entropy, _layer_currents, _validate
+from .backprop import BatchResult, BlasThreads, cross_entropy, layer_currents, validate_batch
 
 __all__ = ["ARCHITECTURES", "BRANCH_SCALINGS", "ResidualBatchResult", "block_count", "branch_scale",
            "forward_backward", "build_network", "config_scale"]
@@ -82,7 +82,7 @@ def _lif(currents, beta_d, threshold_d, reset_index, slope_d, keep_mem=True):
 
 def _dense(inputs, weight, bias):
     steps, batch, n_in = inputs.shape
-    with _BlasThreads():
+    with BlasThreads():
         out = inputs.reshape(steps * batch, n_in) @ weight
     if bias is not None:
         out += bias
@@ -97,7 +97,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     H -> 10); ``block_layers`` k must divide depth - 3. Other arguments as
     simulate.backprop.forward_backward. ``rates`` lists every LIF layer's own spike rate (the
     branch output for a block, not the stream)."""
-    weights, biases, currents, labels, beta, threshold, code, scale = _validate(
+    weights, biases, currents, labels, beta, threshold, code, scale = validate_batch(
         weights, biases, currents, labels, beta, threshold, reset, surrogate, surrogate_scale)
     n_blocks = block_count(len(weights) + 1, block_layers)
     k = int(block_layers)
@@ -120,7 +120,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
 
     # forward: layer_inputs[i] is what weights[i] multiplies; mems[i] the membrane it drives
     _, s0, active0 = _lif(currents, beta_d, threshold_d, reset_index, slope_d, keep_mem=False)
-    mem, s1, _ = _lif(_layer_currents(s0, active0, weights[0], bias(0), binary=not smooth),
+    mem, s1, _ = _lif(layer_currents(s0, active0, weights[0], bias(0), binary=not smooth),
                       beta_d, threshold_d, reset_index, slope_d)
     layer_inputs, mems, spikes = [s0], [mem], [s0, s1]
     stream = s1.astype(dtype, copy=True)
@@ -142,7 +142,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     spikes.append(out)
     rates = np.array([float(s.mean(dtype=np.float64)) for s in spikes])
     counts = out.sum(axis=0, dtype=np.float64)
-    loss, grad_counts = _cross_entropy(counts, labels)
+    loss, grad_counts = cross_entropy(counts, labels)
     result = ResidualBatchResult(loss=loss, counts=counts, rates=rates, spikes=spikes,
                                  stream_mean=np.array(stream_mean))
     if not backward:
@@ -165,7 +165,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
             return None
         return (flat @ weights[index].T).reshape(steps, batch, -1)
 
-    with _BlasThreads():
+    with BlasThreads():
         grad_out = np.ascontiguousarray(np.broadcast_to(grad_counts.astype(dtype), out.shape))
         grad_stream = through(len(weights) - 1, grad_out)
         for block in range(n_blocks - 1, -1, -1):
@@ -181,7 +181,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
 
 def build_network(config, n_inputs, n_classes):
     """Weights of a TrainConfig with ``init="sew_add"`` (and zero biases if asked): per-layer stds
-    from theory.residual.sew_stds, designed with the temporal mean field at the run's T, beta,
+    from theory.regimes.residual.sew_stds, designed with the temporal mean field at the run's T, beta,
     reset, threshold and branch multiplier a (static Gaussian input of std 1 as the model of the static pixels), drawn
     in layer order from Generator(seed) as theory.inits.sample_weights draws (float64, cast)."""
     rng = np.random.default_rng(config.seed)

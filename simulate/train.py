@@ -71,13 +71,15 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
-from theory import inits, validation
-from theory.surrogates import SURROGATES
+from theory import inits
+import snn_validation as validation
+from theory.core.surrogates import SURROGATES
 
 from . import residual
 from .backprop import RESETS, forward_backward
 from .residual import ARCHITECTURES, BRANCH_SCALINGS, block_count
 from .data import Dataset, load_dataset
+from .encodings import pixel_currents
 from .optim import SCHEDULES, Adam, learning_rate
 
 __all__ = ["TrainConfig", "TrainedNetwork", "TrainResult", "train", "build_network", "layer_widths", "evaluate",
@@ -112,7 +114,7 @@ class TrainConfig:
     width: int = _option(100, "hidden layer width H")
     init: str = _option("micheli", "weight initialiser (theory.inits registry)", inits.names)
     weight_alpha: float = _option(1.0, "--init stable: stability index alpha in (0, 2] of the heavy-tailed weights "
-                                       "(1 = Cauchy; theory/heavy_tailed.py, docs/theory.md §9)")
+                                       "(1 = Cauchy; theory/regimes/heavy_tailed.py, docs/theory.md §9)")
     weight_gain: float | None = _option(None, "--init stable: gain G > 0, weight scale G / fan_in^(1/alpha)",
                                         none="set by --weight-rate")
     weight_rate: float | None = _option(None, "--init stable: the one-step rate fixed point in (0, 0.5) that sets G",
@@ -264,12 +266,6 @@ def _pass(config):
                              branch_scale=residual.config_scale(config))
 
 
-def _currents(images, steps):
-    """(B, 784) uint8 -> (T, B, 784) float32 pixels in [0, 1], the same at every step."""
-    x = images.astype(np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(np.broadcast_to(x, (steps,) + x.shape))
-
-
 def _kwargs(config, noise_words=(), sample_offset=0):
     """Neuron keywords of forward_backward; with escape firing also its noise: the seed is
     drawn from SeedSequence([seed, *noise_words]) (training: (epoch, batch); evaluation: none,
@@ -288,7 +284,7 @@ def evaluate(weights, biases, images, labels, config) -> dict:
     total_loss, correct, rates = 0.0, 0, 0.0
     for start in range(0, len(images), config.eval_batch_size):
         x, y = images[start:start + config.eval_batch_size], labels[start:start + config.eval_batch_size]
-        result = _pass(config)(weights, biases, _currents(x, config.steps), y.astype(np.int64),
+        result = _pass(config)(weights, biases, pixel_currents(x, config.steps), y.astype(np.int64),
                                   backward=False, **_kwargs(config, sample_offset=start))
         total_loss += result.loss * len(y)
         correct += int(np.sum(np.argmax(result.counts, axis=1) == y))
@@ -565,7 +561,7 @@ def _train(config, data):
         for batch in bar:
             index = order[batch * config.batch_size:(batch + 1) * config.batch_size]
             labels = data.y_train[index].astype(np.int64)
-            result = _pass(config)(weights, biases, _currents(data.x_train[index], config.steps), labels,
+            result = _pass(config)(weights, biases, pixel_currents(data.x_train[index], config.steps), labels,
                                       surrogate=config.surrogate, surrogate_scale=config.surrogate_scale,
                                       **_kwargs(config, (epoch, batch)))
             grads = result.weight_grads + (result.bias_grads or [])

@@ -2,39 +2,38 @@
 
 Float64 throughout; every function validates its inputs (ValueError naming the argument).
 """
-from . import validation
-from .closed_form import log_optimal_sigma, optimal_sigma, optimal_weight_var
-from .finite_width import (
+import snn_validation as validation
+from theory.core.closed_form import log_optimal_sigma, optimal_sigma, optimal_weight_var
+from theory.chains.spike_count import (
     SpikeCountChain, finite_width_expansion, finite_width_sigma, min_width, spike_count_chain,
     survival_depth, survival_probability,
 )
-from .gradients import (
+from theory.gradients.onestep import (
     GradientProfile, chi, chi_one_fixed_points, chi_one_scale, gradient_profile, output_delta_sq,
     surrogate_moment,
 )
-from .gaussian import firing_probability, log_tail, orthant, tail
-from .inits import predict, sample_weights, weight_std
-from .lif import LIF, membrane
-from .network import Encoding, Network, Profile, gram_chain, mean_field, spike_count
-from .meanfield import (
+from theory.core.gaussian import firing_probability, log_tail, orthant, tail
+from theory import inits
+from theory.inits.registry import predict, sample_weights, weight_std
+from theory.core.lif import LIF, membrane
+from theory.network.description import Encoding, Network, Profile, gram_chain, mean_field, spike_count
+from theory.meanfield.maps import (
     FixedPoint, Propagation, basin_boundary, correlation_fixed_point, correlation_map,
     critical_threshold, depth_scale, fixed_points, length_map, length_map_slope, propagate,
     rate_map, stable_fixed_point,
 )
-from .pair import PairFixedPoint, PairPropagation, correlation_depth_scale, pair_fixed_point, propagate_pair
-from .pair_chain import PairChain, correlation_decay, pair_chain
-from .temporal import TemporalPropagation, propagate_temporal
-from .temporal_chain import TemporalChain, temporal_chain
-from .temporal_gradients import (
+from theory.meanfield.pair import PairFixedPoint, PairPropagation, correlation_depth_scale, pair_fixed_point, propagate_pair
+from theory.chains.pair_chain import PairChain, correlation_decay, pair_chain
+from theory.meanfield.temporal import TemporalPropagation, propagate_temporal
+from theory.chains.gram import TemporalChain, temporal_chain
+from theory.gradients.temporal import (
     TemporalGradientProfile, temporal_chi, temporal_chi_one_scale, temporal_gradient_profile,
 )
-from .trainability import Trainability, trainability
-from .temporal_init import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
-from . import residual  # registers the sew_add initialiser (residual spiking blocks)
-from . import escape  # registers the escape_critical initialiser (stochastic firing)
+from theory.network.trainability import Trainability, trainability
+from theory.inits.temporal import optimal_sigma_temporal, temporal_fixed_point, temporal_phase
 
 __all__ = [
-    "validation", "LIF", "membrane", "Network", "Encoding", "Profile", "mean_field", "spike_count",
+    "validation", "inits", "LIF", "membrane", "Network", "Encoding", "Profile", "mean_field", "spike_count",
     "gram_chain",
     "optimal_sigma", "log_optimal_sigma", "optimal_weight_var", "firing_probability", "tail",
     "log_tail", "orthant", "propagate", "fixed_points", "stable_fixed_point", "basin_boundary",

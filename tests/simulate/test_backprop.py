@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from simulate.backprop import forward_backward, loss_and_grads
-from theory.surrogates import SURROGATES, smooth_step
+from theory.core.surrogates import SURROGATES, smooth_step
 
-from theory.lif import RESETS  # every reset of the one reset table
+from theory.core.lif import RESETS  # every reset of the one reset table
 
 
 def _network(rng, widths, dtype, with_bias):
@@ -165,7 +165,7 @@ def test_forward_spikes_equal_run_network():
     operation order) on random configurations, every reset, with and without biases.
 
     Exact on any CPU: both are Numba kernels summing the active weight rows in increasing row
-    order and applying theory.lif.membrane; none has fastmath 'contract' (so no FMA) and only
+    order and applying theory.core.lif.membrane; none has fastmath 'contract' (so no FMA) and only
     the float64 moment sums (not compared here) are reassociated, so vector width (generic
     SSE2 vs AVX2 vs AVX-512) changes no float32 value."""
     network = pytest.importorskip("simulate.network")

@@ -12,7 +12,7 @@ import pytest
 
 import simulate
 from simulate.backprop import _BlasThreads
-from theory.surrogates import SURROGATES
+from theory.core.surrogates import SURROGATES
 
 NAN, INF = float("nan"), float("inf")
 W = [np.full((10, 10), 0.3, np.float32), np.full((10, 4), 0.3, np.float32)]
@@ -115,7 +115,7 @@ CLI_CASES = [
     ("paper_figs --jobs 0", ["paper_figs.py", "--jobs", "0"], "--jobs"),
     ("paper_figs --out under a file", ["paper_figs.py", "--only", "theory_length_map", "--out", "README.md/x"],
      "--out"),
-    ("derivation takes no arguments", ["-m", "theory.derivation", "--bogus"], "takes no arguments"),
+    ("derivation takes no arguments", ["-m", "theory.core.derivation", "--bogus"], "takes no arguments"),
     ("train --threshold 1e39", ["-m", "simulate.train", "--threshold", "1e39"], "threshold"),
     ("train --width 0", ["-m", "simulate.train", "--width", "0"], "width"),
     ("train --checkpoint-path in a missing folder", ["-m", "simulate.train", "--checkpoint-path", "no/such/x.npz"],

@@ -5,7 +5,7 @@ equals run_network, gradients against central differences (expected-spike mode, 
 against an independent NumPy float64 BPTT that draws the same counter-based uniforms.
 
 Statistical checks (seeded, so each run is reproducible; the false-positive rate is that of a
-fresh seed): a binomial test of the firing probability, and the mean field of theory.escape
+fresh seed): a binomial test of the firing probability, and the mean field of theory.regimes.escape
 against width-2000 networks with a t-test over independent networks, Bonferroni-corrected so
 that each test's family-wise false-positive rate is at most 1 %.
 """
@@ -17,7 +17,7 @@ from scipy import stats
 from simulate.backprop import forward_backward
 from simulate.kernels import layer_key
 from simulate.network import run_network
-from theory import escape as E
+from theory.regimes import escape as E
 from theory import inits
 
 MASK = (1 << 64) - 1
@@ -94,7 +94,7 @@ def test_firing_probability_is_the_escape_function():
 
 
 def test_rate_of_gaussian_currents_is_the_gaussian_integral():
-    """u ~ N(0, q) per neuron: rate = Q(theta / sqrt(q + tau^2)) (theory.escape.escape_rate).
+    """u ~ N(0, q) per neuron: rate = Q(theta / sqrt(q + tau^2)) (theory.regimes.escape.escape_rate).
     2e6 spikes, binomial sd 2.8e-4; 4.4 sd (two-sided 1e-5) leaves the test essentially free of
     false positives while a Heaviside rate (off by 0.02 here) fails by 70 sd."""
     rng = np.random.default_rng(2)
@@ -264,7 +264,7 @@ def test_pair_mean_field_against_width_2000():
 @pytest.mark.slow
 def test_critical_init_rate_and_decorrelation_rate_against_width_2000():
     """escape_critical (tau 0.5, theta 1) at width 2000: the fixed-point rate predicted by
-    theory.escape matches the deep layers (t-test, 10 networks, 1 % family-wise over 3 layers), and
+    theory.regimes.escape matches the deep layers (t-test, 10 networks, 1 % family-wise over 3 layers), and
     the measured per-layer contraction of the difference between two trajectories (identical
     inputs vs inputs of correlation 0), (D_4 / D_1)^(1/3), D_l the difference of their pair moments,
     lies within 3 standard errors (over networks) of the mean-field value, which itself is within

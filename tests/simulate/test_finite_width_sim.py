@@ -1,4 +1,4 @@
-"""The exact spike-count chain (theory.finite_width) against the simulator (simulate.run_network).
+"""The exact spike-count chain (theory.chains.spike_count) against the simulator (simulate.run_network).
 
 One draw = fresh float32 weights N(0, sigma^2) with the paper's sigma, fresh N(0, 1) input
 currents, batch 1, one time step; the simulator's ``active`` count of every layer is compared
@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 from simulate import run_network
-from theory import finite_width as fw
+from theory.chains import spike_count as fw
 from theory import optimal_sigma, tail
 
 ALPHA = 1e-3

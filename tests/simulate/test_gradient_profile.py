@@ -1,4 +1,4 @@
-"""Predicted backward pass at init (theory.gradients) against the training code's BPTT
+"""Predicted backward pass at init (theory.gradients.onestep) against the training code's BPTT
 gradients (simulate.loss_and_grads), T = 1, batch 1, paper's init at theta = 1.
 
 Measured per draw (fresh weights, input and label): ||dL/db_l||^2 = ||delta_l||^2 (zero
@@ -17,9 +17,9 @@ import pytest
 from scipy import stats
 
 from simulate.backprop import loss_and_grads
-from theory import gradients as G
+from theory.gradients import onestep as G
 from theory import optimal_sigma, tail
-from theory.surrogates import SURROGATES
+from theory.core.surrogates import SURROGATES
 
 CONFIDENCE = 0.999
 THRESHOLD = 1.0

@@ -1,4 +1,4 @@
-"""Cauchy-weight ('stable' init) networks simulated against theory.heavy_tailed.
+"""Cauchy-weight ('stable' init) networks simulated against theory.regimes.heavy_tailed.
 
 Slow test: width 2000, depth 20, one step, Bernoulli(0.2) input pairs with spike correlation
 0.5, 10 independent networks (fresh weights and inputs), 8 pairs each. Per layer, the mean over
@@ -16,7 +16,8 @@ from scipy import stats
 from simulate.backprop import forward_backward
 from simulate.network import run_network
 from simulate.train import TrainConfig, build_network
-from theory import heavy_tailed as ht, inits
+from theory.regimes import heavy_tailed as ht
+from theory import inits
 
 WIDTH, DEPTH, DRAWS, PAIRS, RATE0, CORR0 = 2000, 20, 10, 8, 0.2, 0.5
 
@@ -92,7 +93,7 @@ def test_train_config_validates_the_stable_options():
 
 @pytest.mark.slow
 def test_typical_chi_against_bptt_gradients():
-    """theory.heavy_tailed.typical_chi (NumPy network + backward chain) against the BPTT kernels'
+    """theory.regimes.heavy_tailed.typical_chi (NumPy network + backward chain) against the BPTT kernels'
     per-layer ||delta_l||^2 (simulate.experiments.gradient_norm_draws, one step, width 100,
     N(0, 1) input currents: an input LIF layer firing at Q(1) = r*). Typical gain = exp(mean
     over networks of the mean log-ratio over hidden layers 5..25); two-sample z-test on the log
@@ -127,7 +128,7 @@ def test_gradients_with_cauchy_weights(reset):
     against the plain NumPy float64 reference: relative error 1e-4 (float32 sums of <= 30 terms;
     the Cauchy weights' largest term bounds the rounding at ~1e-6 of the gradient norm)."""
     from simulate.backprop import loss_and_grads
-    from theory.surrogates import SURROGATES
+    from theory.core.surrogates import SURROGATES
     from tests.simulate.test_backprop import _rel_err, reference_bptt
 
     rng = np.random.default_rng([29, ["subtract", "zero", "none"].index(reset)])

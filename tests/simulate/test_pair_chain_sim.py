@@ -1,4 +1,4 @@
-"""Exact finite-width pair chain (theory.pair_chain) against simulated networks.
+"""Exact finite-width pair chain (theory.chains.pair_chain) against simulated networks.
 
 One chain is one pair of inputs (a, b) through one network draw, so each simulated network gets
 a batch of exactly one pair (drawn as the chain draws it) and fresh float32 weights
@@ -21,8 +21,8 @@ from scipy import stats
 
 from simulate import run_network
 from theory import optimal_sigma
-from theory.pair import propagate_pair
-from theory.pair_chain import pair_chain
+from theory.meanfield.pair import propagate_pair
+from theory.chains.pair_chain import pair_chain
 
 C0, BETA, DEPTH, T = 0.5, 0.5, 8, 4
 ALPHA = 0.01

@@ -1,7 +1,7 @@
 """Pair mean field (theory.propagate_pair) against simulated networks (simulate.run_network).
 
 Two inputs a and b with input correlation c0 pass through the same network: the batch holds
-PAIRS pairs (a_i, b_i), drawn as in theory/pair.py's encodings (gaussian: b = c0 a + sqrt(1 -
+PAIRS pairs (a_i, b_i), drawn as in theory/meanfield/pair.py's encodings (gaussian: b = c0 a + sqrt(1 -
 c0^2) xi per neuron and step; bernoulli: b = a with probability c0, else a fresh Bernoulli(r)
 spike). Per network (fresh weights and inputs) and per layer l, step t, the measured spike
 correlation is the Pearson correlation over neurons and pairs of s^a_l[t] and s^b_l[t], the
@@ -23,9 +23,10 @@ import pytest
 from scipy import stats
 
 from simulate import run_network
-from theory import inits, propagate_temporal
-from theory.gaussian import orthant, tail
-from theory.pair import propagate_pair
+from theory import propagate_temporal
+from theory import inits
+from theory.core.gaussian import orthant, tail
+from theory.meanfield.pair import propagate_pair
 
 THRESHOLD, INPUT_CORRELATION, INPUT_RATE = 1.0, 0.5, 0.2
 LAYERS = (1, 2, 5, 10, 20)

@@ -1,4 +1,4 @@
-"""Residual spiking blocks (SEW ADD, simulate.residual; theory.residual).
+"""Residual spiking blocks (SEW ADD, simulate.residual; theory.regimes.residual).
 
 Gradients are checked as simulate.loss_and_grads is (tests/simulate/test_backprop.py):
 1. smooth mode (logistic step, exact derivative) against central differences, float64, eps 1e-6:
@@ -16,9 +16,9 @@ import theory
 from simulate import residual
 from simulate.backprop import forward_backward as plain_forward_backward
 from simulate.residual import forward_backward
-from theory import residual as theory_residual
-from theory.gaussian import orthant, tail
-from theory.surrogates import SURROGATES, smooth_step
+from theory.regimes import residual as theory_residual
+from theory.core.gaussian import orthant, tail
+from theory.core.surrogates import SURROGATES, smooth_step
 
 
 def _network(rng, widths, dtype, with_bias, gain=1.6):
@@ -266,7 +266,7 @@ def _simulate_streams(stds, widths, currents, block_layers, branch_scale, seed, 
 def test_stream_correlation_map_matches_simulation_width_2000():
     """One step, two inputs per pair with input-current correlation c0: the cosine of the stream
     after every block (mean over neurons and pairs) against the exact block map F_j of
-    theory.residual.sew_correlation, started from the plain map of the input and stem layers.
+    theory.regimes.residual.sew_correlation, started from the plain map of the input and stem layers.
     8 independent networks of width 2000 with 32 pairs each; the error of the mean over networks
     is taken from their spread (t with 7 degrees of freedom): |mean - theory| < 5.4 se fails by
     chance with probability 1e-3 per comparison, so about 1 % for the 10 blocks together; the

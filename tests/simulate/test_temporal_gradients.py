@@ -1,4 +1,4 @@
-"""Temporal gradient gain (theory.temporal_gradients) against the training code's BPTT gradients
+"""Temporal gradient gain (theory.gradients.temporal) against the training code's BPTT gradients
 (simulate.loss_and_grads) over T steps, paper's init at threshold 1, batch 1, width 1000.
 
 Measured per draw (fresh weights, input and label): ||dL/db_l||^2 with zero biases, which is
@@ -16,7 +16,7 @@ from scipy import stats
 
 import theory
 from simulate.backprop import loss_and_grads
-from theory.temporal_gradients import lif_jacobians, temporal_chi, temporal_gradient_profile
+from theory.gradients.temporal import lif_jacobians, temporal_chi, temporal_gradient_profile
 
 CONFIDENCE = 0.999
 WIDTH, DEPTH, N_CLASSES = 1000, 6, 10
@@ -100,7 +100,7 @@ def test_bad_input_names_the_argument(call, name):
 def test_chi_one_scale_puts_the_gain_at_one():
     """The scale found by temporal_chi_one_scale gives chi_T = 1 on the same paths (Brent to
     1e-10 in log scale, so |chi_T - 1| is far below 1e-6); straight-through ignores its scale."""
-    from theory.temporal_gradients import temporal_chi_one_scale
+    from theory.gradients.temporal import temporal_chi_one_scale
 
     sigma = theory.optimal_sigma(1.0, WIDTH)
     scale = temporal_chi_one_scale("atan", 4, sigma, WIDTH, beta=0.5, samples=4000)

@@ -31,9 +31,10 @@ import pytest
 from scipy import stats
 
 from simulate import monte_carlo
-from theory import inits, optimal_sigma_temporal, propagate_temporal
-from theory.gaussian import tail
-from theory.temporal_chain import temporal_chain
+from theory import optimal_sigma_temporal, propagate_temporal
+from theory import inits
+from theory.core.gaussian import tail
+from theory.chains.gram import temporal_chain
 
 THRESHOLD, STEPS, INPUT_RATE = 1.0, 10, 0.2
 LAYERS = (1, 2, 5, 10, 20, 50)
@@ -102,7 +103,7 @@ def test_narrow_layers_break_the_meanfield():
     neurons fall towards the absorbing silent state). The theory lies above the one-sided 99 %
     upper confidence bound of the simulated time-averaged rate at layer 50 (Student t over 6
     draws; with a correct theory this would happen with probability 1 %). The exact finite-width chain
-    (theory.temporal_chain, 2000 chains) predicts the simulated rate here."""
+    (theory.chains.gram, 2000 chains) predicts the simulated rate here."""
     _, _, sim, theory = compare("micheli_temporal", 0.5, "subtract", "gaussian", width=40,
                                 depth=50, draws=6, batch=8, layers=(50,), theory_seeds=2, theory_samples=8000)
     per_draw = sim.rate_draws[:, 50].mean(axis=1)
@@ -141,7 +142,7 @@ def test_marginal_step_is_a_limit(beta, reset, encoding, step):
     slowly through the saddle's ghost; beta 0, subtract: the firing/silence alternation mode
     grows slowly). Finite-width fluctuations speed up such marginal drifts: the simulated rate
     at that step and layer 50 lies below the theory by more than the one-sided 99 % t bound
-    over 6 draws. The exact finite-width chain (theory.temporal_chain, 64 chains) accounts for
+    over 6 draws. The exact finite-width chain (theory.chains.gram, 64 chains) accounts for
     it: |sim - chain| at that step and layer 50 <= t_{0.995, 5} sqrt(se_sim^2 + se_chain^2)
     (a correct chain fails with probability <= 1 %; the per-network spread of such a marginal
     step is large, so this interval is wide; tests/theory/test_temporal_chain.py checks the
@@ -189,7 +190,7 @@ def test_temporal_init_keeps_rate_at_depth_100(beta):
     its fixed point has a marginal mode there (a growing firing/silence alternation at beta 0;
     step 1 drifting through a saddle-node ghost at beta 0.9) which the O(1/sqrt(n))
     fluctuations push down. That is a finite-width effect and not a bug: the exact chain
-    (theory.temporal_chain, 64 chains) predicts the simulated rate of the infinite-width init
+    (theory.chains.gram, 64 chains) predicts the simulated rate of the infinite-width init
     within |sim - chain| <= t_{0.995, 5} sqrt(se_sim^2 + se_chain^2) (6 networks; a correct
     chain fails with probability <= 1 %)."""
     target = float(tail(THRESHOLD))

@@ -2,7 +2,7 @@
 
 Two theories are compared with run_network through the Monte Carlo harness:
 - mean field (theory.propagate via theory.inits.predict): infinite width;
-- the exact finite-width spike-count chain (theory.finite_width.spike_count_chain), exact in
+- the exact finite-width spike-count chain (theory.chains.spike_count.spike_count_chain), exact in
   expectation for Gaussian weights at any width (docs/theory.md §4).
 
 Finding (documented in the report): at finite width the mean field is biased by O(1/n). For the
@@ -21,7 +21,7 @@ from scipy import stats
 
 from simulate.montecarlo import monte_carlo
 from theory import inits
-from theory.finite_width import spike_count_chain
+from theory.chains.spike_count import spike_count_chain
 
 ALPHA = 0.01
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import theory
-from theory import derivation
+from theory.core import derivation
 
 THRESHOLDS = [-8.0, -1.0, 0.0, 0.25, 1.0, 1.19, 2.0, 5.0, 10.0, 20.0, 30.0, 35.0, 40.0]
 FAN_INS = [1, 10, 784, 4096, 10**6]

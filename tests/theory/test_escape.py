@@ -1,4 +1,4 @@
-"""theory.escape: closed forms of the escape-noise network against quadrature and limits.
+"""theory.regimes.escape: closed forms of the escape-noise network against quadrature and limits.
 
 Every check here is deterministic (quadrature, root finding): tolerances come from the
 quadrature's accuracy (scipy.quad to ~1e-10, 80-node Gauss-Hermite products to ~1e-9 for these
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from theory import escape as E
+from theory.regimes import escape as E
 from theory import inits
-from theory.meanfield import correlation_map as heaviside_map
-from theory.meanfield import correlation_slope as heaviside_slope
-from theory.surrogates import probit
+from theory.meanfield.maps import correlation_map as heaviside_map
+from theory.meanfield.maps import correlation_slope as heaviside_slope
+from theory.core.surrogates import probit
 
 CONFIGS = [(1.0, 0.5, 1.0, 0.0), (1.0, 0.2, 2.5, 0.1), (0.5, 1.0, 0.7, 0.0), (1.5, 0.8, 4.0, 0.3)]
 
@@ -147,7 +147,7 @@ def test_bad_inputs(bad, match):
 
 def test_slope_of_a_zero_variance_output_is_refused_not_infinite():
     """sigma_w = 0 and bias_var = 0: no output variance, so neither the map nor its slope exists."""
-    from theory import escape
+    from theory.regimes import escape
     for function in (escape.correlation_map, escape.correlation_slope):
         with pytest.raises(ValueError, match="output variance is 0"):
             function(0.5, 0.0, 100, 1.0, 0.5)

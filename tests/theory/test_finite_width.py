@@ -1,4 +1,4 @@
-"""Exact spike-count chain (theory.finite_width) against enumeration, mean field and itself.
+"""Exact spike-count chain (theory.chains.spike_count) against enumeration, mean field and itself.
 
 Deterministic checks; no sampling. Tolerances are float64 round-off unless stated.
 """
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from theory import finite_width as fw
+from theory.chains import spike_count as fw
 from theory import optimal_sigma, propagate, tail
 
 

@@ -1,13 +1,13 @@
-"""Surrogate-gradient gains (theory.gradients) against Monte Carlo, mpmath and closed forms."""
+"""Surrogate-gradient gains (theory.gradients.onestep) against Monte Carlo, mpmath and closed forms."""
 from __future__ import annotations
 
 import mpmath
 import numpy as np
 import pytest
 
-from theory import gradients as G
+from theory.gradients import onestep as G
 from theory import length_map, optimal_sigma, tail
-from theory.surrogates import SURROGATES
+from theory.core.surrogates import SURROGATES
 
 # z for a two-sided normal interval with false-positive rate 6e-5 per check (about 20 checks
 # below: < 0.2 % chance that any fails by sampling alone); no re-draw.

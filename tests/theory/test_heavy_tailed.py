@@ -1,4 +1,4 @@
-"""Heavy-tailed (alpha-stable) weights: the registry entry, its draws, and theory.heavy_tailed's
+"""Heavy-tailed (alpha-stable) weights: the registry entry, its draws, and theory.regimes.heavy_tailed's
 rate map, critical gain, pair map and depth scale, each against an independent computation.
 
 Statistical checks and their false-positive rates: KS tests at level 1e-4 (three of them);
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from theory import heavy_tailed as ht, inits
-from theory.gaussian import orthant, tail
+from theory.regimes import heavy_tailed as ht
+from theory import inits
+from theory.core.gaussian import orthant, tail
 
 
 def test_closed_forms():
@@ -199,7 +200,7 @@ def test_typical_chi_gaussian_limit():
     """alpha = 2 (normal weights of variance 2 gamma^2): the typical gain approaches the
     mean-square gain chi = n 2 gamma^2 E[s'(u - theta)^2], u ~ N(0, 2 G^2 r), up to the
     E[ln] vs ln E bias -Var/2 = O(1/n) and the chain's sampling error."""
-    from theory.surrogates import atan
+    from theory.core.surrogates import atan
     rate, n = 0.2, 400
     gain = ht.gain_for_rate(rate, 2.0)                 # r = 0.2 is the stable fixed point (slope 0.59)
     chi, se, _ = ht.typical_chi(2.0, gain, 1.0, width=n, depth=12, burn_in=2, chains=4, seed=1)

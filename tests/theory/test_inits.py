@@ -101,4 +101,7 @@ def test_regimes_partition_the_registry_and_plain_is_the_default():
     with pytest.raises(ValueError, match="regime"):
         inits.names(regime="quantum")
     with pytest.raises(ValueError, match="regime"):
-        inits.register("x", "", "", regime="quantum")
+        inits.register(inits.Initialiser("x", "", "", std=lambda *a: 1.0, regime="quantum"))
+    with pytest.raises(ValueError, match="already registered"):
+        inits.register(inits.Initialiser("micheli", "", "", std=lambda *a: 1.0))
+    assert "x" not in inits.names()

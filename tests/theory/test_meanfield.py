@@ -10,8 +10,9 @@ import pytest
 from scipy import stats
 
 import theory
-from theory import derivation, meanfield
-from theory.gaussian import density, orthant, tail
+from theory.core import derivation
+from theory.meanfield import maps as meanfield
+from theory.core.gaussian import density, orthant, tail
 
 
 def paper_sigma(threshold, fan_in=1000):

@@ -12,7 +12,7 @@ in the BCa bootstrap confidence interval of the mean, at level 1 - 0.01/m for m 
 theory fails this test with probability <= 1e-4. Layers are compared where the prediction
 expects >= 20 active neurons (so the per-draw mean is close to normal); layers where it expects
 < 1e-6 active neurons must be exactly silent in every draw. Layers in between (a handful of
-spikes) are not tested here: that is the finite-width regime of theory.finite_width.
+spikes) are not tested here: that is the finite-width regime of theory.chains.spike_count.
 """
 import numpy as np
 import pytest

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import theory
-from theory import LIF, Encoding, Network, inits, lif
+from theory import LIF, Encoding, Network
+from theory import inits
+from theory.core import lif
 
 
 def test_defaults_and_widths():

@@ -1,4 +1,4 @@
-"""Pair (two-input) mean field over depth and time, theory/pair.py: exact limits, the
+"""Pair (two-input) mean field over depth and time, theory/meanfield/pair.py: exact limits, the
 estimator against an independent simulation, and the fixed point / depth scale.
 
 Statistical tests are seeded; each states where its tolerance comes from and its
@@ -9,12 +9,12 @@ import pytest
 from scipy import stats
 
 from theory import correlation_fixed_point, correlation_map, optimal_sigma, propagate, propagate_temporal
-from theory.gaussian import orthant, tail
-from theory.pair import (
+from theory.core.gaussian import orthant, tail
+from theory.meanfield.pair import (
     GROUPS, bivariate_tail, pair_fixed_point, pair_input, pair_moments, propagate_pair,
 )
-from theory.temporal import RESETS
-from theory.temporal_chain import lif_spikes
+from theory.meanfield.temporal import RESETS
+from theory.chains.gram import lif_spikes
 
 FAN_IN = 500
 
@@ -30,7 +30,7 @@ def test_bivariate_tail_against_scipy(h, k, rho):
 
 
 def test_bivariate_tail_limits_and_orthant():
-    """rho = +-1 closed forms; at h = k it is theory.gaussian.orthant (to rounding)."""
+    """rho = +-1 closed forms; at h = k it is theory.core.gaussian.orthant (to rounding)."""
     h = np.linspace(-3, 3, 13)
     np.testing.assert_allclose(bivariate_tail(h, 0.4, 1.0), tail(np.maximum(h, 0.4)), rtol=0, atol=1e-16)
     np.testing.assert_allclose(bivariate_tail(h, 0.4, -1.0), np.maximum(tail(h) - tail(-0.4), 0), atol=1e-16)
@@ -46,7 +46,7 @@ def test_bivariate_tail_limits_and_orthant():
 def test_one_step_equals_correlation_map(method, threshold, bias_var, c0, std):
     """At T = 1 the pair map is the correlation map of Poole et al.: iterate
     c_l = correlation_map(c_{l-1}, q = q_{l-1}) from c_0 = c0, q_0 = std^2 with q_l from
-    theory.propagate. "exact" uses theory.gaussian.orthant (the same formula: rounding,
+    theory.propagate. "exact" uses theory.core.gaussian.orthant (the same formula: rounding,
     1e-14); "sample" evaluates the bivariate orthant by bivariate_tail and has no sampling
     error at the first step (tolerance 1e-12 over 12 layers of a contracting map)."""
     sigma_w = optimal_sigma(max(threshold, 0.5), FAN_IN)
@@ -153,7 +153,7 @@ def test_independent_inputs_factorise_at_the_input_and_not_above():
 @pytest.mark.parametrize("reset", RESETS)
 def test_pair_moments_match_plain_simulation(reset):
     """An estimator that shares nothing with the conditional one: 400 000 draws of the 2T = 6
-    dimensional Gaussian current (numpy multivariate_normal), LIF by theory.temporal_chain.lif_spikes
+    dimensional Gaussian current (numpy multivariate_normal), LIF by theory.chains.gram.lif_spikes
     with 0/1 spikes, plain means of s_i s_j. All 21 distinct entries of M (the estimator
     symmetrises a <-> b, so the plain estimate is symmetrised the same way) inside 4.6
     standard errors of the difference (binomial se of the plain mean, group se of the

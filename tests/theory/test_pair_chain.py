@@ -1,11 +1,11 @@
-"""Exact finite-width pair chain (theory.pair_chain): sharp identities and bad input.
+"""Exact finite-width pair chain (theory.chains.pair_chain): sharp identities and bad input.
 Its law against simulated networks: tests/simulate/test_pair_chain_sim.py."""
 import numpy as np
 import pytest
 
 from theory import optimal_sigma
-from theory.pair_chain import correlation_decay, pair_chain
-from theory.temporal_chain import temporal_chain
+from theory.chains.pair_chain import correlation_decay, pair_chain
+from theory.chains.gram import temporal_chain
 
 
 @pytest.mark.parametrize("encoding", ["gaussian", "static", "bernoulli"])

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 import pytest
 
-from theory.surrogates import SURROGATES, smooth_step, surrogate_code, surrogate_grad
+from theory.core.surrogates import SURROGATES, smooth_step, surrogate_code, surrogate_grad
 
 X = np.array([-1.3, -0.4, -0.05, 0.02, 0.3, 1.7])
 H = 1e-5

@@ -1,4 +1,4 @@
-"""Temporal mean-field (theory/temporal.py, theory/temporal_init.py): exact limits, quadrature
+"""Temporal mean-field (theory/meanfield/temporal.py, theory/inits/temporal.py): exact limits, quadrature
 against sampling, and the temporal init.
 
 Statistical tests are seeded; each states what it compares and where its tolerance comes from.
@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from theory import finite_width_sigma, inits, optimal_sigma, propagate
-from theory.gaussian import tail
-from theory.temporal import (
+from theory import finite_width_sigma, optimal_sigma, propagate
+from theory import inits
+from theory.core.gaussian import tail
+from theory.meanfield.temporal import (
     RESETS, input_layer, lif_moments, lif_moments_exact, propagate_temporal, psd_factor,
 )
-from theory import temporal_init
-from theory.temporal_chain import _rates_at_depth
-from theory.temporal_init import (
+from theory.inits import temporal as temporal_init
+from theory.chains.gram import rates_at_depth
+from theory.inits.temporal import (
     classify_profile, optimal_gain_temporal, optimal_sigma_temporal, temporal_fixed_point,
     temporal_phase,
 )
@@ -342,6 +343,6 @@ def test_shipped_table_answers_without_solving(monkeypatch):
         std = inits.weight_std("micheli_temporal", 100, 100, key["threshold"], key["beta"], T=key["T"],
                                reset=key["reset"])
         assert std == pytest.approx(np.sqrt(entry["gain"] / 100), rel=1e-12)
-        rates = _rates_at_depth(entry["gain"], 100, 100, key["T"], key["threshold"], key["beta"], key["reset"],
+        rates = rates_at_depth(entry["gain"], 100, 100, key["T"], key["threshold"], key["beta"], key["reset"],
                               tail(key["threshold"]), temporal_init.CHAINS, 0)
         assert abs(rates.mean() - tail(1.0)) <= max(0.02, 1 / temporal_init.CHAINS) * tail(1.0)

@@ -1,7 +1,7 @@
-"""The exact finite-width temporal (Gram) chain, theory/temporal_chain.py.
+"""The exact finite-width temporal (Gram) chain, theory/chains/gram.py.
 
 Compared with:
-- the exact spike-count chain of theory/finite_width.py at T = 1 (a different exact
+- the exact spike-count chain of theory/chains/spike_count.py at T = 1 (a different exact
   computation of the same law: a pmf, no sampling) by a chi-square goodness-of-fit test;
 - simulate.run_network (through simulate.monte_carlo with batch 1, so every draw is one
   independent network on one input, the chain's unit) by a two-sample Kolmogorov-Smirnov test
@@ -16,8 +16,9 @@ import pytest
 from scipy import stats
 
 from simulate import monte_carlo
-from theory import inits, optimal_sigma, spike_count_chain
-from theory.temporal_chain import _rates_at_depth, lif_spikes, temporal_chain
+from theory import optimal_sigma, spike_count_chain
+from theory import inits
+from theory.chains.gram import rates_at_depth, lif_spikes, temporal_chain
 
 ALPHA = 1e-3
 
@@ -147,15 +148,15 @@ def test_bad_input_names_the_argument(kwargs, name):
 
 @pytest.mark.parametrize("beta,reset", [(0.5, "subtract"), (0.9, "zero"), (0.0, "none")])
 def test_runs_to_depth_have_the_chains_law(beta, reset):
-    """The per-run chain the temporal init searches on (_rates_at_depth: one stream per run, a
+    """The per-run chain the temporal init searches on (rates_at_depth: one stream per run, a
     silent run stopped early) has the law of temporal_chain with Bernoulli input: width 40,
     depth 8, T 5, 3000 runs each, two-sample KS test of the time-averaged rate at depth 8 at
     level 1e-3 (discrete rates make it conservative); runs 0..c-1 do not depend on the number
     of runs (common random numbers for the search's stages)."""
     gain, width, depth, T = 6.5, 40, 8, 5
-    runs = _rates_at_depth(gain, depth, width, T, 1.0, beta, reset, 0.2, 3000, 11)
+    runs = rates_at_depth(gain, depth, width, T, 1.0, beta, reset, 0.2, 3000, 11)
     chain = temporal_chain(depth, width, T, np.sqrt(gain / width), 1.0, beta, reset, encoding="bernoulli",
                            input_rate=0.2, chains=3000, seed=12).time_averaged_rate[:, depth]
     assert stats.ks_2samp(runs, chain).pvalue > ALPHA
     assert np.mean(runs == 0.0) > 0.0                      # the early stop was exercised
-    assert np.array_equal(_rates_at_depth(gain, depth, width, T, 1.0, beta, reset, 0.2, 16, 11), runs[:16])
+    assert np.array_equal(rates_at_depth(gain, depth, width, T, 1.0, beta, reset, 0.2, 16, 11), runs[:16])

@@ -1,4 +1,4 @@
-"""Off-grid temporal init (theory/temporal_init.py, issue 12): a call inside the shipped table's
+"""Off-grid temporal init (theory/inits/temporal.py, issue 12): a call inside the shipped table's
 hull is answered by interpolating the table (no search); checked here against the exact chain at
 held-out points chosen before any interpolated gain was evaluated (midpoints of table cells in
 T, beta and width: 36 points). The first check (benchmarks/RESULTS.md, run A) failed at one of
@@ -25,10 +25,10 @@ import math
 
 import pytest
 
-from theory import temporal_init
-from theory.gaussian import tail
-from theory.temporal_chain import _rates_at_depth
-from theory.temporal_init import optimal_gain_temporal, optimal_sigma_temporal
+from theory.inits import temporal as temporal_init
+from theory.core.gaussian import tail
+from theory.chains.gram import rates_at_depth
+from theory.inits.temporal import optimal_gain_temporal, optimal_sigma_temporal
 
 CHECK_RUNS, CHECK_SEED, K = 64, 12345, 3.5
 RESETS = ("subtract", "zero", "none")
@@ -55,7 +55,7 @@ def check_rate(gain, reset, T, beta, width):
     """(m - target, bound, z) of the module's criterion for the chain at ``gain``, with
     z = (m - target) / sqrt(s^2/32 + s^2/64) (benchmarks/bench_temporal_init.py prints it)."""
     target = float(tail(1.0))
-    rates = _rates_at_depth(gain, 100, width, T, 1.0, beta, reset, target, CHECK_RUNS, CHECK_SEED)
+    rates = rates_at_depth(gain, 100, width, T, 1.0, beta, reset, target, CHECK_RUNS, CHECK_SEED)
     s = rates.std(ddof=1)
     se_node = s / math.sqrt(temporal_init.CHAINS)
     se = math.sqrt(se_node ** 2 + s ** 2 / CHECK_RUNS)

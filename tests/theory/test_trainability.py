@@ -1,10 +1,10 @@
-"""theory.trainability: the one call for xi_c, xi_grad, c* and the predicted trainable depth."""
+"""theory.network.trainability: the one call for xi_c, xi_grad, c* and the predicted trainable depth."""
 import numpy as np
 import pytest
 
 import theory
-from theory.meanfield import correlation_fixed_point, correlation_slope
-from theory.trainability import SCHOENHOLZ_CONSTANT, trainability
+from theory.meanfield.maps import correlation_fixed_point, correlation_slope
+from theory.network.trainability import SCHOENHOLZ_CONSTANT, trainability
 
 
 def test_one_step_is_the_correlation_map():

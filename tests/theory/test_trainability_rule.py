@@ -34,7 +34,7 @@ import math
 import pytest
 
 from figures.trainability_phase import predict_row
-from theory.trainability import TRANSIENT_CONSTANT, trainability
+from theory.network.trainability import TRANSIENT_CONSTANT, trainability
 
 BASE = dict(threshold=1.0, beta=0.5, reset="subtract", init="micheli", T=8, fan_in=100)
 # (row settings, measured band in LIF layers): the rows of both full-preset tables

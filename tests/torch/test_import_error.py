@@ -1,4 +1,4 @@
-"""The core never imports torch; theory.torch_init without torch names the extra to install.
+"""The core never imports torch; snn_bridge without torch names the extra to install.
 Runs with or without torch installed (torch's absence is simulated in a subprocess)."""
 import subprocess
 import sys
@@ -24,6 +24,6 @@ def test_torch_init_without_torch_names_the_extra():
         "        if name == 'torch' or name.startswith('torch.'):\n"
         "            raise ImportError('No module named ' + repr(name))\n"
         "sys.meta_path.insert(0, NoTorch())\n"
-        "import theory.torch_init\n")
+        "import snn_bridge\n")
     assert result.returncode != 0
     assert "ImportError" in result.stderr and 'pip install ".[torch]"' in result.stderr

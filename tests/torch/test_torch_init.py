@@ -1,4 +1,4 @@
-"""theory.torch_init: registry inits as torch functions, initialize_ on snnTorch models, diagnose.
+"""snn_bridge: registry inits as torch functions, initialize_ on snnTorch models, diagnose.
 
 Statistical tests are seeded (deterministic on one machine); each states its false-positive rate,
 i.e. the probability that a correct implementation fails it for a fresh seed.
@@ -17,7 +17,7 @@ import simulate  # noqa: E402
 import theory  # noqa: E402
 from theory import inits  # noqa: E402
 from theory import torch_init  # noqa: E402
-from theory.torch_init import diagnose, fans, init_, initialize_, micheli_normal_, read_surrogate  # noqa: E402
+from snn_bridge import diagnose, fans, init_, initialize_, micheli_normal_, read_surrogate  # noqa: E402
 
 from .helpers import linears, mlp, run_torch, toolkit_biases, toolkit_weights  # noqa: E402
 
@@ -117,7 +117,7 @@ def test_init_bad_input():
 
 
 # ------------------------------------------------------------------------------------------------
-# surrogates: the snnTorch closures map onto theory.surrogates with the same scaling
+# surrogates: the snnTorch closures map onto theory.core.surrogates with the same scaling
 # ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("factory, kwargs, name, scale", [
@@ -132,7 +132,7 @@ def test_read_surrogate_matches_snntorch_backward(factory, kwargs, name, scale):
     assert read_surrogate(spike_grad) == (name, scale)
     x = torch.linspace(-1.0, 1.0, 41, dtype=torch.float64).requires_grad_()
     spike_grad(x).sum().backward()
-    expected = theory.surrogates.surrogate_grad(name, x.detach().numpy(), scale)
+    expected = theory.core.surrogates.surrogate_grad(name, x.detach().numpy(), scale)
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 

@@ -1,7 +1,8 @@
 """Gain x surrogate-scale scan at init, depth 100, T = 8, beta 0.5 (training network, width 100):
 rates per layer (500 test images) and the geometric-mean per-layer gradient-norm ratio."""
 import json, numpy as np
-from simulate.train import TrainConfig, build_network, evaluate, _currents
+from simulate.train import TrainConfig, build_network, evaluate
+from simulate.encodings import pixel_currents
 from simulate.backprop import forward_backward
 from simulate.data import load_mnist
 data = load_mnist(2000, 500)
@@ -14,7 +15,7 @@ for gain in (1.5, 2.0, 2.5, 3.0):
         norms = []
         for s in range(2):
             idx = np.arange(64 * s, 64 * (s + 1))
-            res = forward_backward(w, b, _currents(data.x_train[idx], 8), data.y_train[idx].astype(np.int64),
+            res = forward_backward(w, b(data.x_train[idx], 8), data.y_train[idx].astype(np.int64),
                                    beta=0.5, threshold=1.0, reset="subtract", surrogate="atan", surrogate_scale=scale)
             norms.append([float(np.linalg.norm(g.astype(np.float64))) for g in res.weight_grads])
         logn = np.log(np.maximum(np.array(norms), 1e-300))

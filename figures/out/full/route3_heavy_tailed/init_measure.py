@@ -1,7 +1,8 @@
 """Per-layer rates (T = 8, beta 0.5, pixel input, 500 test images) and per-layer gradient norms
 ||dL/dW_l|| (BPTT, ATan scale 2, batch 64 of training images) at initialisation, training network of width 100."""
 import sys, json, numpy as np
-from simulate.train import TrainConfig, build_network, evaluate, _currents
+from simulate.train import TrainConfig, build_network, evaluate
+from simulate.encodings import pixel_currents
 from simulate.backprop import forward_backward
 from simulate.data import load_mnist
 data = load_mnist(2000, 500)
@@ -15,7 +16,7 @@ for name, kw in [("micheli", {"init": "micheli"}), ("stable_rQ", {"init": "stabl
         norms = []
         for s in range(3):
             idx = np.arange(64 * s, 64 * (s + 1))
-            res = forward_backward(w, b, _currents(data.x_train[idx], 8), data.y_train[idx].astype(np.int64),
+            res = forward_backward(w, b(data.x_train[idx], 8), data.y_train[idx].astype(np.int64),
                                    beta=0.5, threshold=1.0, reset="subtract", surrogate="atan", surrogate_scale=2.0)
             norms.append([float(np.linalg.norm(g.astype(np.float64))) for g in res.weight_grads])
         norms = np.array(norms)

@@ -1,6 +1,7 @@
 """Measure per-layer rate and pair spike correlation at width W, depth 20, one step, Cauchy init."""
 import sys, time, numpy as np
-from theory import heavy_tailed as ht, inits
+from theory.regimes import heavy_tailed as ht
+from theory import inits
 from simulate.network import run_network
 W=int(sys.argv[1]); D=int(sys.argv[2]); rate=float(sys.argv[3]); draws=int(sys.argv[4]); steps=int(sys.argv[5]) if len(sys.argv)>5 else 1
 beta=float(sys.argv[6]) if len(sys.argv)>6 else 0.0

@@ -1,5 +1,5 @@
 import numpy as np, theory
-from theory import residual as R
+from theory.regimes import residual as R
 from simulate.residual import branch_scale
 print("depth scaling init xi_c_min slope_first chi_branch_max growth block_rate_mean stream_out out_rate")
 for depth in (10, 20, 50, 100):

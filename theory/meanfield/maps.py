@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from . import validation
-from .gaussian import density, firing_probability, orthant
+import snn_validation as validation
+from theory.core.gaussian import density, firing_probability, orthant
 
 __all__ = [
     "Propagation", "FixedPoint", "length_map", "length_map_slope", "rate_map", "propagate",
@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-def _gain(sigma_w, fan_in):
+def layer_gain(sigma_w, fan_in):
     return validation.positive_int(fan_in, "fan_in") * validation.non_negative(sigma_w, "sigma_w") ** 2
 
 
@@ -35,7 +35,7 @@ def length_map(q, sigma_w, fan_in, threshold, bias_var=0.0):
     q = validation.non_negative(q, "q")
     threshold = validation.finite(threshold, "threshold")
     bias_var = validation.non_negative(bias_var, "bias_var")
-    out = _gain(sigma_w, fan_in) * firing_probability(threshold, q) + bias_var
+    out = layer_gain(sigma_w, fan_in) * firing_probability(threshold, q) + bias_var
     return validation.scalar_or_array(out)
 
 
@@ -43,7 +43,7 @@ def length_map_slope(q, sigma_w, fan_in, threshold):
     """g'(q) = fan_in sigma_w^2 phi(z) z / (2 q), z = theta/sqrt(q); limit 0 at q = 0 for theta > 0."""
     q = validation.non_negative(q, "q")
     threshold = validation.finite(threshold, "threshold")
-    gain = _gain(sigma_w, fan_in)
+    gain = layer_gain(sigma_w, fan_in)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = threshold / np.sqrt(q)
         slope = gain * density(z) * z / (2.0 * q)
@@ -57,7 +57,7 @@ def rate_map(rate, sigma_w, fan_in, threshold, bias_var=0.0):
     rate = validation.unit_interval(rate, "rate")
     threshold = validation.finite(threshold, "threshold")
     bias_var = validation.non_negative(bias_var, "bias_var")
-    q = _gain(sigma_w, fan_in) * rate + bias_var
+    q = layer_gain(sigma_w, fan_in) * rate + bias_var
     return validation.scalar_or_array(firing_probability(threshold, q))
 
 
@@ -85,7 +85,7 @@ def propagate(depth, sigma_w, fan_in, threshold, q0=1.0, bias_var=0.0):
     threshold = float(validation.finite(threshold, "threshold"))
     q0 = float(validation.non_negative(q0, "q0"))
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
-    gain = np.broadcast_to(_gain(sigma_w, fan_in), (depth,)) if depth else np.zeros(0)
+    gain = np.broadcast_to(layer_gain(sigma_w, fan_in), (depth,)) if depth else np.zeros(0)
     q = np.empty(depth + 1)
     q[0] = q0
     for layer in range(depth):
@@ -117,7 +117,7 @@ def fixed_points(sigma_w, fan_in, threshold, bias_var=0.0, grid_points: int = 40
     """
     threshold = float(validation.finite(threshold, "threshold"))
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
-    gain = _gain(sigma_w, fan_in)
+    gain = layer_gain(sigma_w, fan_in)
     if gain.ndim:
         raise ValueError(f"sigma_w and fan_in must be scalars (one layer map), got shapes "
                          f"{np.shape(sigma_w)} and {np.shape(fan_in)}")
@@ -192,7 +192,7 @@ def depth_scale(sigma_w, fan_in, threshold, bias_var=0.0):
     return float(-1.0 / np.log(slope)) if slope < 1.0 - _MARGINAL else float("inf")
 
 
-def _paper_slope(z):
+def paper_slope(z):
     # slope of the length map at q* under the paper's init: z phi(z) / (2 Q(z)), z = theta/sqrt(q*)
     return z * density(z) / (2.0 * firing_probability(z, 1.0))
 
@@ -205,7 +205,7 @@ def critical_threshold(target_var=1.0):
     z_c ~= 1.19, so theta_c = z_c sqrt(q*). Solved by Brent's method.
     """
     target_var = float(validation.positive(target_var, "target_var"))
-    z_c = optimize.brentq(lambda z: _paper_slope(z) - 1.0, 0.1, 10.0, xtol=1e-15, rtol=1e-15)
+    z_c = optimize.brentq(lambda z: paper_slope(z) - 1.0, 0.1, 10.0, xtol=1e-15, rtol=1e-15)
     return float(z_c * np.sqrt(target_var))
 
 
@@ -223,7 +223,7 @@ def correlation_map(c, sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
     q = validation.positive(q, "q")
     threshold = validation.finite(threshold, "threshold")
     bias_var = validation.non_negative(bias_var, "bias_var")
-    gain = _gain(sigma_w, fan_in)
+    gain = layer_gain(sigma_w, fan_in)
     z = threshold / np.sqrt(q)
     q_out = gain * firing_probability(threshold, q) + bias_var
     if np.any(q_out <= 0):
@@ -236,7 +236,7 @@ def correlation_slope(c, sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
     c = validation.as_float_array(c, "c")
     q = validation.positive(q, "q")
     threshold = validation.finite(threshold, "threshold")
-    gain = _gain(sigma_w, fan_in)
+    gain = layer_gain(sigma_w, fan_in)
     z = threshold / np.sqrt(q)
     q_out = gain * firing_probability(threshold, q) + validation.non_negative(bias_var, "bias_var")
     with np.errstate(divide="ignore"):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from numba import njit
 
-from . import validation
+import snn_validation as validation
 
 __all__ = ["LIF", "RESETS", "reset_code", "membrane", "membrane_compiled"]
 

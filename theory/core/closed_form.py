@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import validation
-from .gaussian import log_tail
+import snn_validation as validation
+from theory.core.gaussian import log_tail
 
 # Largest log(std) that float64 can hold (log of the largest finite double).
 _LOG_MAX = np.log(np.finfo(np.float64).max)

@@ -12,7 +12,7 @@ Steps, each done symbolically (exact, no floating point):
 Also derived: the slope of the length map and its value at the paper's fixed point,
 theta phi(theta) / (2 Q(theta)) for q* = 1. ``derive()`` returns all expressions;
 ``latex()`` renders them; ``lambdified()`` turns them into float64 NumPy functions (the
-tests check them equal to the log-space numerics of theory.closed_form and theory.meanfield).
+tests check them equal to the log-space numerics of theory.core.closed_form and theory.meanfield.maps).
 """
 from __future__ import annotations
 
@@ -97,15 +97,15 @@ def lambdified():
     }
 
 
-if __name__ == "__main__":  # python -m theory.derivation prints the derived results
+if __name__ == "__main__":  # python -m theory.core.derivation prints the derived results
     import argparse
     import sys
 
     if sys.argv[1:] and sys.argv[1] not in ("-h", "--help"):
-        print(f"python -m theory.derivation: error: takes no arguments, got {' '.join(sys.argv[1:])!r}",
+        print(f"python -m theory.core.derivation: error: takes no arguments, got {' '.join(sys.argv[1:])!r}",
               file=sys.stderr)
         sys.exit(2)
-    argparse.ArgumentParser(prog="python -m theory.derivation",
+    argparse.ArgumentParser(prog="python -m theory.core.derivation",
                             description="Print the SymPy derivation of the paper's weight variance: LaTeX of "
                                         "every step, the solved Var[w] and the slope of the length map at q* = 1."
                             ).parse_args()

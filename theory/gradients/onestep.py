@@ -31,10 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, optimize, stats
 
-from . import inits, validation
-from .gaussian import density, firing_probability, gauss_hermite_expectation
-from .meanfield import propagate, stable_fixed_point
-from .surrogates import SURROGATES
+from theory import inits
+import snn_validation as validation
+from theory.core.gaussian import density, firing_probability, gauss_hermite_expectation
+from theory.meanfield.maps import propagate, stable_fixed_point
+from theory.core.surrogates import SURROGATES
 
 __all__ = ["surrogate_moment", "chi", "gain_cv2", "output_delta_sq", "GradientProfile", "gradient_profile",
            "chi_one_scale", "chi_one_fixed_points", "ChiOnePoint"]
@@ -106,7 +107,7 @@ def chi(surrogate, sigma_w, fan_in, threshold=1.0, q=None, scale=None, method="a
     """Backward gain per layer  chi = fan_in sigma_w^2 E[g(u - theta)^2],  u ~ N(0, q).
 
     q defaults to the stable active fixed point of the forward length map for (sigma_w,
-    fan_in, threshold) (theory.meanfield.stable_fixed_point). chi > 1: gradients grow
+    fan_in, threshold) (theory.meanfield.maps.stable_fixed_point). chi > 1: gradients grow
     towards the input; chi < 1: they vanish, as chi^depth.
     """
     sigma_w = float(validation.non_negative(sigma_w, "sigma_w"))

@@ -39,11 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from . import validation
-from .lif import RESETS, membrane
-from .surrogates import SURROGATES
-from .temporal import propagate_temporal, psd_factor
-from .temporal_chain import _per_layer
+import snn_validation as validation
+from theory.core.lif import RESETS, membrane
+from theory.core.surrogates import SURROGATES
+from theory.meanfield.temporal import propagate_temporal, psd_factor
 
 __all__ = ["lif_jacobians", "backward_map", "TemporalGradientProfile", "temporal_gradient_profile",
            "temporal_chi", "temporal_chi_one_scale"]
@@ -124,7 +123,7 @@ def temporal_gradient_profile(depth, T, sigma_w, width, threshold=1.0, beta=0.0,
         raise ValueError(f"depth must be >= 1, got {depth}")
     T = validation.time_steps(T)
     widths = validation.layer_widths(width, depth)
-    sigmas = _per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
+    sigmas = validation.per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
     _surrogate(surrogate, scale)
     samples = int(validation.positive_int(samples, "samples"))
     forward = propagate_temporal(depth, T, sigmas, widths[:-1], threshold, beta, reset, encoding=encoding,
@@ -158,7 +157,7 @@ def _fixed_point_paths(T, sigma_w, fan_in, threshold, beta, reset, bias_var, sam
     return forward.current_cov[depth], normals
 
 
-def _step_gains(K, gain):
+def step_gains(K, gain):
     """n sigma^2 E[g_t^2] per step t: the diagonal of the Jacobians, squared and averaged."""
     return gain * np.mean(np.diagonal(K, axis1=1, axis2=2) ** 2, axis=0)
 
@@ -177,7 +176,7 @@ def temporal_chi(T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset="subtract", 
     samples = int(validation.positive_int(samples, "samples"))
     depth = validation.non_negative_int(depth, "depth")
     cov, normals = _fixed_point_paths(T, sigma, fan_in, threshold, beta, reset, bias_var, samples, seed, depth)
-    gains = _step_gains(lif_jacobians(cov, threshold, beta, reset, surrogate, scale, normals), fan_in * sigma**2)
+    gains = step_gains(lif_jacobians(cov, threshold, beta, reset, surrogate, scale, normals), fan_in * sigma**2)
     return gains if per_step else float(gains.max())
 
 
@@ -196,7 +195,7 @@ def temporal_chi_one_scale(surrogate, T, sigma_w, fan_in, threshold=1.0, beta=0.
 
     def excess(log_scale):
         K = lif_jacobians(cov, threshold, beta, reset, surrogate, float(np.exp(log_scale)), normals)
-        return np.log(max(float(_step_gains(K, gain).max()), 1e-300))
+        return np.log(max(float(step_gains(K, gain).max()), 1e-300))
 
     a, b = np.log(low), np.log(high)
     fa, fb = excess(a), excess(b)

@@ -1,5 +1,5 @@
 """Exact finite-width pair chain: the joint spike-train Gram chain of TWO inputs through the same
-network (the finite-width twin of theory.pair; docs/theory.md §9).
+network (the finite-width twin of theory.meanfield.pair; docs/theory.md §9).
 
 Inputs a and b pass through the same weights. Stack their spike matrices side by side,
 S_{l-1} = [S^a_{l-1}, S^b_{l-1}] (n_{l-1} x 2T). Neuron j of layer l receives, on input a at
@@ -8,12 +8,12 @@ S^b. Given S_{l-1} the n_l joint paths (I^a_j[1..T], I^b_j[1..T]) are i.i.d. Gau
 
     Cov = sigma_l^2 G_{l-1} + bias_var,    G_{l-1} = S_{l-1}^T S_{l-1}   (2T x 2T),
 
-and each half drives the LIF dynamics from rest (theory.lif), so the joint Gram matrix G_l is a
-Markov chain over depth, exactly as theory.temporal_chain for one input, with paths of length 2T
+and each half drives the LIF dynamics from rest (theory.core.lif), so the joint Gram matrix G_l is a
+Markov chain over depth, exactly as theory.chains.gram for one input, with paths of length 2T
 (the kernel restarts the neuron at the start of each input's block). No large-width assumption:
 for Gaussian weights the chain has the law of the simulated network's per-layer statistics of
 the pair (tests/simulate/test_pair_chain_sim.py), and as n -> inf G_l / n_l concentrates on the
-pair mean field (theory.pair.propagate_pair).
+pair mean field (theory.meanfield.pair.propagate_pair).
 
 Per layer it gives the across-neuron Pearson correlation of the two inputs' spike counts,
 
@@ -27,7 +27,7 @@ Input layer (layer 0): n_0 neurons; "gaussian": per neuron and step, currents (x
 x_b = c0 x_a + sqrt(1 - c0^2) x', x, x' i.i.d. N(0, input_std^2); "static": one such pair per
 neuron repeated at every step; "bernoulli": input a spikes i.i.d. Bernoulli(input_rate), input
 b copies a's spike with probability c0 and is a fresh Bernoulli draw otherwise (the pair law of
-theory.pair.pair_input).
+theory.meanfield.pair.pair_input).
 
 Float64. Randomness: one numpy Generator seeded with ``seed`` (reproducible, thread-independent).
 """
@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import validation
-from .pair import ENCODINGS
-from .temporal import RESETS, check_dynamics, input_layer
-from .temporal_chain import _chain_layer, _gram, _per_layer, lif_spikes
+import snn_validation as validation
+from theory.meanfield.pair import ENCODINGS
+from theory.meanfield.temporal import RESETS, check_dynamics, input_layer
+from theory.chains.gram import chain_layer, gram_matrices, lif_spikes
 
 __all__ = ["PairChain", "pair_chain", "correlation_decay"]
 
@@ -134,7 +134,7 @@ def pair_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="subtrac
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     validation.choice(encoding, "encoding", ENCODINGS)
     widths = validation.layer_widths(width, depth)
-    sigmas = _per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
+    sigmas = validation.per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
     input_std = float(validation.non_negative(input_std, "input_std"))
     c0 = float(validation.finite(input_correlation, "input_correlation"))
@@ -148,11 +148,11 @@ def pair_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="subtrac
     correlation = np.empty((chains, depth + 1))
     spikes = _input_pair(rng, chains, int(widths[0]), T, threshold, beta, reset, encoding, c0, input_std, input_rate)
     counts = spikes.sum(axis=1)
-    gram, new_gram = _gram(spikes), np.empty((chains, 2 * T, 2 * T))
+    gram, new_gram = gram_matrices(spikes), np.empty((chains, 2 * T, 2 * T))
     code = RESETS.index(reset)
     for layer in range(depth + 1):
         if layer:
-            _chain_layer(rng, gram, sigmas[layer - 1] ** 2, bias_var, int(widths[layer]), threshold, beta, code,
+            chain_layer(rng, gram, sigmas[layer - 1] ** 2, bias_var, int(widths[layer]), threshold, beta, code,
                          counts, new_gram, 2)
             gram, new_gram = new_gram, gram
         rate[:, layer] = counts.reshape(chains, 2, T) / widths[layer]
@@ -172,7 +172,7 @@ def correlation_decay(depth, width, T, sigma_w, starts=(0.2, 0.9), **kwargs) -> 
     layers (inf if the gap does not shrink, NaN if fewer than two layers qualify), its standard
     error from the fit's covariance (delta method; NaN with two layers), the gap per layer and
     its se, and the layers used. At infinite width the same fit on
-    theory.pair.propagate_pair gives the mean-field xi_c when the map is near its fixed point.
+    theory.meanfield.pair.propagate_pair gives the mean-field xi_c when the map is near its fixed point.
     """
     if len(starts) != 2:
         raise ValueError(f"starts must be two input correlations, got {starts!r}")

@@ -1,7 +1,7 @@
 """Correlation (information) propagation of two inputs over depth and time, infinite width.
 
 Float64 throughout. Two inputs a and b pass through the same LIF stack (neuron model of
-:mod:`theory.temporal`, docs/theory.md §1: u[0] = s[0] = 0; subtract / zero / no reset; s[t] = [u[t] > theta]).
+:mod:`theory.meanfield.temporal`, docs/theory.md §1: u[0] = s[0] = 0; subtract / zero / no reset; s[t] = [u[t] > theta]).
 With zero-mean i.i.d. weights of std sigma_w fixed over time, a bias b_j ~ N(0, bias_var)
 shared by both inputs and constant in time, and infinite width, the pair of current sequences
 (I^a[1..T], I^b[1..T]) of layer l >= 1 is a zero-mean Gaussian process with 2T x 2T covariance
@@ -44,9 +44,9 @@ Each is NaN where it is undefined (a silent or saturated step; a silent layer wi
 How M is computed from C:
 
 * ``exact`` (T = 1): M_aa = Q(theta / sqrt q), M_ab = P2(theta / sqrt q, c) by
-  :func:`theory.gaussian.orthant` (c = C_ab / q): the correlation map exactly.
+  :func:`theory.core.gaussian.orthant` (c = C_ab / q): the correlation map exactly.
 * ``sample`` (any T): seeded Gaussian paths in the interleaved order (a1, b1, a2, b2, ...),
-  I = L z with L = :func:`theory.temporal.psd_factor` of the interleaved covariance, and
+  I = L z with L = :func:`theory.meanfield.temporal.psd_factor` of the interleaved covariance, and
   conditional (Rao-Blackwell) estimates given the joint past of both inputs: at step t the
   pair (I^a[t], I^b[t]) is bivariate normal given all earlier steps of both, so with
   A_x = leak/reset term + conditional mean,
@@ -71,7 +71,7 @@ M*, and linearise the map of the cross block, X = M_ab -> M_ab' with the margina
 around X*. Its slowest mode sets how fast the distance between the two inputs' representations
 relaxes to its fixed point, |X_l - X*| ~ slope^l, so xi_c = -1 / ln(slope) with slope the
 largest |eigenvalue| of the Jacobian (Schoenholz et al. 2017, eq. for xi_c; at T = 1 the
-Jacobian is 1 x 1 and equals :func:`theory.meanfield.correlation_slope` at c*). The Jacobian is
+Jacobian is 1 x 1 and equals :func:`theory.meanfield.maps.correlation_slope` at c*). The Jacobian is
 taken by central differences with the same paths on both sides (common random numbers).
 """
 from __future__ import annotations
@@ -83,11 +83,12 @@ import numpy as np
 from numba import njit
 from scipy import special
 
-from . import validation
-from .gaussian import firing_probability, orthant, tail
-from .meanfield import _gain, correlation_fixed_point, fixed_points
-from .lif import membrane_compiled, reset_code
-from .temporal import ENCODINGS, check_dynamics, input_layer, psd_factor
+import snn_validation as validation
+from theory.core.scales import correlation_scale
+from theory.core.gaussian import firing_probability, orthant, tail
+from theory.meanfield.maps import layer_gain, correlation_fixed_point, fixed_points
+from theory.core.lif import membrane_compiled, reset_code
+from theory.meanfield.temporal import ENCODINGS, check_dynamics, input_layer, psd_factor
 
 __all__ = ["PairPropagation", "PairFixedPoint", "bivariate_tail", "pair_moments", "pair_input",
            "propagate_pair", "pair_fixed_point", "correlation_depth_scale"]
@@ -142,7 +143,7 @@ def _upper_orthant(h, k, rho, tail_h, tail_k):
     return np.where(both_zero, 0.25 + np.arcsin(rho) / (2.0 * np.pi), lower)
 
 
-_membrane = membrane_compiled   # the one LIF update (theory.lif), compiled
+_membrane = membrane_compiled   # the one LIF update (theory.core.lif), compiled
 
 
 @njit(cache=True)
@@ -189,7 +190,7 @@ def _pair_paths(cov, threshold, beta, reset, normals_a, normals_b):
 
 @njit(cache=True)
 def _pair_kernel(factor, normals, threshold, beta, code, spikes, prob, h_a, h_b):  # pragma: no cover
-    # LIF on the interleaved paths I = L z (theory.lif.membrane); per step the standardised
+    # LIF on the interleaved paths I = L z (theory.core.lif.membrane); per step the standardised
     # distance h = (theta - A) / sd of each input's conditional current to the threshold given
     # the joint past (+-inf where sd = 0), P = Q(h), then the 0/1 spike of the path
     paths = normals.shape[0]
@@ -387,7 +388,7 @@ def _check_common(T, threshold, beta, reset, bias_var, samples, method):
 def _gains(sigma_w, fan_in, depth):
     if not depth:
         return np.zeros(0)
-    gain = _gain(sigma_w, fan_in)
+    gain = layer_gain(sigma_w, fan_in)
     try:
         return np.broadcast_to(gain, (depth,))
     except ValueError:
@@ -477,19 +478,11 @@ class PairFixedPoint:
     def xi_c(self) -> float:
         """Correlation depth scale -1 / ln(slope): deviations of the pair's cross moments from
         the fixed point decay as exp(-l / xi_c); inf for slope >= 1, 0 for slope 0."""
-        return _depth_scale(self.slope)
-
-
-def _depth_scale(slope):
-    if not np.isfinite(slope):
-        return float("nan")
-    if slope >= 1.0:
-        return float("inf")
-    return 0.0 if slope == 0.0 else float(-1.0 / np.log(slope))
+        return correlation_scale(self.slope)
 
 
 def _scalar_gain(sigma_w, fan_in):
-    gain = _gain(sigma_w, fan_in)
+    gain = layer_gain(sigma_w, fan_in)
     if np.ndim(gain) != 0:
         raise ValueError("sigma_w and fan_in must be scalars for a depth fixed point (one map for every layer)")
     return float(gain)
@@ -502,7 +495,7 @@ def pair_fixed_point(T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset="subtrac
 
     method "exact" (T = 1): q* = the stable fixed point of the length map nearest the layer
     reached after ``depth`` layers, c* = :func:`theory.correlation_fixed_point` at q*, slope =
-    :func:`theory.meanfield.correlation_slope` at c* (analytic). method "sample": M* = mean of
+    :func:`theory.meanfield.maps.correlation_slope` at c* (analytic). method "sample": M* = mean of
     the last ``average`` of ``depth`` layers of :func:`propagate_pair`; with the marginal held at
     M*_aa, the cross block X -> M_ab'(C = g [[M*_aa, X], [X, M*_aa]] + bias_var) is
     differentiated at X* by central differences of +- step * mean rate on each of its

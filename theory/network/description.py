@@ -1,6 +1,6 @@
 """One description of a deep spiking network, accepted by every evaluator.
 
-A :class:`Network` is a frozen, validated value: the neuron (:class:`theory.lif.LIF`), the
+A :class:`Network` is a frozen, validated value: the neuron (:class:`theory.core.lif.LIF`), the
 widths n_0 .. n_L of a feed-forward stack of ``depth`` = L weight layers, the weights (an
 initialiser of :mod:`theory.inits` or explicit per-layer standard deviations), the bias
 variance, the number of time steps ``T`` and the input :class:`Encoding`. Every evaluator takes
@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import inits, validation
-from .lif import LIF
+from theory import inits
+import snn_validation as validation
+from theory.core.lif import LIF
 
 __all__ = ["Encoding", "Network", "Profile", "mean_field", "spike_count", "gram_chain"]
 
@@ -206,7 +207,7 @@ def mean_field(net: Network, *, samples: int = 20000, seed: int = 0, method: str
     beyond (``method`` "auto", "exact" or "sample"). Silence is not predicted (NaN): at infinite
     width a layer is either silent with certainty or never.
     """
-    from .temporal import propagate_temporal
+    from theory.meanfield.temporal import propagate_temporal
 
     net = _check_network(net)
     neuron = net.neuron
@@ -227,7 +228,7 @@ def spike_count(net: Network) -> Profile:
     tracked (NaN). Needs T = 1; exact for Gaussian weights only (ValueError otherwise is NOT
     raised: uniform weights give the chain's approximation, see ``net.gaussian_weights``).
     """
-    from .finite_width import spike_count_chain
+    from theory.chains.spike_count import spike_count_chain
 
     net = _check_network(net)
     if net.T != 1:
@@ -245,7 +246,7 @@ def spike_count(net: Network) -> Profile:
 
 
 def gram_chain(net: Network, *, chains: int = 64, seed: int = 0) -> Profile:
-    """Exact finite-width Gram chain of ``net`` over T steps, sampled (theory.temporal_chain):
+    """Exact finite-width Gram chain of ``net`` over T steps, sampled (theory.chains.gram):
 
         S_0 from the encoding;  for l = 1..L:  I_j ~ N(0, sigma_l^2 S_{l-1}^T S_{l-1} + bias_var)
         i.i.d. over the n_l neurons j,  S_l[j] = LIF(I_j)
@@ -255,7 +256,7 @@ def gram_chain(net: Network, *, chains: int = 64, seed: int = 0) -> Profile:
     step. Membrane statistics are not tracked (NaN). Same law as the simulator per network and
     input for Gaussian weights.
     """
-    from .temporal_chain import temporal_chain
+    from theory.chains.gram import temporal_chain
 
     net = _check_network(net)
     neuron = net.neuron

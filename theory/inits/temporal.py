@@ -6,9 +6,9 @@ Float64. With gain g = fan_in sigma_w^2 and a uniform stack of width n, the init
     E[(1/T) sum_t k_depth[t] / n] = target_rate,          sigma_w = sqrt(g / fan_in),
 
 the stack started from i.i.d. Bernoulli(target_rate) spikes, with the expectation over the
-exact finite-width Gram chain of :mod:`theory.temporal_chain` (default n = fan_in, depth 100).
+exact finite-width Gram chain of :mod:`theory.chains.gram` (default n = fan_in, depth 100).
 The infinite-width limit of the same equation (``width=math.inf``) is the temporal mean-field
-map of :mod:`theory.temporal`,
+map of :mod:`theory.meanfield.temporal`,
 
     M_l = F_g(M_{l-1}) = LIF(C = g M_{l-1})       (T x T spike second moments),
 
@@ -61,11 +61,11 @@ import numpy as np
 from scipy import optimize
 from tqdm.auto import tqdm
 
-from . import validation
-from .gaussian import tail
-from .inits import register
-from .temporal import check_dynamics, lif_moments, propagate_temporal
-from .temporal_chain import _rates_at_depth
+import snn_validation as validation
+from theory.core.gaussian import tail
+from theory.core.laws import Initialiser
+from theory.meanfield.temporal import check_dynamics, lif_moments, propagate_temporal
+from theory.chains.gram import rates_at_depth
 
 __all__ = ["TemporalFixedPoint", "temporal_fixed_point", "optimal_gain_temporal",
            "optimal_sigma_temporal", "classify_profile", "temporal_phase", "PHASES"]
@@ -160,7 +160,7 @@ def _chain_excess(threshold, beta, T, reset, target_rate, depth, width, seed):
     # so the excess is a nearly smooth (piecewise constant, with steps of single spike flips)
     # function of the gain, and a stage with more runs extends the runs of the stage before
     def excess(log_gain, chains):
-        rates = _rates_at_depth(np.exp(log_gain), depth, width, T, threshold, beta, reset, target_rate, chains, seed)
+        rates = rates_at_depth(np.exp(log_gain), depth, width, T, threshold, beta, reset, target_rate, chains, seed)
         return float(rates.mean()) - target_rate, rates
     return excess
 
@@ -406,7 +406,7 @@ def _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, seed, 
 # inside its hull an interpolation (_interpolate). Keys carry _SOLVER_VERSION, so a table of
 # another solver version is never used. The beta nodes are densest at 0-0.7, where the gain
 # varies most (the table's own leave-one-out interpolation error was largest there).
-TABLE_PATH = Path(__file__).with_name("data") / "temporal_gains.json"
+TABLE_PATH = Path(__file__).parents[1] / "data" / "temporal_gains.json"
 TABLE_GRID = {"threshold": (1.0,), "reset": ("subtract", "zero", "none"),
               "T": (10, 8, 5, 16, 2, 3, 4, 1, 12, 6),
               "beta": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
@@ -496,7 +496,7 @@ def tabulate_gains(path=TABLE_PATH, grid=None, progress=True):
     threshold, reset, T, beta, width) and write them to ``path`` (JSON), keeping the entries
     already there (an interrupted run resumes); each entry is written as soon as it is solved.
 
-        python -c "from theory.temporal_init import tabulate_gains; tabulate_gains()"
+        python -c "from theory.inits.temporal import tabulate_gains; tabulate_gains()"
     """
     grid = dict(TABLE_GRID if grid is None else grid)
     path = Path(path)
@@ -522,7 +522,7 @@ def tabulate_gains(path=TABLE_PATH, grid=None, progress=True):
         done.add(json.dumps(key, sort_keys=True))
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps({"note": "theory.temporal_init.tabulate_gains() output; do not edit",
+        temporary.write_text(json.dumps({"note": "theory.inits.temporal.tabulate_gains() output; do not edit",
                                          "gains": entries}, indent=0, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(temporary, path)
     return path
@@ -581,7 +581,7 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
         E[(1/T) sum_t k_depth[t] / n] = target_rate
 
     with the expectation over ``chains`` runs of the exact Gram chain
-    (:func:`theory.temporal_chain._rates_at_depth`; silent runs count as 0), run c on its own
+    (:func:`theory.chains.gram.rates_at_depth`; silent runs count as 0), run c on its own
     seeded stream (common random numbers across gains). The root search runs in stages of 4,
     16 and ``chains`` runs, each starting from the previous root (the first from 1/Q(theta),
     the others with a secant step) with a bracket that doubles outwards and Brent's method on
@@ -650,10 +650,6 @@ def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_
     return float(np.sqrt(gain / fan_in))
 
 
-@register("micheli_temporal",
-          "std = sqrt(g*/n), g*: time-averaged rate Q(theta) at depth on the exact chain of width n (default)",
-          "this toolkit (theory/temporal_init.py), docs/theory.md §5",
-          params=("T", "reset", "target_rate", "depth", "samples", "seed", "finite_width", "width", "chains"))
 def _micheli_temporal(fan_in, fan_out, threshold, beta, T=10, reset="subtract", target_rate=None,
                       depth=100, samples=10000, seed=0, finite_width=True, width=None, chains=CHAINS):
     """Temporally optimal init (see :func:`optimal_sigma_temporal`): solved on the exact chain
@@ -698,3 +694,10 @@ def temporal_phase(gain, threshold, beta, T, reset="subtract", depth=50, samples
     map with gain g = fan_in sigma_w^2, starting from i.i.d. N(0, 1) input currents."""
     result = propagate_temporal(depth, T, np.sqrt(gain), 1, threshold, beta, reset, samples=samples, seed=seed)
     return classify_profile(result.rate[-1])
+
+
+# this regime's registry entry (listed explicitly by theory.inits)
+INITIALISER = Initialiser("micheli_temporal",
+          "std = sqrt(g*/n), g*: time-averaged rate Q(theta) at depth on the exact chain of width n (default)",
+          "this toolkit (theory/inits/temporal.py), docs/theory.md §5",
+          params=("T", "reset", "target_rate", "depth", "samples", "seed", "finite_width", "width", "chains"), std=_micheli_temporal)

@@ -86,7 +86,7 @@ def surrogate_code(name: str) -> int:
 def surrogate_grad(name: str, x, scale=None):
     """dS/du of surrogate ``name`` at x = u - threshold (float64 numpy); ``scale`` defaults to
     snnTorch's default for that surrogate. ValueError for unknown names or a bad scale."""
-    from . import validation
+    import snn_validation as validation
 
     surrogate_code(name)
     func, default = SURROGATES[name]

@@ -8,14 +8,14 @@ layer l-1 on one input. Neuron j of layer l receives I_j[t] = sum_i W_l[i, j] S_
     Cov(I_j[t], I_j[t']) = sigma_l^2 G_{l-1}[t, t'] + bias_var,    G_{l-1} = S_{l-1}^T S_{l-1},
 
 the T x T Gram matrix of the layer's spike trains (G[t, t'] = number of neurons spiking at both
-t and t'). Each path drives the LIF dynamics of theory/temporal.py, so G_l is a sum of n_l i.i.d.
+t and t'). Each path drives the LIF dynamics of theory/meanfield/temporal.py, so G_l is a sum of n_l i.i.d.
 outer products s_j s_j^T, and (G_l) is a Markov chain over depth whose transition needs only
 n_l Gaussian paths of length T: O(n_l T^2) work per layer instead of the network's O(n_{l-1} n_l T).
 No large-width or Gaussian-membrane assumption enters, so for Gaussian weights the chain is
 *exact in distribution* for any widths, depth, beta, reset and threshold: the per-layer,
 per-step rates k_l[t] / n_l of one input have the same law as in ``simulate.run_network``
 (tests/theory/test_temporal_chain.py checks this against the simulator and, at T = 1, against
-the exact spike-count chain of :mod:`theory.finite_width`). As n -> inf, G_l / n_l -> M_l and
+the exact spike-count chain of :mod:`theory.chains.spike_count`). As n -> inf, G_l / n_l -> M_l and
 the chain concentrates on the temporal mean-field (:func:`theory.propagate_temporal`).
 
 Why it matters: where the temporal mean-field's depth fixed point has a marginal mode (the
@@ -27,7 +27,7 @@ the gain on the chain of the layer width.
 
 Computation: one layer of one chain is a compiled loop (Numba, ``cache=True``) over the n_l
 neurons: draw z ~ N(0, I_T), form I = L z with L the lower-triangular factor of the
-covariance above (:func:`theory.temporal.psd_factor`), run the LIF update, and add the
+covariance above (:func:`theory.meanfield.temporal.psd_factor`), run the LIF update, and add the
 neuron's spike counts and spike-pair counts to k_l and G_l (G_l[t, t'] += s[t] s[t']). The
 normals are drawn in the order (chain, neuron, step) within a layer, as NumPy's
 ``standard_normal((chains, n_l, T))`` would, so the samples do not depend on the kernel.
@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from . import validation
-from .lif import membrane_compiled
-from .temporal import RESETS, _leak_reset, check_dynamics, input_layer
+import snn_validation as validation
+from theory.core.lif import membrane_compiled
+from theory.meanfield.temporal import RESETS, leak_reset, check_dynamics, input_layer
 
 __all__ = ["TemporalChain", "temporal_chain", "lif_spikes"]
 
@@ -102,19 +102,10 @@ def lif_spikes(currents, threshold, beta, reset) -> np.ndarray:
     s = np.zeros_like(u)
     spikes = np.empty_like(currents)
     for t in range(currents.shape[-1]):
-        u = _leak_reset(u, s, threshold, beta, reset) + currents[..., t]
+        u = leak_reset(u, s, threshold, beta, reset) + currents[..., t]
         s = (u > threshold).astype(np.float64)
         spikes[..., t] = s
     return spikes
-
-
-def _per_layer(value, depth, name, check):
-    arr = np.asarray(check(value, name), dtype=np.float64)
-    if arr.ndim == 0:
-        return np.full(depth, float(arr))
-    if arr.shape != (depth,):
-        raise ValueError(f"{name} must be a scalar or a sequence of length depth={depth}, got shape {arr.shape}")
-    return arr
 
 
 def _input_spikes(rng, chains, n0, T, threshold, beta, reset, encoding, input_std, input_rate):
@@ -128,7 +119,7 @@ def _input_spikes(rng, chains, n0, T, threshold, beta, reset, encoding, input_st
     return lif_spikes(currents, threshold, beta, reset)
 
 
-def _gram(spikes):
+def gram_matrices(spikes):
     # G[c] = S[c]^T S[c]: batched BLAS product (exact: 0/1 sums below 2^53)
     return np.matmul(spikes.transpose(0, 2, 1), spikes)
 
@@ -151,7 +142,7 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
     T = validation.time_steps(T)
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     widths = validation.layer_widths(width, depth)
-    sigmas = _per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
+    sigmas = validation.per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
     input_std = float(validation.non_negative(input_std, "input_std"))
     chains = int(validation.positive_int(chains, "chains"))
@@ -161,11 +152,11 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
     rate = np.empty((chains, depth + 1, T))
     spikes = _input_spikes(rng, chains, int(widths[0]), T, threshold, beta, reset, encoding, input_std, input_rate)
     rate[:, 0] = spikes.mean(axis=1)
-    gram, new_gram = _gram(spikes), np.empty((chains, T, T))
+    gram, new_gram = gram_matrices(spikes), np.empty((chains, T, T))
     counts = np.empty((chains, T))
     code = RESETS.index(reset)
     for layer in range(1, depth + 1):
-        _chain_layer(rng, gram, sigmas[layer - 1] ** 2, bias_var, int(widths[layer]), threshold, beta, code,
+        chain_layer(rng, gram, sigmas[layer - 1] ** 2, bias_var, int(widths[layer]), threshold, beta, code,
                      counts, new_gram)
         rate[:, layer] = counts / widths[layer]
         gram, new_gram = new_gram, gram
@@ -174,7 +165,7 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
 
 @njit(cache=True)
 def _psd_factor_into(cov, factor):
-    # theory.temporal.psd_factor compiled: Cholesky with zero pivots allowed (singular Gram
+    # theory.meanfield.temporal.psd_factor compiled: Cholesky with zero pivots allowed (singular Gram
     # matrices of silent steps or static input); writes the lower-triangular factor
     steps = cov.shape[0]
     largest = 0.0
@@ -200,7 +191,7 @@ def _psd_factor_into(cov, factor):
 def _lif_paths(rng, factor, width, threshold, beta, code, counts, gram, blocks=1):
     # width paths I = L z, z ~ N(0, I) drawn in (neuron, step) order; LIF from rest with the
     # update of lif_spikes (code: index in RESETS); adds spike counts per step to counts and
-    # spike-pair counts to gram. blocks > 1 (theory.pair_chain): the path is `blocks` inputs'
+    # spike-pair counts to gram. blocks > 1 (theory.chains.pair_chain): the path is `blocks` inputs'
     # currents of equal length one after the other (jointly Gaussian, the same neuron), and the
     # neuron restarts from rest at the start of each block.
     steps = factor.shape[0]
@@ -232,7 +223,7 @@ def _lif_paths(rng, factor, width, threshold, beta, code, counts, gram, blocks=1
 
 
 @njit(cache=True)
-def _chain_layer(rng, gram, variance, bias_var, width, threshold, beta, code, counts, new_gram, blocks=1):
+def chain_layer(rng, gram, variance, bias_var, width, threshold, beta, code, counts, new_gram, blocks=1):
     # one layer of every chain: cov = variance G + bias_var, factor, paths; (counts, new_gram)
     # are overwritten with the layer's spike counts (chains, T) and Gram matrices (chains, T, T)
     chains, steps = counts.shape
@@ -283,7 +274,7 @@ def _run_to_depth(rng, input_rate, depth, width, variance, bias_var, threshold, 
     return counts.sum() / (width * steps)
 
 
-def _rates_at_depth(gain, depth, width, T, threshold, beta, reset, input_rate, chains, seed, bias_var=0.0):
+def rates_at_depth(gain, depth, width, T, threshold, beta, reset, input_rate, chains, seed, bias_var=0.0):
     """Time-averaged rate at layer ``depth`` of ``chains`` independent runs of the chain for a
     uniform stack (width ``width`` everywhere, sigma_w^2 = gain / width) from i.i.d.
     Bernoulli(input_rate) spikes, float64 array (chains,): (1/T) sum_t k_depth[t] / width.
@@ -291,7 +282,7 @@ def _rates_at_depth(gain, depth, width, T, threshold, beta, reset, input_rate, c
     Same law as :func:`temporal_chain` (``encoding="bernoulli"``), but run c draws from its own
     stream ``SeedSequence(seed).spawn(chains)[c]``: runs 0..c-1 are the same for any ``chains``
     >= c and for every gain (common random numbers for a root search that adds runs as it goes).
-    No validation (private use by theory.temporal_init)."""
+    No validation (private use by theory.inits.temporal)."""
     code = RESETS.index(reset)
     streams = np.random.SeedSequence(seed).spawn(chains)
     return np.array([_run_to_depth(np.random.default_rng(stream), input_rate, depth, width, gain / width, bias_var,

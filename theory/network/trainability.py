@@ -5,9 +5,9 @@ information propagation", ICLR 2017; docs/theory.md §9) says a network trains o
 different inputs stay distinguishable with depth and the gradients neither vanish nor explode.
 For a LIF stack both are read off the infinite-width maps at the forward fixed point:
 
-    xi_c    = -1 / ln(slope of the pair map at c*)   (theory.pair.pair_fixed_point): the depth
+    xi_c    = -1 / ln(slope of the pair map at c*)   (theory.meanfield.pair.pair_fixed_point): the depth
               over which the difference between two inputs' spike statistics decays
-    xi_grad = 1 / |ln chi_T|                         (theory.temporal_gradients.temporal_chi):
+    xi_grad = 1 / |ln chi_T|                         (theory.gradients.temporal.temporal_chi):
               the depth over which gradients shrink (chi_T < 1) or grow (chi_T > 1)
 
 and the trainable-depth rule
@@ -18,7 +18,7 @@ Over the first layers the difference between two inputs decays more slowly than 
 (later time steps carry it while they are still active): ``xi_transient`` is the decay scale of
 the gap between the count correlations of a similar and a dissimilar pair over the first
 ``transient_layers`` layers, measured on the exact finite-width pair chain at the network's
-width (theory.pair_chain.correlation_decay), and ``depth_transient = transient_constant *
+width (theory.chains.pair_chain.correlation_decay), and ``depth_transient = transient_constant *
 xi_transient`` the rule built on it. Both constants are parameters; the phase diagram
 (``python paper_figs.py --only trainability_phase``) measures them, and docs/theory.md §9 says
 where each rule fails.
@@ -40,9 +40,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import validation
-from .lif import LIF
-from .network import Encoding, Network
+import snn_validation as validation
+from theory.core.scales import gain_scale
+from theory.core.lif import LIF
+from theory.network.description import Encoding, Network
 
 __all__ = ["Trainability", "trainability"]
 
@@ -88,14 +89,6 @@ class Trainability:
     transient_constant: float = float("nan")
 
 
-def _depth_scale(value):
-    if not np.isfinite(value):
-        return float("nan")
-    if value <= 0.0:
-        return 0.0
-    return float("inf") if value == 1.0 else float(1.0 / abs(np.log(value)))
-
-
 def trainability(net: Network | None = None, *, threshold=1.0, beta=0.0, T=1, reset="subtract",
                  encoding="static", sigma_w=None, init="micheli", fan_in=100, bias_var=0.0,
                  surrogate="atan", scale=None, constant=SCHOENHOLZ_CONSTANT, samples=8000, seed=0,
@@ -113,9 +106,9 @@ def trainability(net: Network | None = None, *, threshold=1.0, beta=0.0, T=1, re
     fan_in) over ``transient_layers`` layers, ``chains`` runs per start (input correlations 0.2
     and 0.9), the same seed.
     """
-    from .pair import pair_fixed_point
-    from .pair_chain import correlation_decay
-    from .temporal_gradients import temporal_chi
+    from theory.meanfield.pair import pair_fixed_point
+    from theory.chains.pair_chain import correlation_decay
+    from theory.gradients.temporal import temporal_chi
 
     if net is not None:
         if not isinstance(net, Network):
@@ -152,7 +145,7 @@ def trainability(net: Network | None = None, *, threshold=1.0, beta=0.0, T=1, re
                               beta=beta, reset=reset, encoding=encoding_kind, input_rate=input_rate,
                               bias_var=bias_var, chains=int(validation.positive_int(chains, "chains")),
                               seed=validation.non_negative_int(seed, "seed"))
-    return Trainability(xi_c=xi_c, xi_grad=_depth_scale(chi), c_star=point.c_star, slope=point.slope,
+    return Trainability(xi_c=xi_c, xi_grad=gain_scale(chi), c_star=point.c_star, slope=point.slope,
                         slope_se=point.slope_se, step_slopes=point.step_slopes, chi=chi, rate=point.rate,
                         depth=constant * xi_c, constant=constant, xi_transient=decay["xi"], xi_transient_se=decay["xi_se"],
                         depth_transient=transient_constant * decay["xi"], transient_constant=transient_constant)

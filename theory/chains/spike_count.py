@@ -22,7 +22,7 @@ benchmarks/RESULTS.md, "Findings moved out of docstrings").
 
 Large-width limit. With r_l = k_l / n_l and f_l(r) = Q(theta / sqrt(n_{l-1} sigma_l^2 r + bias_var)),
 E[r_l] = E[f_l(r_{l-1})] and Var[r_l] = E[f_l(1 - f_l)] / n_l + Var[f_l(r_{l-1})]. As n -> inf the
-chain concentrates on the mean-field rate map (:func:`theory.meanfield.propagate`); expanding to
+chain concentrates on the mean-field rate map (:func:`theory.meanfield.maps.propagate`); expanding to
 first order in 1/n (:func:`finite_width_expansion`)
 
     E[r_l]   = p_l + c_l / n + O(1/n^2),   c_l = f_l'(p_{l-1}) c_{l-1} + f_l''(p_{l-1}) v_{l-1} / 2
@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-from . import inits, validation
-from .closed_form import optimal_sigma
-from .gaussian import firing_probability, log_tail, tail
-from .meanfield import propagate
+from theory import inits
+import snn_validation as validation
+from theory.core.closed_form import optimal_sigma
+from theory.core.gaussian import firing_probability, log_tail, tail
+from theory.meanfield.maps import propagate
 
 __all__ = [
     "SpikeCountChain", "spike_count_chain", "transition_matrix", "survival_probability",
@@ -289,7 +290,7 @@ def _paper_init_note(threshold, kwargs):
     threshold, q* is unstable and finite-width fluctuations grow by g'(q*) > 1 per layer."""
     if kwargs.get("sigma_w") is not None or kwargs.get("init", "micheli") != "micheli":
         return ""
-    from .meanfield import critical_threshold
+    from theory.meanfield.maps import critical_threshold
     critical = critical_threshold(float(kwargs.get("target_var", 1.0)))
     if threshold <= critical:
         return ""
@@ -308,10 +309,10 @@ def _unstable_growth(threshold, kwargs):
     target_var = float(validation.positive(kwargs.get("target_var", 1.0), "target_var"))
     if float(validation.non_negative(kwargs.get("q0", 1.0), "q0")) != target_var:
         return None
-    from .meanfield import _paper_slope, critical_threshold
+    from theory.meanfield.maps import paper_slope, critical_threshold
     if threshold <= critical_threshold(target_var):
         return None
-    return float(_paper_slope(threshold / np.sqrt(target_var)))
+    return float(paper_slope(threshold / np.sqrt(target_var)))
 
 
 def min_width(depth, threshold=1.0, survival=0.99, max_width=5000, **kwargs):
@@ -437,7 +438,7 @@ def finite_width_sigma(width, depth, threshold=1.0, criterion="rate", target_rat
 class FiniteWidthExpansion:
     """First order in 1/n around mean field (arrays of length depth + 1; n = widths[0]).
 
-    rate_meanfield[l]  p_l from :func:`theory.meanfield.propagate`
+    rate_meanfield[l]  p_l from :func:`theory.meanfield.maps.propagate`
     bias[l]            c_l:  E[k_l/n_l] = p_l + c_l / n + O(1/n^2)
     variance[l]        v_l:  Var[k_l/n_l] = v_l / n + O(1/n^2)
     """

@@ -42,7 +42,7 @@ forms: the tabulated law of other alpha is not accurate enough for it). Its fixe
 identical inputs, is always a fixed point), the slope dc'/dc at c* and xi_c = -1 / ln|slope|
 (:func:`pair_fixed_point`). Near G_c the firing is one big jump from one input, shared with
 probability r_ab / r = c + O(r): c' -> c, the slope tends to 1 and xi_c diverges (continuous
-transition). For the paper's Gaussian stack the same quantity is theory.trainability's xi_c
+transition). For the paper's Gaussian stack the same quantity is theory.network.trainability's xi_c
 (at T = 1 the current-cosine and spike-correlation maps are conjugate: same slope at c*).
 
 BACKWARD GAIN. E[w^2] is infinite for alpha < 2, so the mean-square gain chi of Gaussian theory
@@ -63,7 +63,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import interpolate, optimize, special, stats
 
-from . import validation
+import snn_validation as validation
+from theory.core.gaussian import tail
+from theory.core.laws import Initialiser, draw
+from theory.core.scales import gain_scale
 
 __all__ = ["check_alpha", "stable_tail", "stable_density", "stable_quantile", "tail_constant",
            "critical_gain", "gain_for_rate", "rate_map", "rate_map_slope", "rate_fixed_point",
@@ -420,7 +423,6 @@ def pair_fixed_point(alpha, gain, threshold=1.0, grid=60) -> PairFixedPoint:
 # ------------------------------------------------------------------------------------------
 
 def _standard_stable(alpha, shape, rng):
-    from .inits import draw
 
     return draw({"dist": "stable", "alpha": alpha, "scale": 1.0}, shape, rng).astype(np.float64)
 
@@ -439,7 +441,7 @@ def typical_chi(alpha, gain, threshold=1.0, width=100, surrogate="atan", scale=N
     largest weights carry less gradient than an independent draw of u would say. The
     ``burn_in`` layers nearest the top and the first layer are left out of the mean. Seeded
     (numpy Generator(seed)); float64 from float32 weights (theory.inits.draw)."""
-    from .surrogates import surrogate_grad
+    from theory.core.surrogates import surrogate_grad
 
     alpha, threshold, gain = check_alpha(alpha), _threshold(threshold), _gain(gain)
     n = int(validation.positive_int(width, "width"))
@@ -507,8 +509,7 @@ def heavy_tailed_trainability(alpha=1.0, gain=None, rate=None, threshold=1.0, wi
     """xi_c, chi and the predicted trainable depth of a stack with the 'stable' init
     (theory.inits; gain G, or the rate-preserving G at ``rate``, default Q(theta)). Compare with
     ``theory.trainability(threshold=..., T=1, init='micheli', fan_in=width)`` for the paper's init."""
-    from .gaussian import tail
-    from .trainability import _depth_scale
+    from theory.core.gaussian import tail
 
     alpha, threshold = check_alpha(alpha), _threshold(threshold)
     if gain is not None and rate is not None:
@@ -522,4 +523,27 @@ def heavy_tailed_trainability(alpha=1.0, gain=None, rate=None, threshold=1.0, wi
         chi, chi_se = 0.0, 0.0
     constant = float(validation.positive(constant, "constant"))
     return HeavyTailedTrainability(alpha, gain, point.critical_gain, point.rate, point.c_star, point.slope,
-                                   point.xi_c, constant * point.xi_c, chi, chi_se, _depth_scale(chi))
+                                   point.xi_c, constant * point.xi_c, chi, chi_se, gain_scale(chi))
+
+
+def _stable(fan_in, fan_out, threshold, beta, alpha=1.0, rate=None, gain=None):
+    """Heavy-tailed init: w_ij i.i.d. symmetric alpha-stable with scale gamma = G n^(-1/alpha)
+    (the current of k active inputs is stable with scale gamma k^(1/alpha) = G (k/n)^(1/alpha)).
+    G = ``gain`` if given; else the rate-preserving G of :func:`theory.gain_for_rate`
+    at ``rate`` (default Q(theta), the paper's fixed-point rate). Returns gamma (a scale, not a std)."""
+    alpha = check_alpha(alpha)
+    if gain is not None and rate is not None:
+        raise ValueError("rate and gain of the 'stable' init are alternatives: give at most one")
+    if gain is None:
+        gain = gain_for_rate(float(tail(threshold)) if rate is None else rate, alpha, threshold)
+    gain = float(validation.positive(gain, "gain"))
+    return float(gain / fan_in ** (1.0 / alpha))
+
+
+# this regime's registry entry (listed explicitly by theory.inits)
+INITIALISER = Initialiser("stable",
+          "w ~ symmetric alpha-stable, scale gamma = G / n^(1/alpha); G = gain, or by default the G whose "
+          "one-step large-n rate fixed point is `rate` (default Q(theta)): G = theta / (r^(1/alpha) "
+          "Q_alpha^-1(r)); alpha = 1: Cauchy, G = theta tan(pi r) / r",
+          "Kusmierz, Ogawa & Toyoizumi 2020 (heavy-tailed couplings); this toolkit, docs/theory.md §9",
+          dist="stable", params=("alpha", "rate", "gain"), regime="heavy_tailed", std=_stable)

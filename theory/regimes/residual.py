@@ -20,7 +20,7 @@ p = Q(theta / sqrt q): m_{j+1} = m_j + p, M_{j+1} = M_j + 2 m_j p + p. For two i
 cross moment X = E[h^a h^b] obeys X_{j+1} = X_j + 2 m_j p + P2_branch(c_j), where c_j = X_j / M_j
 is the stream's cosine, which is exactly the correlation of the two currents the next layer
 receives (Poole et al.'s c), and P2_branch is the branch's joint firing probability (for one
-layer P2(theta/sqrt q, c), the orthant of theory.gaussian). The block's correlation map
+layer P2(theta/sqrt q, c), the orthant of theory.core.gaussian). The block's correlation map
 
     c_{j+1} = F_j(c_j) = [c_j M_j + 2 m_j p + P2_branch(c_j)] / M_{j+1}
 
@@ -35,7 +35,7 @@ width the two terms are uncorrelated, so the gradient's second moment gains per 
 
     chi_block = 1 + chi_branch,   chi_branch = n sigma^2 max_t E[g(u[t] - theta)^2]
 
-(the branch's temporal gain, theory.temporal_gradients; a product over the branch's layers for
+(the branch's temporal gain, theory.gradients.temporal; a product over the branch's layers for
 k > 1). Over N blocks the gradient grows by prod_j chi_block,j <= exp(sum_j chi_branch,j).
 
 Blocks may scale their spikes on the stream by a branch multiplier a (h_{j+1} = h_j + a x_j;
@@ -63,11 +63,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from . import validation
-from .gaussian import orthant, tail
-from .inits import register, weight_std
-from .temporal import layer_moments, propagate_temporal, _resolve_method
-from .temporal_gradients import _step_gains, lif_jacobians
+import snn_validation as validation
+from theory.core.closed_form import optimal_sigma
+from theory.core.gaussian import orthant, tail
+from theory.core.laws import Initialiser
+from theory.meanfield.temporal import layer_moments, propagate_temporal, resolve_method
+from theory.gradients.temporal import step_gains, lif_jacobians
 
 __all__ = ["block_count", "block_rate", "branch_std_gain", "stream_second_moment", "sew_stds", "SewPropagation",
            "propagate_sew", "SewCorrelation", "sew_correlation", "SewTrainability", "sew_trainability"]
@@ -135,11 +136,6 @@ def stream_second_moment(block, n_blocks, threshold=1.0, budget=1.0, branch_scal
     return p0 + j * (a * a * p_b + 2.0 * a * p_b * p0) + j * (j - 1) * (a * p_b) ** 2
 
 
-@register("sew_add", "std = sqrt(q / (n M)): M = second moment of the layer's input (the stream E[h_j^2] or the "
-          "branch's spike rate), q = target current variance (branch end: q_b from the block rate p_b = budget Q(theta)/N, "
-          "others: 1); per-network q and M from theory.residual.sew_stds",
-          "this toolkit (SEW-ResNet ADD blocks, Fang et al. 2021; docs/theory.md §9)",
-          params=("current_var", "input_second"), regime="residual")
 def _sew_add(fan_in, fan_out, threshold, beta, current_var=1.0, input_second=None):
     """One layer of a SEW-ADD network: Var[w] = q / (n M), so that the layer's current has variance
     q given an input of time-averaged second moment M (default M = Q(theta), the paper's binary
@@ -147,6 +143,11 @@ def _sew_add(fan_in, fan_out, threshold, beta, current_var=1.0, input_second=Non
     q = float(validation.positive(current_var, "current_var"))
     second = float(tail(threshold)) if input_second is None else float(validation.positive(input_second, "input_second"))
     return float(np.sqrt(q / (fan_in * second)))
+
+
+def _micheli_std(fan_in, threshold) -> float:
+    """The paper's std 1/sqrt(n Q(theta)) for the stem and the plain output layer."""
+    return float(optimal_sigma(float(threshold), int(fan_in)))
 
 
 def _rate_root(cov_shape, target, threshold, beta, reset, normals, method):
@@ -177,15 +178,15 @@ def sew_stds(depth, width=100, block_layers=1, threshold=1.0, budget=1.0, n_inpu
     pixels are static), q_b found per block by a root search on the block's rate (``samples``
     seeded paths). depth - 1 values."""
     n_blocks = block_count(depth, block_layers)
-    stds = [weight_std("micheli", n_inputs, width, threshold, beta)]
+    stds = [_micheli_std(n_inputs, threshold)]
     if n_blocks == 0:
-        return stds + [weight_std("micheli", width, n_classes, threshold, beta)]
+        return stds + [_micheli_std(width, threshold)]
     a = float(validation.positive(branch_scale, "branch_scale"))
     p_b = block_rate(n_blocks, threshold, budget, a)
     p0 = float(tail(threshold))
 
     def layer(fan_in, q, second):
-        return weight_std("sew_add", fan_in, None, threshold, beta, current_var=q, input_second=second)
+        return _sew_add(int(fan_in), None, float(threshold), float(beta), current_var=q, input_second=second)
 
     if T is None:
         q_b = branch_std_gain(n_blocks, threshold, budget, a) ** 2
@@ -197,7 +198,7 @@ def sew_stds(depth, width=100, block_layers=1, threshold=1.0, budget=1.0, n_inpu
         return stds + [layer(width, 1.0, stream_second_moment(n_blocks + 1, n_blocks, threshold, budget, a))]
 
     T = validation.time_steps(T)
-    method = _resolve_method("auto", T)
+    method = resolve_method("auto", T)
     first = propagate_temporal(1, T, stds[0], n_inputs, threshold, beta, reset, encoding="static",
                                input_std=input_std, samples=samples, seed=seed, method=method)
     rng = np.random.default_rng([int(validation.non_negative_int(seed, "seed")), 3])
@@ -256,7 +257,7 @@ def propagate_sew(stds, widths, T, block_layers=1, threshold=1.0, beta=0.0, rese
         raise ValueError(f"stds must have depth - 1 = {depth - 1} entries (one per weight layer), got {len(stds)}")
     n_blocks = block_count(depth, block_layers)
     T = validation.time_steps(T)
-    method = _resolve_method(method, T)
+    method = resolve_method(method, T)
     a = float(validation.positive(branch_scale, "branch_scale"))
     gains = [int(validation.positive_int(n, "widths")) * float(validation.non_negative(s, "stds")) ** 2
              for n, s in zip(widths[:-1], stds)]
@@ -418,10 +419,18 @@ def sew_trainability(depth, width=100, block_layers=1, T=8, threshold=1.0, beta=
     chi_branch = []
     for j, cov in enumerate(forward.block_cov):
         K = lif_jacobians(cov, threshold, beta, reset, surrogate, scale, normals)
-        chi_branch.append(float(_step_gains(K, forward.block_gain[j]).max()))
+        chi_branch.append(float(step_gains(K, forward.block_gain[j]).max()))
     chi_branch = np.array(chi_branch)
     chi_block = 1.0 + a * a * chi_branch
     return SewTrainability(xi_c=float(corr.xi_c.min()) if len(corr.xi_c) else float("nan"),
                            xi_c_blocks=corr.xi_c, slope=corr.slope, chi_branch=chi_branch, chi_block=chi_block,
                            gradient_growth=float(np.prod(chi_block)), rate=forward.rate,
                            stream_mean=forward.stream_mean, stds=list(stds))
+
+
+# this regime's registry entry (listed explicitly by theory.inits)
+INITIALISER = Initialiser("sew_add", "std = sqrt(q / (n M)): M = second moment of the layer's input (the stream E[h_j^2] or the "
+          "branch's spike rate), q = target current variance (branch end: q_b from the block rate p_b = budget Q(theta)/N, "
+          "others: 1); per-network q and M from theory.regimes.residual.sew_stds",
+          "this toolkit (SEW-ResNet ADD blocks, Fang et al. 2021; docs/theory.md §9)",
+          params=("current_var", "input_second"), regime="residual", std=_sew_add)

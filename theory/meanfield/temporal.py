@@ -17,7 +17,7 @@ and M_l follows from running the LIF dynamics on that process. Iterating C -> M 
 depth is the temporal mean-field. M is computed from C in one of two ways:
 
 * ``exact`` (T <= 2): T = 1 is the closed form Q((theta - mu)/sqrt C), so the map equals
-  :func:`theory.meanfield.propagate`'s length map; T = 2 integrates the first step's current
+  :func:`theory.meanfield.maps.propagate`'s length map; T = 2 integrates the first step's current
   numerically (scipy quad, split at the firing boundary) and the second in closed form.
 * ``sample`` (any T): Gaussian paths I = mu + L z with C = L L^T (lower-triangular factor,
   zero pivots allowed for singular C such as a static input) and *conditional* (Rao-Blackwell)
@@ -43,9 +43,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate
 
-from . import validation
-from .gaussian import density, tail
-from .lif import RESETS, membrane
+import snn_validation as validation
+from theory.core.gaussian import density, tail
+from theory.core.lif import RESETS, membrane
 
 __all__ = [
     "RESETS", "ENCODINGS", "LayerMoments", "TemporalPropagation", "psd_factor", "lif_moments",
@@ -114,7 +114,7 @@ def psd_factor(cov) -> np.ndarray:
     return factor
 
 
-def _leak_reset(u_prev, s_prev, threshold, beta, reset):
+def leak_reset(u_prev, s_prev, threshold, beta, reset):
     # the part of u[t] that does not come from I[t]: lif.membrane with zero current (exact)
     return membrane(u_prev, s_prev, 0.0, beta, threshold, RESETS.index(reset))
 
@@ -152,7 +152,7 @@ def lif_moments(current_mean, current_cov, threshold, beta, reset, normals) -> L
     u_prev = np.zeros(paths)
     s_prev = np.zeros(paths)
     for t in range(steps):
-        a = _leak_reset(u_prev, s_prev, threshold, beta, reset) + conditional[t]
+        a = leak_reset(u_prev, s_prev, threshold, beta, reset) + conditional[t]
         prob[t] = _fire_given(a, sds[t], threshold)
         drive[t] = a
         u_prev = a + sds[t] * normals[:, t]
@@ -214,7 +214,7 @@ def lif_moments_exact(current_mean, current_cov, threshold, beta, reset) -> Laye
         def a_of(z):
             current_1 = mean[0] + first_sd * z
             s_1 = float(current_1 > threshold)
-            return float(_leak_reset(current_1, s_1, threshold, beta, reset)) + mean[1] + factor[1, 0] * z
+            return float(leak_reset(current_1, s_1, threshold, beta, reset)) + mean[1] + factor[1, 0] * z
 
         def fire(z):
             return float(_fire_given(np.asarray(a_of(z)), sd, threshold))
@@ -260,7 +260,7 @@ def input_layer(T, encoding="gaussian", input_std=1.0, input_mean=0.0, input_rat
     return "current", mean, std * std * shape
 
 
-def _resolve_method(method, T):
+def resolve_method(method, T):
     validation.choice(method, "method", ("auto", "exact", "sample"))
     if method == "auto":
         return "exact" if T <= 2 else "sample"
@@ -303,7 +303,7 @@ def propagate_temporal(depth, T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     bias_var = float(validation.non_negative(bias_var, "bias_var"))
     samples = int(validation.positive_int(samples, "samples"))
-    method = _resolve_method(method, T)
+    method = resolve_method(method, T)
     gain = np.broadcast_to(validation.positive_int(fan_in, "fan_in") * validation.non_negative(sigma_w, "sigma_w") ** 2,
                            (depth,)) if depth else np.zeros(0)
     rng = np.random.default_rng(seed if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence))

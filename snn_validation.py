@@ -1,4 +1,5 @@
-"""Input validation for the whole toolkit (public: theory.validation).
+"""Input validation shared by the whole toolkit (theory, simulate, figures, the bridge; also
+reachable as ``snn_validation``).
 
 Every public theory function checks its arguments here so that bad input gives a
 ValueError naming the argument and its allowed range, never a NaN downstream.
@@ -103,3 +104,14 @@ def layer_widths(width, depth: int) -> np.ndarray:
         raise ValueError(f"width must be an integer or a sequence of depth + 1 = {depth + 1} widths "
                          f"(n_0 .. n_L), got {widths.shape[0] if widths.ndim == 1 else widths.shape} entries")
     return widths
+
+
+def per_layer(value, depth: int, name: str, check) -> np.ndarray:
+    """``value`` checked by ``check`` (e.g. :func:`non_negative`) as ``depth`` float64 values: a
+    scalar is repeated; a sequence must have length ``depth``."""
+    arr = np.asarray(check(value, name), dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(depth, float(arr))
+    if arr.shape != (depth,):
+        raise ValueError(f"{name} must be a scalar or a sequence of length depth={depth}, got shape {arr.shape}")
+    return arr

@@ -43,7 +43,7 @@ covariance q c (the noise is independent across the two inputs). Two networks ar
   chi_1 = 1 as for erf networks.
 
 Backward gain. The escape function's derivative f'(u) = phi((u - theta)/tau) / tau (the probit
-surrogate with scale 1/tau, ``theory.surrogates.probit``) is the exact gradient of a neuron's
+surrogate with scale 1/tau, ``theory.core.surrogates.probit``) is the exact gradient of a neuron's
 expected spike (Gygax & Zenke 2025). Its per-layer gain at the forward fixed point q* is
 
     chi = g E[f'(u)^2] = g exp(-theta^2 / (2 q + tau^2)) / (2 pi tau sqrt(2 q + tau^2)),  u ~ N(0, q)
@@ -64,10 +64,11 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize
 
-from . import validation
-from .gaussian import tail
-from .inits import register
-from .pair import bivariate_tail
+import snn_validation as validation
+from theory.core.scales import gain_scale
+from theory.core.gaussian import tail
+from theory.core.laws import Initialiser
+from theory.meanfield.pair import bivariate_tail
 
 __all__ = ["NETWORKS", "escape_rate", "length_map", "fixed_point_variance", "correlation_map",
            "correlation_slope", "chi", "EscapePoint", "escape_fixed_point", "critical_sigma",
@@ -175,14 +176,6 @@ def chi(sigma_w, fan_in, threshold, tau, q):
     return float(_gain(sigma_w, fan_in) * np.exp(-threshold ** 2 / spread) / (2.0 * np.pi * tau * np.sqrt(spread)))
 
 
-def _depth_scale(slope):
-    if not np.isfinite(slope):
-        return float("nan")
-    if slope <= 0.0:
-        return 0.0
-    return float("inf") if slope == 1.0 else float(1.0 / abs(np.log(slope)))
-
-
 @dataclass(frozen=True)
 class EscapePoint:
     """Infinite-width fixed point of one network (T = 1).
@@ -235,8 +228,8 @@ def escape_fixed_point(sigma_w, fan_in, threshold, tau, bias_var=0.0, network="s
         slope = correlation_slope(c_star, *args)
     gain_back = chi(sigma_w, fan_in, threshold, tau, q)
     return EscapePoint(q=q, rate=float(tail(threshold / np.sqrt(q + tau * tau))), c_star=float(c_star),
-                       slope=float(slope), xi_c=_depth_scale(slope), c_same=float(c_same), chi=gain_back,
-                       xi_grad=_depth_scale(gain_back), sigma_w=sigma_w, fan_in=fan_in, threshold=threshold,
+                       slope=float(slope), xi_c=gain_scale(slope), c_same=float(c_same), chi=gain_back,
+                       xi_grad=gain_scale(gain_back), sigma_w=sigma_w, fan_in=fan_in, threshold=threshold,
                        tau=tau, bias_var=bias_var, network=network)
 
 
@@ -327,25 +320,25 @@ def propagate_pair(depth, sigma_w, fan_in, threshold, tau, q0=1.0, c0=0.0, bias_
     return {"q": q, "rate": rate, "c": c, "spike_moment": moment, "spike_correlation": spike_corr}
 
 
-def predict(tau, threshold=1.0, fan_in=100, init="escape_critical", sigma_w=None, bias_var=0.0,
-            network="stochastic") -> EscapePoint:
+def predict(tau, threshold=1.0, fan_in=100, sigma_w=None, bias_var=0.0, network="stochastic") -> EscapePoint:
     """The one-step (T = 1) prediction for a stack of width ``fan_in`` with escape noise ``tau``:
-    weight std ``sigma_w`` or registry ``init`` (``escape_critical`` gets this tau), then
-    :func:`escape_fixed_point` (xi_c, chi, rate, c*, c_same). For the figure of issue 14."""
-    from . import inits
+    weight std ``sigma_w`` (default the critical init of this tau, :func:`critical_sigma`), then
+    :func:`escape_fixed_point` (xi_c, chi, rate, c*, c_same)."""
     if sigma_w is None:
-        params = {"tau": tau} if "tau" in inits.get(init).params else {}
-        sigma_w = inits.weight_std(init, fan_in, fan_in, threshold, 0.0, **params)
+        sigma_w = critical_sigma(fan_in, threshold, tau)
     return escape_fixed_point(sigma_w, fan_in, threshold, tau, bias_var, network)
 
 
-@register("escape_critical",
-          "std = sigma_w with chi = n sigma_w^2 E[f'(u)^2] = 1 at the stochastic fixed point q*, "
-          "f(u) = Phi((u - theta)/tau)  (T = 1; docs/theory.md §9, stochastic firing)",
-          "this toolkit (escape-noise regime, issue 14)", params=("tau",), regime="escape")
 def _escape_critical(fan_in, fan_out, threshold, beta, tau=0.5):
     """Critical init of the escape-noise network (:func:`critical_sigma`, network="stochastic"):
     the backward gain with the escape derivative is 1 at the forward fixed point. The training
     loop passes its ``escape_noise`` as ``tau``; 0.5 is the default (the smallest round tau with
     a critical init at threshold 1: none exists below tau/theta of about 0.4)."""
     return critical_sigma(fan_in, threshold, tau)
+
+
+# this regime's registry entry (listed explicitly by theory.inits)
+INITIALISER = Initialiser("escape_critical",
+          "std = sigma_w with chi = n sigma_w^2 E[f'(u)^2] = 1 at the stochastic fixed point q*, "
+          "f(u) = Phi((u - theta)/tau)  (T = 1; docs/theory.md §9, stochastic firing)",
+          "this toolkit (escape-noise regime, issue 14)", params=("tau",), regime="escape", std=_escape_critical)
