@@ -57,6 +57,10 @@ import json
 import logging
 import os
 import re
+import socket
+import struct
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable
 
@@ -65,13 +69,19 @@ from tqdm.auto import tqdm
 
 import snn_validation as validation
 
-__all__ = ["Executor", "MissingExtraError", "map_tasks", "check_scheduler", "task_seed", "DASK_EXTRA"]
+__all__ = ["Executor", "MissingExtraError", "map_tasks", "check_scheduler", "probe_scheduler", "task_seed",
+           "DASK_EXTRA", "PROBE_SECONDS"]
 
 DASK_EXTRA = 'pip install "snn-init[distributed]"  (from a checkout: pip install ".[distributed]")'
 # the environment for `dask worker` that keeps glibc's adaptive mmap threshold (see the module doc)
 DASK_WORKER_ENV = "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_=None"
 _TRIM = "MALLOC_TRIM_THRESHOLD_"
 _ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://\S+$")
+# how long probe_scheduler waits for an address to resolve, accept and greet (a Dask scheduler
+# greets within milliseconds of accepting); the Dask client then gets CONNECT_SECONDS
+PROBE_SECONDS = 5.0
+CONNECT_SECONDS = "10s"
+_DASK_PORT = 8786
 
 
 def _canonical(value):
@@ -124,14 +134,156 @@ def _scheduler_form(scheduler) -> str | None:
     return scheduler
 
 
-def check_scheduler(scheduler) -> str | None:
+def check_scheduler(scheduler, *, connect: bool = False) -> str | None:
     """Validate a scheduler: None (local), "local" (a Dask LocalCluster) or a Dask address such as
     "tcp://HOST:8786". Raises ValueError for any other value and MissingExtraError when a
-    scheduler is asked for and Dask is not installed. Returns the scheduler."""
+    scheduler is asked for and Dask is not installed. ``connect=True`` also probes an address
+    (:func:`probe_scheduler`: ValueError within seconds saying what is there if it is not a
+    Dask scheduler). Returns the scheduler."""
     scheduler = _scheduler_form(scheduler)
     if scheduler is not None:
         _import_dask()
+        if connect and scheduler != "local":
+            probe_scheduler(scheduler)
     return scheduler
+
+
+def _flat(text) -> str:
+    """``text`` on one line (an error message of the OS or of Dask may span several)."""
+    return " ".join(str(text).split())
+
+
+def _host_port(address: str):
+    """(scheme, host, port) of "scheme://HOST[:PORT]" (Dask's default port 8786 when absent)."""
+    scheme, _, rest = address.partition("://")
+    if rest.startswith("["):                        # IPv6: [addr] or [addr]:port
+        host, bracket, tail = rest[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else (None if not tail else "bad")
+        if not bracket:
+            port = "bad"
+    else:
+        host, colon, port = rest.rpartition(":")
+        if not colon:
+            host, port = rest, None
+    if port is None:
+        port = _DASK_PORT
+    elif not (port.isdigit() and 0 < int(port) < 65536) or not host:
+        raise ValueError(f"scheduler: {address!r} is not an address of the form {scheme}://HOST:PORT "
+                         f"(PORT in 1..65535)")
+    return scheme, host, int(port)
+
+
+def _resolve(host: str, port: int, seconds: float):
+    """getaddrinfo with a deadline (a resolver may wait much longer than that)."""
+    found: dict = {}
+
+    def work():
+        try:
+            found["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            found["error"] = error
+    thread = threading.Thread(target=work, daemon=True, name="probe-scheduler-resolve")
+    thread.start()
+    thread.join(seconds)
+    if "infos" in found:
+        return found["infos"]
+    if "error" in found:
+        raise ValueError(f"scheduler: cannot resolve the host {host!r} ({_flat(found['error'])})")
+    raise ValueError(f"scheduler: the host {host!r} did not resolve within {seconds:g} s")
+
+
+def _shown(data: bytes) -> str:
+    """The first bytes a service sent, printable."""
+    text = data[:48].decode("ascii", "backslashreplace").strip()
+    return repr(text + ("..." if len(data) > 48 else ""))
+
+
+def _dask_greeting(data: bytes) -> bool:
+    """Whether ``data`` starts like a Dask TCP message (the handshake a scheduler sends as soon as
+    it accepts): a uint64 length (the handshake is a small msgpack message) and a uint64 frame count."""
+    (length,) = struct.unpack("=Q", data[:8])
+    (frames,) = struct.unpack("=Q", data[8:16])
+    return 16 <= length <= 1 << 20 and 1 <= frames <= 1024
+
+
+def probe_scheduler(scheduler: str, timeout: float | None = None) -> str:
+    """Check, within ``timeout`` seconds, that a Dask scheduler answers at ``scheduler``
+    ("tcp://HOST:PORT"), with a plain socket before any Dask client touches it: the host
+    resolves, the port accepts a connection and (tcp://) the service there greets with a Dask
+    handshake frame. Otherwise ValueError, one line saying what was found at the address
+    (nothing listening, no answer, a service that does not speak Dask with its first bytes).
+    tls:// and ws(s):// are checked up to the connection (their greeting is encrypted or comes
+    later); inproc:// and ucx:// are not probed. ``timeout``: seconds (None: :data:`PROBE_SECONDS`).
+    Returns a one-line description of the answer. A Dask scheduler logs the probe's connection at
+    level INFO ("closed before handshake completed")."""
+    scheduler = _scheduler_form(scheduler)
+    if scheduler in (None, "local"):
+        raise ValueError(f"scheduler must be a Dask scheduler address such as 'tcp://HOST:8786' to probe, "
+                         f"got {scheduler!r}")
+    timeout = PROBE_SECONDS if timeout is None else float(validation.positive(timeout, "timeout"))
+    scheme, host, port = _host_port(scheduler)
+    if scheme in ("inproc", "ucx"):
+        return f"{scheduler}: not probed ({scheme}://)"
+    deadline = time.monotonic() + timeout
+    errors = []
+    sock = None
+    for family, kind, proto, _, sockaddr in _resolve(host, port, timeout):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(left)
+        try:
+            sock.connect(sockaddr)
+            break
+        except OSError as error:
+            sock.close()
+            sock = None
+            errors.append(error)
+    if sock is None:
+        if errors and all(isinstance(e, ConnectionRefusedError) for e in errors):
+            raise ValueError(f"scheduler: nothing listens at {scheduler} (connection refused): start "
+                             f"'dask scheduler' there or correct the address")
+        if not errors or any(isinstance(e, (socket.timeout, TimeoutError)) for e in errors):
+            raise ValueError(f"scheduler: no answer from {scheduler} within {timeout:g} s (host down, or a "
+                             f"firewall drops the connection)")
+        raise ValueError(f"scheduler: cannot connect to {scheduler} ({_flat(errors[-1])})")
+    with sock:
+        if scheme != "tcp":
+            return f"{scheduler}: accepts connections ({scheme}:// not probed further)"
+        data = b""
+        try:
+            while len(data) < 16:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                sock.settimeout(left)
+                chunk = sock.recv(16 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+        except (socket.timeout, TimeoutError):
+            pass
+        except OSError as error:
+            raise ValueError(f"scheduler: the service at {scheduler} accepted the connection, then failed "
+                             f"({_flat(error)}); not a Dask scheduler") from None
+        if len(data) == 16 and _dask_greeting(data):
+            return f"{scheduler}: a Dask scheduler"
+        if data:
+            try:   # whatever else the service sent at once, to show it
+                sock.settimeout(0.05)
+                data += sock.recv(64)
+            except OSError:
+                pass
+        if not data:
+            if time.monotonic() >= deadline:
+                raise ValueError(f"scheduler: something at {scheduler} accepts connections but sent nothing "
+                                 f"within {timeout:g} s; a Dask scheduler greets at once (another service, or a "
+                                 f"hung scheduler?)")
+            raise ValueError(f"scheduler: the service at {scheduler} accepted the connection and closed it "
+                             f"without a word; not a Dask scheduler")
+        raise ValueError(f"scheduler: the service at {scheduler} is not a Dask scheduler (it greeted with "
+                         f"{_shown(data)})")
 
 
 def code_fingerprint() -> str:
@@ -286,11 +438,14 @@ class Executor:
                                                              silence_logs=logging.CRITICAL)
                 self._client = distributed.Client(self._cluster)
             else:
+                # a plain socket first: a silent service would hold the Dask client for minutes, and
+                # a service with a banner makes it read the banner as a frame length (probe_scheduler)
+                probe_scheduler(self.scheduler)
                 try:
-                    self._client = distributed.Client(self.scheduler, timeout="30s")
-                except OSError as error:
-                    raise ValueError(f"scheduler: cannot reach the Dask scheduler at {self.scheduler} "
-                                     f"({error})") from None
+                    self._client = distributed.Client(self.scheduler, timeout=CONNECT_SECONDS)
+                except (OSError, ValueError) as error:
+                    raise ValueError(f"scheduler: cannot connect to the Dask scheduler at {self.scheduler} "
+                                     f"within {CONNECT_SECONDS} ({_flat(error)})") from None
                 self._check_workers()
         return self._client
 

@@ -45,8 +45,18 @@ biases, config) and ``.history`` (the epoch records; the result also reads as th
     b0 .. b{L-1}  float32 biases, shape (fan_out,), present only if the network has biases
 
 Checkpoints (``checkpoint_path``) are .npz files in the same layout plus the optimiser state
-(``epoch``, ``adam_step``, ``m{i}``, ``v{i}``) and ``format`` "snn-init-checkpoint-1";
-:func:`load_network` reads the network out of a checkpoint too.
+(``epoch``, ``adam_step``, ``m{i}``, ``v{i}``), ``format`` "snn-init-checkpoint-1" and
+``data_fingerprint`` (sha256 of the training and test images and labels the run used, as a
+0-d unicode array): a run resumes only on the same data (a checkpoint written before the
+fingerprint existed resumes with a RuntimeWarning that the data cannot be checked) and only
+with ``epochs`` at least the epochs already run. :func:`load_network` reads the network out of
+a checkpoint too.
+
+Both :func:`save_network` and :func:`load_network` check that a network agrees with itself
+(ValueError naming the file and the field): real finite weights forming a chain of
+(fan_in, fan_out) matrices, biases of shape (fan_out,), a config that validates
+(:meth:`TrainConfig.validate`) and whose depth and width are those of the weights
+(depth - 1 weight matrices, hidden layers of ``width`` neurons).
 
 Destinations (log, checkpoint, network) are checked before any work starts: a missing folder
 or a path that cannot be written raises ValueError naming the option; a file that exists but
@@ -57,12 +67,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import os
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -83,7 +95,7 @@ from .encodings import pixel_currents
 from .optim import SCHEDULES, Adam, learning_rate
 
 __all__ = ["TrainConfig", "TrainedNetwork", "TrainResult", "train", "build_network", "layer_widths", "evaluate",
-           "save_network", "load_network", "main"]
+           "save_network", "load_network", "data_fingerprint", "main"]
 
 NETWORK_FORMAT = "snn-init-network-1"
 CHECKPOINT_FORMAT = "snn-init-checkpoint-1"
@@ -167,6 +179,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """ValueError naming the first field out of its range (see each field's help)."""
+        _check_single_values(self)
         for item in dataclasses.fields(self):
             if item.metadata.get("choices"):
                 validation.choice(getattr(self, item.name), item.name, _choices(item))
@@ -228,6 +241,15 @@ class TrainConfig:
 
     def identity(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in self._FREE}
+
+
+def _check_single_values(config) -> None:
+    """Every numeric field holds one value (an array or a list where one number belongs would
+    pass the range checks and fail later inside numpy)."""
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if isinstance(value, (list, tuple, dict, set, np.ndarray)) and not isinstance(item.default, str):
+            raise ValueError(f"{item.name} must be a single value, got {value!r:.60}")
 
 
 def layer_widths(depth, width, n_inputs=784, n_classes=10) -> list[int]:
@@ -342,16 +364,83 @@ def _read_npz(path, name, kind) -> dict:
 
 
 def _layers(arrays, path, name):
-    """Weights and biases out of the arrays of a network file or checkpoint, checked."""
-    n = int(arrays["n_layers"]) if "n_layers" in arrays else sum(1 for k in arrays if k[:1] == "w" and k[1:].isdigit())
-    try:
-        weights = [np.ascontiguousarray(arrays[f"w{i}"], dtype=np.float32) for i in range(n)]
-        biases = [np.ascontiguousarray(arrays[f"b{i}"], dtype=np.float32) for i in range(n)] if "b0" in arrays else None
-    except KeyError as error:
-        raise ValueError(f"{name} {os.fspath(path)!r} is not complete: no {error.args[0]}") from None
-    if n < 1 or any(w.ndim != 2 for w in weights) or any(a.shape[1] != b.shape[0] for a, b in zip(weights, weights[1:])):
-        raise ValueError(f"{name} {os.fspath(path)!r} holds no chain of (fan_in, fan_out) weight matrices")
+    """Weights and biases out of the arrays of a network file or checkpoint, checked: exactly
+    the fields w0 .. w{n-1} (and b0 .. b{n-1} or none) that n_layers announces, each real and
+    finite, the weights a chain of (fan_in, fan_out) matrices, each bias of shape (fan_out,)."""
+    where = f"{name} {os.fspath(path)!r}"
+    if "n_layers" in arrays:
+        count = arrays["n_layers"]
+        if count.shape != () or count.dtype.kind not in "iu" or int(count) < 1:
+            raise ValueError(f"{where}: n_layers must be one integer >= 1, got {_shown_array(count)}")
+        n = int(count)
+    else:
+        n = sum(1 for k in arrays if k[:1] == "w" and k[1:].isdigit())
+    w_keys = sorted((k for k in arrays if k[:1] == "w" and k[1:].isdigit()), key=lambda k: int(k[1:]))
+    b_keys = sorted((k for k in arrays if k[:1] == "b" and k[1:].isdigit()), key=lambda k: int(k[1:]))
+    expected = [f"w{i}" for i in range(n)]
+    if w_keys != expected:
+        missing = sorted(set(expected) - set(w_keys))
+        raise ValueError(f"{where} is not complete: no {missing[0]}" if missing else
+                         f"{where}: holds weights {w_keys} but n_layers is {n}")
+    if b_keys and b_keys != [f"b{i}" for i in range(n)]:
+        raise ValueError(f"{where}: holds biases {b_keys}, needs none or b0 .. b{n - 1}")
+    weights = [_real_array(arrays[k], where, k) for k in expected]
+    biases = [_real_array(arrays[f"b{i}"], where, f"b{i}") for i in range(n)] if b_keys else None
+    _check_shapes(weights, biases, where)
     return weights, biases
+
+
+def _shown_array(array) -> str:
+    array = np.asarray(array)
+    return repr(array.item()) if array.size == 1 else f"an array of shape {array.shape} ({array.dtype})"
+
+
+def _real_array(array, where, field_name) -> np.ndarray:
+    """``array`` as contiguous float32; ValueError naming the field unless it holds real finite
+    numbers representable in float32 (a complex array is refused, never cut to its real part)."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"{where}: {field_name} must hold real numbers, got dtype {array.dtype}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{where}: {field_name} holds NaN or infinity (or values beyond float32's 3.4e38)")
+    return out
+
+
+def _check_shapes(weights, biases, where) -> None:
+    if not weights or any(w.ndim != 2 or min(w.shape) < 1 for w in weights):
+        shapes = [w.shape for w in weights]
+        raise ValueError(f"{where}: weights must be one or more 2-D (fan_in, fan_out) matrices, got shapes {shapes}")
+    for i, (a, b) in enumerate(zip(weights, weights[1:])):
+        if a.shape[1] != b.shape[0]:
+            raise ValueError(f"{where}: w{i} has shape {a.shape} and w{i + 1} {b.shape}: fan_out of w{i} must "
+                             f"equal fan_in of w{i + 1}")
+    if biases is not None:
+        if len(biases) != len(weights):
+            raise ValueError(f"{where}: {len(biases)} biases for {len(weights)} weight matrices")
+        for i, (w, b) in enumerate(zip(weights, biases)):
+            if b.shape != (w.shape[1],):
+                raise ValueError(f"{where}: b{i} must have shape ({w.shape[1]},) (the fan_out of w{i}), got {b.shape}")
+
+
+def _check_config_matches(config, weights, biases, where) -> TrainConfig:
+    """``config`` validated, and agreeing with the weights: depth - 1 matrices, hidden width
+    ``width``, biases present exactly when ``bias`` is set."""
+    try:
+        config.validate()
+    except ValueError as error:
+        raise ValueError(f"{where}: config: {error}") from None
+    if len(weights) != config.depth - 1:
+        raise ValueError(f"{where}: config depth {config.depth} needs {config.depth - 1} weight matrices "
+                         f"(depth counts LIF layers incl. input and output), the network has {len(weights)}")
+    hidden = [w.shape[1] for w in weights[:-1]]
+    if any(h != config.width for h in hidden):
+        raise ValueError(f"{where}: config width {config.width} differs from the network's hidden widths {hidden}")
+    if (biases is not None) != bool(config.bias):
+        raise ValueError(f"{where}: config bias {config.bias} but the network has "
+                         f"{'biases' if biases is not None else 'no biases'}")
+    return config
 
 
 @dataclass
@@ -387,34 +476,69 @@ class TrainedNetwork:
 
 def save_network(path, network: TrainedNetwork) -> None:
     """Save a :class:`TrainedNetwork` as .npz (format in the module docstring; no pickles).
-    ValueError naming ``path`` if its folder does not exist or cannot be written."""
+    ValueError naming ``path`` if its folder does not exist or cannot be written, and naming
+    the field if the network contradicts itself (module docstring), before anything is written:
+    every file written here loads with :func:`load_network`."""
     if not isinstance(network, TrainedNetwork):
         raise ValueError(f"network must be a TrainedNetwork (train(...).network), got {type(network).__name__}")
     _check_destination(path, "path")
-    config = dataclasses.asdict(network.config) if isinstance(network.config, TrainConfig) else dict(network.config)
-    _write_npz(path, _network_arrays(network.weights, network.biases, json.dumps(config),
-                                     list(network.history), NETWORK_FORMAT))
+    where = "network"
+    if not isinstance(network.weights, (list, tuple)) or not (network.biases is None
+                                                             or isinstance(network.biases, (list, tuple))):
+        raise ValueError(f"{where}: weights must be a list of arrays and biases a list of arrays or None")
+    weights = [_real_array(w, where, f"weights[{i}]") for i, w in enumerate(network.weights)]
+    biases = (None if network.biases is None else
+              [_real_array(b, where, f"biases[{i}]") for i, b in enumerate(network.biases)])
+    _check_shapes(weights, biases, where)
+    config = network.config if isinstance(network.config, TrainConfig) else _as_config(network.config)
+    _check_config_matches(config, weights, biases, where)
+    try:
+        config_json, history_json = json.dumps(dataclasses.asdict(config)), json.dumps(list(network.history))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: config and history must be JSON data ({error})") from None
+    arrays = _network_arrays(weights, biases, config_json, [], NETWORK_FORMAT)
+    arrays["history"] = np.array(history_json)
+    _write_npz(path, arrays)
 
 
 def load_network(path) -> TrainedNetwork:
     """Load a network saved by :func:`save_network` (or the network inside a training
-    checkpoint) with ``allow_pickle=False``. ValueError naming the file if it is not one."""
+    checkpoint) with ``allow_pickle=False``. ValueError naming the file if it is not one, and
+    naming the file and the field if its content contradicts itself (module docstring)."""
     arrays = _read_npz(path, "path", NETWORK_FORMAT)
+    where = f"path {os.fspath(path)!r}"
     weights, biases = _layers(arrays, path, "path")
     try:
         saved = json.loads(str(arrays["config"]))
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
         history = json.loads(str(arrays["history"]))
     except (json.JSONDecodeError, TypeError, AttributeError):
         raise ValueError(f"path {os.fspath(path)!r} is not a network file of this toolkit (bad config or history)") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{where}: config must be a JSON object of TrainConfig fields, got {type(saved).__name__}")
+    if not isinstance(history, list):
+        raise ValueError(f"{where}: history must be a JSON list of epoch records, got {type(history).__name__}")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    _check_config_matches(config, weights, biases, where)
     return TrainedNetwork(weights=weights, biases=biases, config=config, history=history)
 
 
-def _save_checkpoint(path, config, weights, biases, optimizer, epoch, history):
+def data_fingerprint(data: Dataset) -> str:
+    """sha256 of a dataset's four arrays (shape, dtype and bytes, in the order x_train, y_train,
+    x_test, y_test): what a checkpoint records to resume only on the data it was made on."""
+    digest = hashlib.sha256()
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        array = np.ascontiguousarray(getattr(data, name))
+        digest.update(f"{name}{array.shape}{array.dtype.str}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def _save_checkpoint(path, config, weights, biases, optimizer, epoch, history, fingerprint):
     state = optimizer.state()
     arrays = _network_arrays(weights, biases, json.dumps(config.identity()), history, CHECKPOINT_FORMAT)
-    arrays.update({"epoch": np.array(epoch), "adam_step": np.array(state["step"])})
+    arrays.update({"epoch": np.array(epoch), "adam_step": np.array(state["step"]),
+                   "data_fingerprint": np.array(fingerprint)})
     for i, (m, v) in enumerate(zip(state["m"], state["v"])):
         arrays[f"m{i}"], arrays[f"v{i}"] = m, v
     _write_npz(path, arrays)
@@ -423,7 +547,7 @@ def _save_checkpoint(path, config, weights, biases, optimizer, epoch, history):
 _ABSENT = object()
 
 
-def _load_checkpoint(path, config, weights, biases, optimizer):
+def _load_checkpoint(path, config, weights, biases, optimizer, fingerprint):
     data = _read_npz(path, "checkpoint_path", CHECKPOINT_FORMAT)
     try:
         saved = json.loads(str(data["config"]))
@@ -440,6 +564,21 @@ def _load_checkpoint(path, config, weights, biases, optimizer):
                   if {**missing, **saved}.get(k, _ABSENT) != current.get(k, _ABSENT))
     if diff:
         raise ValueError(f"checkpoint_path {path!r} belongs to another configuration (differs in {diff})")
+    if "data_fingerprint" in data:
+        if str(data["data_fingerprint"]) != fingerprint:
+            raise ValueError(f"checkpoint_path {path!r} was made on other data than this run's (dataset fingerprint "
+                             f"{str(data['data_fingerprint'])[:12]}... vs {fingerprint[:12]}...): resume with the "
+                             f"same images, labels and sizes, or start a new checkpoint")
+    else:
+        warnings.warn(f"checkpoint_path {path!r} was written before checkpoints recorded their data; resuming "
+                      f"without checking that this run's data is the same", RuntimeWarning, stacklevel=4)
+    epoch = data["epoch"]
+    if epoch.shape != () or epoch.dtype.kind not in "iu" or int(epoch) < 0:
+        raise ValueError(f"checkpoint_path {path!r}: epoch must be one integer >= 0, got {_shown_array(epoch)}")
+    if int(epoch) > config.epochs:
+        raise ValueError(f"epochs={config.epochs} is fewer than the {int(epoch)} epochs checkpoint_path {path!r} "
+                         f"already ran: ask for epochs >= {int(epoch)} to resume it (its network loads with "
+                         f"load_network)")
     saved_weights, saved_biases = _layers(data, path, "checkpoint_path")
     n = len(optimizer.params)
     if ([w.shape for w in saved_weights] != [w.shape for w in weights] or (saved_biases is None) != (biases is None)
@@ -515,18 +654,53 @@ def _check_data(data):
         raise ValueError(f"data must be a simulate.data.Dataset (or None to load config.dataset), got {type(data).__name__}")
 
 
+def _sized(data: Dataset, config: TrainConfig) -> Dataset:
+    """``data`` cut to the config's train_size and test_size (the first n images of a split)."""
+    sizes = {"train": config.train_size, "test": config.test_size}
+    for split, size in sizes.items():
+        have = len(getattr(data, f"x_{split}"))
+        if size is not None and int(size) > have:
+            raise ValueError(f"{split}_size {size} is larger than the {have} {split} images of the data given")
+    if all(size is None or int(size) == len(getattr(data, f"x_{split}")) for split, size in sizes.items()):
+        return data
+    cut = {}
+    for split, size in sizes.items():
+        n = None if size is None else int(size)
+        cut[f"x_{split}"] = getattr(data, f"x_{split}")[:n]
+        cut[f"y_{split}"] = getattr(data, f"y_{split}")[:n]
+    return Dataset(name=data.name, **cut)
+
+
+def _check_training_memory(config: TrainConfig, n_inputs: int, n_classes: int, n_train: int, n_test: int) -> None:
+    """Refuse up front (snn_validation.check_memory) a run whose largest arrays cannot fit: the
+    weights with their gradients and Adam moments (4 float32 copies) and, per batch, the
+    recorded membrane, spikes and spike lists of every layer at every step (12 bytes per
+    neuron, step and sample: simulate.backprop keeps them all for BPTT)."""
+    widths = [n_inputs] + [config.width] * (config.depth - 2) + [n_classes]
+    params = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    rows = max(min(config.batch_size, n_train), min(config.eval_batch_size, n_test))
+    nbytes = 16 * params + 12 * config.steps * rows * sum(widths)
+    validation.check_memory(nbytes, f"training with width={config.width}, depth={config.depth}, "
+                                    f"steps={config.steps}, batch_size={config.batch_size} and "
+                                    f"eval_batch_size={config.eval_batch_size}")
+
+
 def train(config, data=None) -> TrainResult:
     """Train (or resume) the network of ``config`` (TrainConfig or dict); returns a
     :class:`TrainResult` with the trained network and the history (see the module docstring).
-    ``data``: a preloaded simulate.data.Dataset. Every destination (log_path,
-    checkpoint_path, network_path) is checked writable and an existing checkpoint readable
-    before any training starts."""
+    ``data``: a preloaded simulate.data.Dataset; ``config.train_size`` and ``config.test_size``
+    then apply to it as to a loaded one (the first n images of each split; ValueError naming the
+    field if the dataset has fewer), while ``dataset`` and ``data_dir`` are not used. Every
+    destination (log_path, checkpoint_path, network_path) is checked writable and an existing
+    checkpoint readable before any training starts; a run whose arrays cannot fit in the
+    available memory is refused first (ValueError naming width, depth, batch sizes and steps)."""
     config = _as_config(config)
     for name in ("log_path", "checkpoint_path", "network_path"):
         if getattr(config, name):
             _check_destination(getattr(config, name), name)
     if data is not None:
         _check_data(data)
+        data = _sized(data, config)
     previous_threads = numba.get_num_threads()
     if config.threads is not None:
         numba.set_num_threads(int(validation.positive_int(config.threads, "threads")))
@@ -540,12 +714,14 @@ def _train(config, data):
     if data is None:
         data = load_dataset(config.dataset, config.data_dir, config.train_size, config.test_size)
     n_classes = max(10, data.n_classes)
+    _check_training_memory(config, data.x_train.shape[1], n_classes, len(data.x_train), len(data.x_test))
     weights, biases = build_network(config, data.x_train.shape[1], n_classes)
     params = weights + (biases or [])
     optimizer = Adam(params, lr=config.lr)
     history, done = [], 0
+    fingerprint = data_fingerprint(data) if config.checkpoint_path else ""
     if config.checkpoint_path and os.path.exists(config.checkpoint_path):
-        done, history = _load_checkpoint(config.checkpoint_path, config, weights, biases, optimizer)
+        done, history = _load_checkpoint(config.checkpoint_path, config, weights, biases, optimizer, fingerprint)
         history = history[:done]
     n_train = len(data.x_train)
     n_batches = -(-n_train // config.batch_size)
@@ -593,7 +769,7 @@ def _train(config, data):
                   "train_seconds": train_seconds, "epoch_seconds": time.perf_counter() - start_time}
         history.append(record)
         if config.checkpoint_path:
-            _save_checkpoint(config.checkpoint_path, config, weights, biases, optimizer, epoch, history)
+            _save_checkpoint(config.checkpoint_path, config, weights, biases, optimizer, epoch, history, fingerprint)
         if config.log_path:
             _write_log(config.log_path, history)
         if config.progress:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import simulate
-from simulate.backprop import _BlasThreads
+from simulate.backprop import BlasThreads
 from theory.core.surrogates import SURROGATES
 
 NAN, INF = float("nan"), float("inf")
@@ -94,11 +94,11 @@ def test_loss_and_grads_default_scale_is_the_surrogates_own(surrogate):
 
 
 def test_blas_threads_limits_and_restores():
-    """_BlasThreads (threadpoolctl) runs the BLAS on one thread inside the block and restores
+    """BlasThreads (threadpoolctl) runs the BLAS on one thread inside the block and restores
     the previous count after it (checked on whatever BLAS numpy loaded)."""
     from threadpoolctl import threadpool_info
     before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    with _BlasThreads():
+    with BlasThreads():
         inside = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     after = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     assert all(n == 1 for n in inside)

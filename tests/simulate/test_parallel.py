@@ -9,6 +9,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +22,8 @@ import pytest
 from figures.cache import Cache, make_key
 from figures.context import Context
 from simulate import monte_carlo, sweep
-from simulate.parallel import Executor, MissingExtraError, check_scheduler, map_tasks, task_seed
+from simulate.parallel import (Executor, MissingExtraError, check_scheduler, map_tasks, probe_scheduler,
+                               task_seed)
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(draws=3, steps=2, batch=4, beta=0.5)
@@ -221,6 +223,107 @@ def test_paper_figs_bad_scheduler_is_one_line_exit_2():
     assert run.stderr.count("\n") == 1 and "scheduler" in run.stderr and "Traceback" not in run.stderr
 
 
+# ------------------------------------------------------------------ a wrong scheduler address
+_BANNERS = {"ssh": b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n",
+            "http": b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"}
+
+
+@pytest.fixture
+def fake_service():
+    """start(mode) -> "tcp://127.0.0.1:PORT" of a local service that is not a Dask scheduler:
+    "silent" accepts and never answers, "ssh"/"http" greet with a banner, "hangup" closes at
+    once, "closed" is a port where nothing listens. Servers stop with the test."""
+    servers = []
+
+    def start(mode):
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.bind(("127.0.0.1", 0))
+        port = srv.getsockname()[1]
+        if mode == "closed":
+            srv.close()
+            return f"tcp://127.0.0.1:{port}"
+        srv.listen(16)
+        servers.append(srv)
+        held = []
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return
+                held.append(conn)           # silent: keep it open, say nothing
+                if mode in _BANNERS:
+                    conn.sendall(_BANNERS[mode])
+                elif mode == "hangup":
+                    conn.close()
+        threading.Thread(target=serve, daemon=True).start()
+        return f"tcp://127.0.0.1:{port}"
+    yield start
+    for srv in servers:
+        srv.close()
+
+
+_FOUND = {"silent": "sent nothing within", "ssh": "not a Dask scheduler.*SSH-2.0-OpenSSH",
+          "http": "not a Dask scheduler.*HTTP/1.1 400", "hangup": "closed it without a word",
+          "closed": "nothing listens.*connection refused"}
+
+
+@pytest.mark.parametrize("mode", sorted(_FOUND))
+def test_probe_says_what_is_at_a_wrong_address_within_seconds(fake_service, mode, monkeypatch):
+    """Plain sockets, no Dask needed: one line saying what answered (or did not), within the
+    probe's timeout (the silent service costs exactly that)."""
+    address = fake_service(mode)
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=f"^scheduler: .*{_FOUND[mode]}") as error:
+        probe_scheduler(address, timeout=1.0)
+    assert time.monotonic() - start < 3 and "\n" not in str(error.value) and address in str(error.value)
+
+
+@pytest.mark.parametrize("address, fragment", [("tcp://nosuchhost.invalid:8786", "cannot resolve the host"),
+                                               ("tcp://127.0.0.1:99999", "PORT in 1..65535"),
+                                               ("tcp://127.0.0.1:x", "PORT in 1..65535"),
+                                               ("local", "address"), (None, "address")])
+def test_probe_refuses_unresolvable_or_malformed_addresses(address, fragment):
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=fragment):
+        probe_scheduler(address, timeout=2.0)
+    assert time.monotonic() - start < 4
+    with pytest.raises(ValueError, match="timeout"):
+        probe_scheduler("tcp://127.0.0.1:8786", timeout=0.0)
+
+
+@needs_dask
+@pytest.mark.parametrize("mode", sorted(_FOUND))
+def test_executor_client_and_check_scheduler_fail_fast_on_a_wrong_address(fake_service, mode, monkeypatch):
+    """Was: minutes of hanging (silent), ArrayMemoryError from the Dask client reading a banner
+    as a frame length (ssh), 30 s (closed). Now the probe answers first, within its timeout."""
+    import simulate.parallel as parallel
+    monkeypatch.setattr(parallel, "PROBE_SECONDS", 1.0)
+    address = fake_service(mode)
+    for call in (lambda: Executor(scheduler=address).client(), lambda: check_scheduler(address, connect=True)):
+        start = time.monotonic()
+        with pytest.raises(ValueError, match=_FOUND[mode]):
+            call()
+        assert time.monotonic() - start < 5
+    assert check_scheduler(address) == address        # the form alone: no connection
+
+
+@needs_dask
+@pytest.mark.parametrize("mode", ["silent", "ssh", "closed"])
+def test_paper_figs_wrong_scheduler_address_is_one_line_exit_2_within_seconds(fake_service, mode):
+    address = fake_service(mode)
+    start = time.monotonic()
+    run = subprocess.run([sys.executable, "paper_figs.py", "--scheduler", address, "--only", "theory_weight_scale",
+                          "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    seconds = time.monotonic() - start
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr and address in run.stderr, run.stderr
+    import re
+    assert re.search(_FOUND[mode], run.stderr), run.stderr
+    assert seconds < 60                                 # the probe's 5 s plus the interpreter's start
+
+
 # ------------------------------------------------------------------ Dask over TCP
 @pytest.fixture(scope="module")
 def dask_cluster(tmp_path_factory):
@@ -266,6 +369,7 @@ def dask_cluster(tmp_path_factory):
 @needs_dask
 def test_dask_cluster_of_two_worker_processes_equals_serial(dask_cluster, serial_sweep):
     address, workers = dask_cluster
+    assert probe_scheduler(address) == f"{address}: a Dask scheduler"
     assert all(worker.poll() is None for worker in workers)
     assert_same_sweep(serial_sweep, sweep(*GRID, seed=4, progress=False, scheduler=address, **SMALL))
     with Executor(scheduler=address) as executor:

@@ -4,6 +4,7 @@ starts; the training command line explains every flag and ends a user's mistake 
 and exit status 2."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -154,6 +155,10 @@ def test_train_and_test_images_of_different_shapes_fail_at_load(tmp_path):
     ({"bias_std": -0.1, "bias": True}, "bias_std"), ({"bias_std": 0.3}, "bias_std must be 0 without biases"),
     ({"architecture": "sew_add", "init": "sew_add", "depth": 7, "bias": True, "bias_std": 0.3},
      "apply to architecture 'plain'"),
+    # fractions are not truncated, booleans are not integers
+    ({"seed": 0.7}, "seed"), ({"seed": True}, "seed"), ({"depth": True}, "depth"), ({"width": True}, "width"),
+    ({"epochs": 1.5}, "epochs"), ({"batch_size": 32.5}, "batch_size"), ({"train_size": True}, "train_size"),
+    ({"width": 1e300}, "width"), ({"beta": [0.5, 0.6]}, "beta"), ({"beta": None}, "beta"),
 ])
 def test_bad_config_names_the_field(overrides, fragment):
     with pytest.raises(ValueError, match=fragment):
@@ -229,3 +234,141 @@ def test_weight_scale_and_bias_std_set_the_initial_gain_and_bias_variance():
     assert values.size == 20000 and biases[0].dtype == np.float32 and biases[1].std() > 0
     assert abs(values.var() - 0.25) < 4 * 0.25 * np.sqrt(2 / values.size)
     assert abs(values.mean()) < 4 * 0.5 / np.sqrt(values.size)
+
+
+# ------------------------------------------------------------------ data given with train_size
+def _numbers(history):
+    """The epoch records without their wall times."""
+    return [{k: v for k, v in record.items() if not k.endswith("_seconds")} for record in history]
+
+
+def test_train_size_applies_to_an_explicit_dataset(tiny_mnist):
+    """Was: train_size stored in the config and ignored. Now the first train_size / test_size
+    images of the given data are used, exactly as if the data had been cut before."""
+    small = load_mnist(train_size=64, test_size=32)
+    cut = train(_config(train_size=64, test_size=32), data=tiny_mnist)
+    assert _numbers(cut.history) == _numbers(train(_config(train_size=64, test_size=32), data=small).history)
+    assert _numbers(cut.history) != _numbers(train(_config(), data=tiny_mnist).history)
+    for field_name, size in (("train_size", 97), ("test_size", 49)):
+        with pytest.raises(ValueError, match=f"{field_name} {size} is larger than the {size - 1}"):
+            train(_config(**{field_name: size}), data=tiny_mnist)
+
+
+# ------------------------------------------------------------------ resuming a checkpoint
+def test_resuming_on_other_data_or_with_fewer_epochs_is_refused(tiny_mnist, tmp_path):
+    ckpt = tmp_path / "run.npz"
+    first = train(_config(epochs=2, checkpoint_path=str(ckpt)), data=tiny_mnist)
+    with np.load(ckpt) as data:
+        assert len(str(data["data_fingerprint"])) == 64
+    other = Dataset("mnist", tiny_mnist.x_train[::-1].copy(), tiny_mnist.y_train[::-1].copy(), tiny_mnist.x_test,
+                    tiny_mnist.y_test)
+    with pytest.raises(ValueError, match="checkpoint_path .* was made on other data"):
+        train(_config(epochs=3, checkpoint_path=str(ckpt)), data=other)
+    with pytest.raises(ValueError, match=r"epochs=1 is fewer than the 2 epochs checkpoint_path .* already ran"):
+        train(_config(epochs=1, checkpoint_path=str(ckpt)), data=tiny_mnist)
+    # the same data and as many epochs: the finished run, as before
+    assert _numbers(train(_config(epochs=2, checkpoint_path=str(ckpt)), data=tiny_mnist).history) == \
+        _numbers(json.loads(json.dumps(first.history)))
+
+
+def test_a_checkpoint_without_a_data_fingerprint_resumes_with_a_warning(tiny_mnist, tmp_path):
+    ckpt = tmp_path / "old.npz"
+    train(_config(epochs=1, checkpoint_path=str(ckpt)), data=tiny_mnist)
+    with np.load(ckpt) as data:
+        arrays = {k: data[k] for k in data.files if k != "data_fingerprint"}
+    np.savez(ckpt, **arrays)
+    with pytest.warns(RuntimeWarning, match="without checking that this run's data is the same"):
+        resumed = train(_config(epochs=2, checkpoint_path=str(ckpt)), data=tiny_mnist)
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+
+
+# ------------------------------------------------------------------ network files agree with themselves
+def test_save_network_refuses_what_load_network_would_refuse(trained, tmp_path):
+    """Was: a 1-D weight saved without a word, then refused by load_network."""
+    net = trained.network
+    path = tmp_path / "net.npz"
+    bad = {
+        "1-D weight": (TrainedNetwork([w.ravel() for w in net.weights], None, dataclasses.replace(net.config, bias=False)),
+                       r"network: weights must be .*2-D"),
+        "complex weight": (TrainedNetwork([net.weights[0] + 1j, net.weights[1]], net.biases, net.config),
+                           r"network: weights\[0\] must hold real numbers"),
+        "nan weight": (TrainedNetwork([net.weights[0] * np.nan, net.weights[1]], net.biases, net.config),
+                       r"weights\[0\] holds NaN"),
+        "bias shape": (TrainedNetwork(net.weights, [net.biases[0][:3], net.biases[1]], net.config),
+                       r"b0 must have shape \(16,\)"),
+        "depth": (TrainedNetwork(net.weights, net.biases, dataclasses.replace(net.config, depth=5)),
+                  "config depth 5 needs 4 weight matrices"),
+        "width": (TrainedNetwork(net.weights, net.biases, dataclasses.replace(net.config, width=20)),
+                  r"config width 20 differs from the network's hidden widths \[16\]"),
+        "beta": (TrainedNetwork(net.weights, net.biases, dataclasses.replace(net.config, beta=1.5)),
+                 r"network: config: beta must lie in \[0, 1\]"),
+        "bias flag": (TrainedNetwork(net.weights, None, net.config), "config bias True but the network has no biases"),
+    }
+    for name, (network, fragment) in bad.items():
+        with pytest.raises(ValueError, match=fragment):
+            save_network(path, network)
+        assert not path.exists(), name
+
+
+def _tamper(source, target, **changes):
+    """A copy of the network file ``source`` with some arrays replaced (None: removed)."""
+    with np.load(source) as data:
+        arrays = {k: data[k] for k in data.files}
+    for key, value in changes.items():
+        if value is None:
+            arrays.pop(key)
+        else:
+            arrays[key] = value
+    np.savez(target, **arrays)
+    return target
+
+
+def _config_json(source, **fields):
+    with np.load(source) as data:
+        config = json.loads(str(data["config"]))
+    config.update(fields)
+    return np.array(json.dumps(config))
+
+
+def test_load_network_refuses_a_file_that_contradicts_itself(trained, tmp_path):
+    """Was: complex weights, wrong bias shapes and impossible or mismatched configs loaded, and
+    the error (if any) came at .evaluate(). Each refusal names the file and the field."""
+    good = tmp_path / "good.npz"
+    save_network(good, trained.network)
+    w0, b0 = trained.network.weights[0], trained.network.biases[0]
+    cases = {
+        "complex": (dict(w0=w0.astype(np.complex64) + 1j), "w0 must hold real numbers, got dtype complex64"),
+        "string weight": (dict(w0=np.array(["a"])), "w0 must hold real numbers"),
+        "nan": (dict(w0=np.full_like(w0, np.nan)), "w0 holds NaN"),
+        "beyond float32": (dict(w0=np.full(w0.shape, 1e300)), "w0 holds NaN or infinity .*float32"),
+        "1-D weight": (dict(w0=w0.ravel()), "2-D"),
+        "bias shape": (dict(b0=b0[:5]), r"b0 must have shape \(16,\)"),
+        "bias missing": (dict(b1=None), r"holds biases \['b0'\], needs none or b0 .. b1"),
+        "extra weight": (dict(w2=np.ones((10, 3), np.float32)), r"holds weights .* but n_layers is 2"),
+        "n_layers": (dict(n_layers=np.array(3)), "not complete: no w2"),
+        "n_layers string": (dict(n_layers=np.array("2")), "n_layers must be one integer"),
+        "beta impossible": (dict(config=_config_json(good, beta=1.5)), r"config: beta must lie in \[0, 1\]"),
+        "depth impossible": (dict(config=_config_json(good, depth=1)), "config: depth must be an integer >= 2"),
+        "depth mismatch": (dict(config=_config_json(good, depth=4)), "config depth 4 needs 3 weight matrices"),
+        "width mismatch": (dict(config=_config_json(good, width=32)), "config width 32 differs"),
+        "width not a number": (dict(config=_config_json(good, width="wide")), "config: width must be"),
+        "config a list": (dict(config=np.array("[1, 2]")), "config must be a JSON object"),
+        "history not a list": (dict(history=np.array('{"a": 1}')), "history must be a JSON list"),
+    }
+    for name, (changes, fragment) in cases.items():
+        path = _tamper(good, tmp_path / f"{name}.npz", **changes)
+        with pytest.raises(ValueError, match=fragment) as error:
+            load_network(path)
+        assert str(path) in str(error.value), name
+    assert load_network(_tamper(good, tmp_path / "float64.npz", w0=w0.astype(np.float64))).weights[0].dtype == \
+        np.float32                                                     # a real float64 file still loads
+
+
+# ------------------------------------------------------------------ sizes that cannot fit
+def test_a_run_that_cannot_fit_in_memory_is_refused_up_front(tiny_mnist, monkeypatch):
+    def no_build(*args, **kwargs):
+        raise AssertionError("weights were drawn although the run cannot fit")
+    monkeypatch.setattr(train_module, "build_network", no_build)
+    with pytest.raises(ValueError, match=r"training with width=10000000, depth=10.* needs about .* of memory, more "
+                                         r"than the .* available"):
+        train(_config(width=10 ** 7, depth=10), data=tiny_mnist)
