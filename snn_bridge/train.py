@@ -40,8 +40,10 @@ batch (``train_loss_batches``), ``seconds_per_iteration`` (training wall time / 
 learning rate at the end, wall times; the first record also holds ``model`` (the model's
 ``describe()``) and ``init_report``. A checkpoint (``torch.save`` of the state dicts, history,
 torch's RNG state and the configuration; read back with ``weights_only=True``) is written
-atomically (temporary file + os.replace) after every epoch; starting the same configuration
-again resumes after the last finished epoch and gives the same history, bit for bit, as an
+atomically (temporary file + os.replace) after every epoch, with a SHA-256 fingerprint of the
+data; starting the same configuration on the same data again resumes after the last finished
+epoch (other data, or fewer epochs than already run: ValueError) and gives the same history, bit
+for bit, as an
 uninterrupted run on the same machine and thread count (epoch e's shuffle comes from
 (seed, e) alone; the model is rebuilt and re-initialised, then its state loaded). CPU runs
 use ``torch.use_deterministic_algorithms(True, warn_only=True)``; ``threads`` sets torch's
@@ -54,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -82,7 +85,7 @@ from .models import FAMILIES, HEADS, LIBRARIES, READOUTS, RESETS, ModelConfig, b
 from .spikeinit import spikeinit_
 
 __all__ = ["TorchTrainConfig", "TorchTrainResult", "INITIALISERS", "registry_initialiser", "spikeinit_initialiser",
-           "kaiming_bn_initialiser", "train", "build", "evaluate", "build_parser", "main"]
+           "kaiming_bn_initialiser", "train", "build", "evaluate", "data_fingerprint", "build_parser", "main"]
 
 CHECKPOINT_FORMAT = "snn-init-torch-checkpoint-1"
 SCHEDULES = ("cosine", "constant")
@@ -417,13 +420,23 @@ def _atomic_save(obj, path):
     os.replace(tmp, path)
 
 
-def _save_checkpoint(path, config, model, optimizer, epoch, history):
+def data_fingerprint(data: Dataset) -> str:
+    """SHA-256 of the images and labels of both splits (a checkpoint resumes on the same data only)."""
+    digest = hashlib.sha256()
+    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _save_checkpoint(path, config, model, optimizer, epoch, history, fingerprint):
     _atomic_save({"format": CHECKPOINT_FORMAT, "config": json.dumps(config.identity()), "epoch": epoch,
                   "history": json.dumps(history), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                  "torch_rng_state": torch.get_rng_state()}, path)
+                  "torch_rng_state": torch.get_rng_state(), "data": fingerprint}, path)
 
 
-def _load_checkpoint(path, config, model, optimizer, device):
+def _load_checkpoint(path, config, model, optimizer, device, fingerprint):
     try:
         data = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:   # not a torch file, truncated, pickled objects, ...
@@ -436,6 +449,11 @@ def _load_checkpoint(path, config, model, optimizer, device):
     diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
     if diff:
         raise ValueError(f"checkpoint_path {path!r} belongs to another configuration (differs in {diff})")
+    if data.get("data") != fingerprint:
+        raise ValueError(f"checkpoint_path {path!r} was trained on other data (the images or labels differ)")
+    if int(data["epoch"]) > config.epochs:
+        raise ValueError(f"epochs must be >= {int(data['epoch'])}, the epochs checkpoint_path {path!r} has already "
+                         f"run, got {config.epochs}")
     try:
         model.load_state_dict(data["model"])
         optimizer.load_state_dict(data["optimizer"])
@@ -510,6 +528,7 @@ def _train(config, data):
     y_train = torch.from_numpy(data.y_train.astype(np.int64))
     y_test = torch.from_numpy(data.y_test.astype(np.int64))
     n_classes = max(10, data.n_classes)
+    fingerprint = data_fingerprint(data) if config.checkpoint_path else None
     torch.manual_seed(config.seed)
     second_moment = float(x_train.double().pow(2).mean())
     model, report = build(config, n_classes, input_second_moment=second_moment)
@@ -517,7 +536,7 @@ def _train(config, data):
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     history, done = [], 0
     if config.checkpoint_path and os.path.exists(config.checkpoint_path):
-        done, history = _load_checkpoint(config.checkpoint_path, config, model, optimizer, device)
+        done, history = _load_checkpoint(config.checkpoint_path, config, model, optimizer, device, fingerprint)
         history = history[:done]
         if history and "init_report" in history[0]:
             report = history[0]["init_report"]
@@ -574,7 +593,7 @@ def _train(config, data):
                 record["init_report"] = report
             history.append(record)
             if config.checkpoint_path:
-                _save_checkpoint(config.checkpoint_path, config, model, optimizer, epoch, history)
+                _save_checkpoint(config.checkpoint_path, config, model, optimizer, epoch, history, fingerprint)
             if config.log_path:
                 _write_log(config.log_path, history)
             if config.progress:

@@ -141,6 +141,11 @@ def test_checkpoint_of_another_run_or_file_is_refused(data, tmp_path):
     train(dict(TINY, family="vgg", epochs=1, checkpoint_path=str(checkpoint)), data=data)
     with pytest.raises(ValueError, match=r"another configuration \(differs in \['lr'\]\)"):
         train(dict(TINY, family="vgg", epochs=2, lr=1e-3, checkpoint_path=str(checkpoint)), data=data)
+    with pytest.raises(ValueError, match="other data"):
+        train(dict(TINY, family="vgg", epochs=2, checkpoint_path=str(checkpoint)), data=load_mnist(64, 64))
+    train(dict(TINY, family="vgg", epochs=2, checkpoint_path=str(checkpoint)), data=data)
+    with pytest.raises(ValueError, match="epochs must be >= 2"):
+        train(dict(TINY, family="vgg", epochs=1, checkpoint_path=str(checkpoint)), data=data)
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a checkpoint"):
