@@ -234,12 +234,9 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
         out = np.empty_like(layer_input)
         index = np.empty(layer_input.shape, np.int32)
         count = np.empty(layer_input.shape[:2], np.int32)
-        if escape:
-            K.lif_forward_escape(layer_input, beta_d, threshold_d, reset_index, dtype(escape_noise),
-                                 layer_key(noise_seed, layer), sample_offset, firing == "expected", mem, out,
-                                 index, count)
-        else:
-            K.lif_forward(layer_input, beta_d, threshold_d, reset_index, slope_d, mem, out, index, count)
+        K.lif_forward(layer_input, beta_d, threshold_d, reset_index, slope_d, int(escape),
+                      dtype(escape_noise if escape else 0.0), layer_key(noise_seed, layer) if escape else np.uint64(0),
+                      sample_offset, firing == "expected", mem, out, index, count)
         spikes.append(out)
         mems.append(mem)
         actives.append((index, count))

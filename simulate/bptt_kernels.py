@@ -59,9 +59,9 @@ def surrogate(code, x, scale):
         return _sigmoid(x, scale)
     if code == 3:
         return _triangular(x, scale)
-    if code == PROBIT_CODE:
-        return _probit(x, scale)
-    return _straight_through(x, scale)
+    if code == 4:
+        return _straight_through(x, scale)
+    return _probit(x, scale)
 
 
 @njit(cache=True, parallel=True)
@@ -88,12 +88,20 @@ def gather_currents(active_index, active_count, weight, bias, has_bias, out):
 
 
 @njit(cache=True, parallel=True)
-def lif_forward(currents, beta, threshold, reset_code, smooth_slope, mem_out, spikes_out,
-                active_index, active_count):
+def lif_forward(currents, beta, threshold, reset_code, smooth_slope, firing_code, tau, key, sample_offset, expected,
+                mem_out, spikes_out, active_index, active_count):
     """Run the LIF recursion over T for every (sample, neuron); record u and s (T, B, n) and,
     per (t, b), the increasing list of spiking neurons (active_index[t, b, :active_count[t, b]]).
 
-    ``beta``/``threshold``/``smooth_slope`` must have the dtype of ``currents``. ``mem_out``
+    Firing rule ``firing_code``: 0 deterministic, r[t] = [u[t] > theta]; 1 escape noise,
+    r[t] = [U < Phi((u[t] - theta)/tau)] with U from the counter-based stream of simulate.kernels
+    (layer ``key``, step t, sample sample_offset + b, neuron j): the spikes of
+    ``simulate.run_network`` with the same firing. ``smooth_slope`` > 0 (deterministic) sends the
+    logistic step forward, ``expected`` (escape) the expected spike Phi((u[t] - theta)/tau), the
+    reset flag staying the hard or sampled spike (detached): the smooth test modes, whose
+    surrogate is the exact gradient.
+
+    ``beta``/``threshold``/``smooth_slope``/``tau`` must have the dtype of ``currents``. ``mem_out``
     may have T = 0 rows (the input layer's membranes are never needed): then it is not written.
     The update and the index list are separate loops so that the first one vectorises.
     """
@@ -106,19 +114,26 @@ def lif_forward(currents, beta, threshold, reset_code, smooth_slope, mem_out, sp
         r = np.zeros(width, currents.dtype)
         for t in range(steps):
             membrane_row(u, r, currents[t, b], beta, threshold, reset_code)
-            for j in range(width):
-                r[j] = one if u[j] > threshold else zero
+            if firing_code == 0:
+                for j in range(width):
+                    r[j] = one if u[j] > threshold else zero
+                if smooth_slope > zero:
+                    for j in range(width):
+                        x = u[j] - threshold
+                        e = np.exp(-smooth_slope * abs(x))
+                        spikes_out[t, b, j] = one / (one + e) if x >= zero else e / (one + e)
+                else:
+                    for j in range(width):
+                        spikes_out[t, b, j] = r[j]
+            else:
+                row = noise_row(key, t, sample_offset + b)
+                for j in range(width):
+                    p = escape_probability(u[j], threshold, tau)
+                    r[j] = one if noise_uniform(row, j) < p else zero
+                    spikes_out[t, b, j] = currents.dtype.type(p) if expected else r[j]
             if keep_mem:
                 for j in range(width):
                     mem_out[t, b, j] = u[j]
-            if smooth_slope > zero:
-                for j in range(width):
-                    x = u[j] - threshold
-                    e = np.exp(-smooth_slope * abs(x))
-                    spikes_out[t, b, j] = one / (one + e) if x >= zero else e / (one + e)
-            else:
-                for j in range(width):
-                    spikes_out[t, b, j] = r[j]
             count = 0
             for j in range(width):
                 if r[j] != zero:
@@ -147,40 +162,3 @@ def lif_backward(grad_spikes, mem, beta, threshold, reset_code, surrogate_code, 
                         carry = zero          # zero reset: u[t] does not depend on u[t-1]
                     else:
                         carry = beta * grad_u
-
-
-@njit(cache=True, parallel=True)
-def lif_forward_escape(currents, beta, threshold, reset_code, tau, key, sample_offset, expected, mem_out,
-                       spikes_out, active_index, active_count):
-    """:func:`lif_forward` with escape-noise firing, a separate specialisation (the deterministic
-    kernel is untouched). The spike and the reset flag are r[t] = [U < Phi((u[t] - theta)/tau)],
-    U from the counter-based stream of simulate.kernels (layer ``key``, step t, sample
-    sample_offset + b, neuron j): the same spikes as ``simulate.run_network(firing="escape")``.
-
-    ``expected`` = True is the smooth test mode of this regime: the expected spike
-    Phi((u[t] - theta)/tau) is sent forward while the reset flag stays the sampled spike
-    (detached), so the probit surrogate with scale 1/tau is the exact gradient.
-    """
-    steps, batch, width = currents.shape
-    one = currents.dtype.type(1.0)
-    zero = currents.dtype.type(0.0)
-    keep_mem = mem_out.shape[0] > 0
-    for b in prange(batch):
-        u = np.zeros(width, currents.dtype)
-        r = np.zeros(width, currents.dtype)
-        for t in range(steps):
-            membrane_row(u, r, currents[t, b], beta, threshold, reset_code)
-            row = noise_row(key, t, sample_offset + b)
-            for j in range(width):
-                p = escape_probability(u[j], threshold, tau)
-                r[j] = one if noise_uniform(row, j) < p else zero
-                spikes_out[t, b, j] = currents.dtype.type(p) if expected else r[j]
-            if keep_mem:
-                for j in range(width):
-                    mem_out[t, b, j] = u[j]
-            count = 0
-            for j in range(width):
-                if r[j] != zero:
-                    active_index[t, b, count] = j
-                    count += 1
-            active_count[t, b] = count

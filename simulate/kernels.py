@@ -56,182 +56,8 @@ def membrane_row(u, s, current, beta, threshold, reset_code):
             u[j] = membrane(u[j], s[j], current[j], beta, threshold, 2)
 
 
-@njit(cache=True)
-def _lif_block(u, s, current, beta, threshold, reset_code, spikes_row, index_row, j0):
-    """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8);
-    write the absolute indices (j0 + j) of the spiking ones to index_row[:count]; return count.
-
-    The membrane update is :func:`membrane_row` (vectorised, one loop per reset mode).
-    The spike test is float32 u > float32 theta (strict).
-    """
-    width = u.shape[0]
-    membrane_row(u, s, current, beta, threshold, reset_code)
-    for j in range(width):
-        fired = u[j] > threshold
-        s[j] = np.float32(fired)
-        spikes_row[j] = np.uint8(fired)
-    # a separate loop: the one above then vectorises (faster per neuron: benchmarks/RESULTS.md).
-    # Branch-free: always write, advance only on a spike (a branch at rate ~0.16 mispredicts).
-    count = 0
-    for j in range(width):
-        index_row[count] = j0 + j
-        count += np.int64(spikes_row[j])
-    return count
-
-
-@njit(cache=True, fastmath={"reassoc", "nsz"})
-def _moments(u):
-    """(sum u, sum u^2) in float64. Reassociation lets the sum vectorise; the order is fixed
-    by the compiled code, so the result is still the same on every run and thread count."""
-    total = 0.0
-    total_sq = 0.0
-    for j in range(u.shape[0]):
-        value = np.float64(u[j])
-        total += value
-        total_sq += value * value
-    return total, total_sq
-
-
-@njit(cache=True)
-def _item_place(item, batch, width):
-    """(column block, sample, first column, block width) of a block-major work item."""
-    block = item // batch
-    first = block * BLOCK
-    return block, item % batch, first, min(BLOCK, width - first)
-
-
-@njit(cache=True)
-def _input_item(item, drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq,
-                part_active):
-    """Work item ``item`` = (column block, sample) of :func:`input_layer`: all T steps."""
-    steps, batch, width = drive.shape
-    block, b, j0, w = _item_place(item, batch, width)
-    u = np.zeros(w, np.float32)
-    s = np.zeros(w, np.float32)
-    for t in range(steps):
-        part_active[block, t, b] = _lif_block(u, s, drive[t, b, j0:j0 + w], beta, threshold, reset_code,
-                                              spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0)
-        part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
-
-
-@njit(cache=True, parallel=True)
-def input_layer(drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq, part_active):
-    """LIF layer driven by dense currents ``drive`` (T, B, n) float32.
-
-    Writes spikes_out (T, B, n) uint8, the blocked active-index lists index_out (T, B, n)
-    int32 with their counts part_active (nblocks, T, B), and per (block, step, sample) the
-    float64 sum and sum of squares of u into part_sum, part_sumsq (nblocks, T, B).
-    """
-    for item in prange(part_sum.shape[0] * drive.shape[1]):
-        _input_item(item, drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq,
-                    part_active)
-
-
-@njit(cache=True)
-def input_layer_serial(drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq,
-                       part_active):
-    """:func:`input_layer` on one thread (small layers: no thread wake-up cost); same results."""
-    for item in range(part_sum.shape[0] * drive.shape[1]):
-        _input_item(item, drive, beta, threshold, reset_code, spikes_out, index_out, part_sum, part_sumsq,
-                    part_active)
-
-
-@njit(cache=True)
-def _accumulate_rows(weight, rows, counts, j0, w, current):
-    """current[j] += weight[row, j0 + j] for the active rows, block after block, in order.
-
-    Unsigned indices skip Numba's negative-index wraparound so the j loop vectorises; four
-    rows per pass give the CPU four independent loads in flight (faster than one row per
-    pass: benchmarks/RESULTS.md). The additions per element stay in row order, so the sum
-    is the same as a plain sequential accumulation, bit for bit.
-    """
-    column = uint64(j0)
-    width = uint64(w)
-    for in_block in range(counts.shape[0]):
-        a = in_block * BLOCK
-        stop = a + counts[in_block]
-        while a + 4 <= stop:
-            r0 = uint64(rows[a])
-            r1 = uint64(rows[a + 1])
-            r2 = uint64(rows[a + 2])
-            r3 = uint64(rows[a + 3])
-            for j in range(width):
-                value = current[j]
-                value += weight[r0, column + j]
-                value += weight[r1, column + j]
-                value += weight[r2, column + j]
-                value += weight[r3, column + j]
-                current[j] = value
-            a += 4
-        while a < stop:
-            r0 = uint64(rows[a])
-            for j in range(width):
-                current[j] += weight[r0, column + j]
-            a += 1
-
-
-@njit(cache=True)
-def _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
-                 spikes_out, index_out, part_sum, part_sumsq, part_active):
-    """Work item ``item`` = (column block, sample) of :func:`hidden_layer`: all T steps."""
-    n_out = weight.shape[1]
-    in_blocks, steps, batch = in_count.shape
-    block, b, j0, w = _item_place(item, batch, n_out)
-    u = np.zeros(w, np.float32)
-    s = np.zeros(w, np.float32)
-    current = np.empty(w, np.float32)
-    for t in range(steps):
-        current[:] = 0.0
-        _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], j0, w, current)
-        if has_bias:
-            current += bias[j0:j0 + w]
-        part_active[block, t, b] = _lif_block(u, s, current, beta, threshold, reset_code,
-                                              spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0)
-        part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
-
-
-@njit(cache=True, parallel=True)
-def hidden_layer(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
-                 spikes_out, index_out, part_sum, part_sumsq, part_active):
-    """LIF layer driven by binary inputs given as blocked active-index lists (in_index
-    (T, B, n_in) int32, in_count (in_blocks, T, B) int32; see the module docstring).
-
-    The current is accumulated row by row in increasing input index in float32, then the
-    bias is added. Outputs as in :func:`input_layer`. Items are ordered block-major so that
-    consecutive items of a thread reuse the same weight slab.
-    """
-    for item in prange(part_sum.shape[0] * in_count.shape[2]):
-        _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
-                     spikes_out, index_out, part_sum, part_sumsq, part_active)
-
-
-@njit(cache=True)
-def hidden_layer_serial(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
-                        spikes_out, index_out, part_sum, part_sumsq, part_active):
-    """:func:`hidden_layer` on one thread; same results."""
-    for item in range(part_sum.shape[0] * in_count.shape[2]):
-        _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code,
-                     spikes_out, index_out, part_sum, part_sumsq, part_active)
-
-
-@njit(cache=True)
-def gather_active(spikes, index_out, count_out):
-    """Blocked active-index lists of given spikes (T, B, n) uint8 (input_is_spikes=True)."""
-    steps, batch, width = spikes.shape
-    for t in range(steps):
-        for b in range(batch):
-            for block in range(count_out.shape[0]):
-                j0 = block * BLOCK
-                count = 0
-                for j in range(j0, min(j0 + BLOCK, width)):
-                    index_out[t, b, j0 + count] = j
-                    count += spikes[t, b, j] != 0
-                count_out[block, t, b] = count
-
-
 # ---------------------------------------------------------------------------------------------
-# Stochastic firing (escape noise), a separate compiled specialisation: the deterministic
-# kernels above are untouched. A neuron spikes at step t with probability
+# Stochastic firing (escape noise), firing code 1 of the kernels above. A neuron spikes at step t with probability
 #     P(s[t] = 1 | u[t]) = Phi((u[t] - theta) / tau),
 # decided by s[t] = [U < Phi((u[t] - theta) / tau)] with U uniform on [0, 1) from a
 # counter-based stream (docs/theory.md §9 "Stochastic firing"): for layer key K (from the seed and the layer),
@@ -271,16 +97,38 @@ def escape_probability(u, threshold, tau):
     return 0.5 * math.erfc((np.float64(threshold) - np.float64(u)) / (np.float64(tau) * math.sqrt(2.0)))
 
 
+@njit(cache=True, inline="always")
+def fire_row(u, s, spikes_row, threshold, firing_code, tau, row, j0):
+    """s[j], spikes_row[j] <- the spike of membrane u[j] under firing rule ``firing_code``:
+    0 deterministic, s = [u > theta] (float32 compare, strict); 1 escape noise,
+    s = [U < Phi((u - theta)/tau)] with U = noise_uniform(row, j0 + j) (see below). One loop per
+    rule (the code is a literal in each kernel's call), so the deterministic loop vectorises."""
+    width = u.shape[0]
+    if firing_code == 0:
+        for j in range(width):
+            fired = u[j] > threshold
+            s[j] = np.float32(fired)
+            spikes_row[j] = np.uint8(fired)
+    else:
+        for j in range(width):
+            fired = noise_uniform(row, j0 + j) < escape_probability(u[j], threshold, tau)
+            s[j] = np.float32(fired)
+            spikes_row[j] = np.uint8(fired)
+
+
 @njit(cache=True)
-def _lif_block_escape(u, s, current, beta, threshold, reset_code, spikes_row, index_row, j0, tau, row):
-    """:func:`_lif_block` with escape-noise firing: s = [U_j < Phi((u - theta)/tau)],
-    U_j = noise_uniform(row, j0 + j)."""
+def _lif_block(u, s, current, beta, threshold, reset_code, firing_code, tau, row, spikes_row, index_row, j0):
+    """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8);
+    write the absolute indices (j0 + j) of the spiking ones to index_row[:count]; return count.
+
+    The membrane update is :func:`membrane_row` (vectorised, one loop per reset mode), the
+    spike :func:`fire_row` (one loop per firing rule).
+    """
     width = u.shape[0]
     membrane_row(u, s, current, beta, threshold, reset_code)
-    for j in range(width):
-        fired = noise_uniform(row, j0 + j) < escape_probability(u[j], threshold, tau)
-        s[j] = np.float32(fired)
-        spikes_row[j] = np.uint8(fired)
+    fire_row(u, s, spikes_row, threshold, firing_code, tau, row, j0)
+    # a separate loop: the ones above then vectorise (faster per neuron: benchmarks/RESULTS.md).
+    # Branch-free: always write, advance only on a spike (a branch at rate ~0.16 mispredicts).
     count = 0
     for j in range(width):
         index_row[count] = j0 + j
@@ -288,42 +136,105 @@ def _lif_block_escape(u, s, current, beta, threshold, reset_code, spikes_row, in
     return count
 
 
+@njit(cache=True, fastmath={"reassoc", "nsz"})
+def _moments(u):
+    """(sum u, sum u^2) in float64. Reassociation lets the sum vectorise; the order is fixed
+    by the compiled code, so the result is still the same on every run and thread count."""
+    total = 0.0
+    total_sq = 0.0
+    for j in range(u.shape[0]):
+        value = np.float64(u[j])
+        total += value
+        total_sq += value * value
+    return total, total_sq
+
+
 @njit(cache=True)
-def _input_item_escape(item, drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out, index_out,
-                       part_sum, part_sumsq, part_active):
+def _item_place(item, batch, width):
+    """(column block, sample, first column, block width) of a block-major work item."""
+    block = item // batch
+    first = block * BLOCK
+    return block, item % batch, first, min(BLOCK, width - first)
+
+
+@njit(cache=True)
+def _input_item(item, drive, beta, threshold, reset_code, firing_code, tau, key, sample_offset, spikes_out, index_out,
+                part_sum, part_sumsq, part_active):
+    """Work item ``item`` = (column block, sample) of :func:`input_layer`: all T steps."""
     steps, batch, width = drive.shape
     block, b, j0, w = _item_place(item, batch, width)
     u = np.zeros(w, np.float32)
     s = np.zeros(w, np.float32)
     for t in range(steps):
-        row = noise_row(key, t, sample_offset + b)
-        part_active[block, t, b] = _lif_block_escape(u, s, drive[t, b, j0:j0 + w], beta, threshold, reset_code,
-                                                     spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0,
-                                                     tau, row)
+        row = noise_row(key, t, sample_offset + b) if firing_code else uint64(0)
+        part_active[block, t, b] = _lif_block(u, s, drive[t, b, j0:j0 + w], beta, threshold, reset_code, firing_code,
+                                              tau, row, spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0)
         part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
 
 
 @njit(cache=True, parallel=True)
-def input_layer_escape(drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out, index_out,
-                       part_sum, part_sumsq, part_active):
-    """:func:`input_layer` with escape-noise firing (noise level ``tau``, layer ``key`` uint64)."""
+def input_layer(drive, beta, threshold, reset_code, firing_code, tau, key, sample_offset, spikes_out, index_out,
+                part_sum, part_sumsq, part_active):
+    """LIF layer driven by dense currents ``drive`` (T, B, n) float32, firing rule
+    ``firing_code`` (0 deterministic; 1 escape noise ``tau`` from the stream of layer ``key``,
+    global sample index ``sample_offset`` + b).
+
+    Writes spikes_out (T, B, n) uint8, the blocked active-index lists index_out (T, B, n)
+    int32 with their counts part_active (nblocks, T, B), and per (block, step, sample) the
+    float64 sum and sum of squares of u into part_sum, part_sumsq (nblocks, T, B).
+    """
     for item in prange(part_sum.shape[0] * drive.shape[1]):
-        _input_item_escape(item, drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out,
-                           index_out, part_sum, part_sumsq, part_active)
+        _input_item(item, drive, beta, threshold, reset_code, firing_code, tau, key, sample_offset, spikes_out,
+                    index_out, part_sum, part_sumsq, part_active)
 
 
 @njit(cache=True)
-def input_layer_escape_serial(drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out, index_out,
-                              part_sum, part_sumsq, part_active):
-    """:func:`input_layer_escape` on one thread; same results."""
+def input_layer_serial(drive, beta, threshold, reset_code, firing_code, tau, key, sample_offset, spikes_out,
+                       index_out, part_sum, part_sumsq, part_active):
+    """:func:`input_layer` on one thread (small layers: no thread wake-up cost); same results."""
     for item in range(part_sum.shape[0] * drive.shape[1]):
-        _input_item_escape(item, drive, beta, threshold, reset_code, tau, key, sample_offset, spikes_out,
-                           index_out, part_sum, part_sumsq, part_active)
+        _input_item(item, drive, beta, threshold, reset_code, firing_code, tau, key, sample_offset, spikes_out,
+                    index_out, part_sum, part_sumsq, part_active)
 
 
 @njit(cache=True)
-def _hidden_item_escape(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
-                        sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
+def _accumulate_rows(weight, rows, counts, j0, w, current):
+    """current[j] += weight[row, j0 + j] for the active rows, block after block, in order.
+
+    Unsigned indices skip Numba's negative-index wraparound so the j loop vectorises; four
+    rows per pass give the CPU four independent loads in flight (faster than one row per
+    pass: benchmarks/RESULTS.md). The additions per element stay in row order, so the sum
+    is the same as a plain sequential accumulation, bit for bit.
+    """
+    column = uint64(j0)
+    width = uint64(w)
+    for in_block in range(counts.shape[0]):
+        a = in_block * BLOCK
+        stop = a + counts[in_block]
+        while a + 4 <= stop:
+            r0 = uint64(rows[a])
+            r1 = uint64(rows[a + 1])
+            r2 = uint64(rows[a + 2])
+            r3 = uint64(rows[a + 3])
+            for j in range(width):
+                value = current[j]
+                value += weight[r0, column + j]
+                value += weight[r1, column + j]
+                value += weight[r2, column + j]
+                value += weight[r3, column + j]
+                current[j] = value
+            a += 4
+        while a < stop:
+            r0 = uint64(rows[a])
+            for j in range(width):
+                current[j] += weight[r0, column + j]
+            a += 1
+
+
+@njit(cache=True)
+def _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau, key,
+                 sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
+    """Work item ``item`` = (column block, sample) of :func:`hidden_layer`: all T steps."""
     n_out = weight.shape[1]
     in_blocks, steps, batch = in_count.shape
     block, b, j0, w = _item_place(item, batch, n_out)
@@ -335,29 +246,86 @@ def _hidden_item_escape(item, weight, bias, has_bias, in_index, in_count, beta, 
         _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], j0, w, current)
         if has_bias:
             current += bias[j0:j0 + w]
-        row = noise_row(key, t, sample_offset + b)
-        part_active[block, t, b] = _lif_block_escape(u, s, current, beta, threshold, reset_code,
-                                                     spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0,
-                                                     tau, row)
+        row = noise_row(key, t, sample_offset + b) if firing_code else uint64(0)
+        part_active[block, t, b] = _lif_block(u, s, current, beta, threshold, reset_code, firing_code, tau, row,
+                                              spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0)
         part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
 
 
 @njit(cache=True, parallel=True)
-def hidden_layer_escape(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
-                        sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
-    """:func:`hidden_layer` with escape-noise firing."""
+def hidden_layer(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau, key,
+                 sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
+    """LIF layer driven by binary inputs given as blocked active-index lists (in_index
+    (T, B, n_in) int32, in_count (in_blocks, T, B) int32; see the module docstring), firing rule
+    as in :func:`input_layer`.
+
+    The current is accumulated row by row in increasing input index in float32, then the
+    bias is added. Outputs as in :func:`input_layer`. Items are ordered block-major so that
+    consecutive items of a thread reuse the same weight slab.
+    """
     for item in prange(part_sum.shape[0] * in_count.shape[2]):
-        _hidden_item_escape(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
-                            sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
+        _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau,
+                     key, sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
 
 
 @njit(cache=True)
-def hidden_layer_escape_serial(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
-                               sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
-    """:func:`hidden_layer_escape` on one thread; same results."""
+def hidden_layer_serial(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau, key,
+                        sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
+    """:func:`hidden_layer` on one thread; same results."""
     for item in range(part_sum.shape[0] * in_count.shape[2]):
-        _hidden_item_escape(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, tau, key,
-                            sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
+        _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau,
+                     key, sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
+
+
+@njit(cache=True, parallel=True)
+def dense_currents(weight, bias, has_bias, in_index, in_count, out):
+    """I = s @ W (+ b) for binary inputs given as blocked active-index lists (the layout of
+    :func:`hidden_layer`), written to ``out`` (T, B, n_out) float32: the currents the fused
+    :func:`hidden_layer` computes, bit for bit (rows accumulated in increasing input index,
+    then the bias), for a walker that puts something other than a neuron after the weights."""
+    steps, batch, n_out = out.shape
+    for item in prange(steps * batch):
+        t, b = item // batch, item % batch
+        row = out[t, b]
+        row[:] = 0.0
+        _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], 0, n_out, row)
+        if has_bias:
+            for j in range(n_out):
+                row[j] += bias[j]
+
+
+@njit(cache=True, parallel=True)
+def dense_values(values, weight, bias, has_bias, out):
+    """I = x @ W (+ b) for real-valued inputs x (rows, n_in) float32 (a residual stream): per
+    output row the non-zero inputs are added in increasing index order, x_i W[i] each, then the
+    bias; deterministic and independent of any BLAS."""
+    rows, n_in = values.shape
+    n_out = weight.shape[1]
+    for r in prange(rows):
+        acc = np.zeros(n_out, np.float32)
+        for i in range(n_in):
+            x = values[r, i]
+            if x != 0.0:
+                for j in range(n_out):
+                    acc[j] += x * weight[i, j]
+        if has_bias:
+            for j in range(n_out):
+                acc[j] += bias[j]
+        out[r, :] = acc
+
+@njit(cache=True)
+def gather_active(spikes, index_out, count_out):
+    """Blocked active-index lists of given spikes (T, B, n) uint8 (input_is_spikes=True)."""
+    steps, batch, width = spikes.shape
+    for t in range(steps):
+        for b in range(batch):
+            for block in range(count_out.shape[0]):
+                j0 = block * BLOCK
+                count = 0
+                for j in range(j0, min(j0 + BLOCK, width)):
+                    index_out[t, b, j0 + count] = j
+                    count += spikes[t, b, j] != 0
+                count_out[block, t, b] = count
 
 
 def layer_key(seed, layer) -> np.uint64:

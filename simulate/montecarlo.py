@@ -24,10 +24,9 @@ import numpy as np
 from scipy import stats
 from theory import inits
 import snn_validation as validation
-from theory.network.description import Network, Profile
+from theory import LIF, Encoding, Network, Profile
 
-from . import encodings, parallel
-from .network import RESETS, run_network
+from . import parallel, walk
 
 __all__ = ["MonteCarloResult", "Comparison", "monte_carlo", "compare", "sweep", "ENCODINGS"]
 
@@ -69,6 +68,7 @@ class MonteCarloResult:
     silent_all_steps: np.ndarray
     active: np.ndarray | None = None
     network: Network | None = None
+    stream: np.ndarray | None = None
 
     @property
     def draws(self) -> int:
@@ -90,75 +90,56 @@ def summarise(values: np.ndarray, confidence: float) -> tuple:
     return mean, se, mean - half, mean + half
 
 
-def _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
-            input_rate, init_params, bias_std, sigma_w=None):
-    depth = validation.non_negative_int(depth, "depth")
-    widths = np.broadcast_to(validation.positive_int(width, "width"), (depth + 1,)) \
-        if np.ndim(width) == 0 else validation.positive_int(width, "width")
-    if widths.shape != (depth + 1,):
-        raise ValueError(f"width must be an integer or a sequence of depth + 1 = {depth + 1} widths")
-    inits.get(init)
-    validation.choice(reset, "reset", RESETS)
+# the keyword form's defaults (a theory.Network as first argument says all of these itself)
+_KEYWORD_DEFAULTS = dict(depth=10, width=1000, threshold=1.0, beta=0.0, reset="subtract", steps=1,
+                         encoding="gaussian", input_std=1.0, input_rate=None, init_params=None, bias_std=0.0)
+
+
+def keyword_network(init, depth, width, threshold, beta, reset, steps, encoding, input_std, input_rate,
+                    init_params, bias_std) -> Network:
+    """The theory.Network of monte_carlo's keyword form (the plain stack; bias_var = bias_std^2)."""
     validation.choice(encoding, "encoding", ENCODINGS)
-    config = dict(init=init, depth=depth, widths=[int(w) for w in widths],
-                  threshold=float(validation.finite(threshold, "threshold")),
-                  beta=float(validation.unit_interval(beta, "beta")), reset=reset,
-                  steps=int(validation.positive_int(steps, "steps")),
-                  batch=int(validation.positive_int(batch, "batch")), encoding=encoding,
-                  input_std=float(validation.non_negative(input_std, "input_std")),
-                  input_rate=float(validation.unit_interval(input_rate, "input_rate")),
-                  init_params=dict(init_params or {}),
-                  bias_std=float(validation.non_negative(bias_std, "bias_std")))
-    if sigma_w is not None:     # explicit Gaussian weight stds, one per weight layer
-        config["sigma_w"] = [float(x) for x in sigma_w]
-        return config
-    # fail now, in the caller's process, if the initialiser rejects these parameters
-    inits.weight_std(init, config["widths"][0], config["widths"][min(1, depth)], config["threshold"],
-                     config["beta"], **config["init_params"])
+    if encoding == "bernoulli":
+        input_rate = 0.2 if input_rate is None else input_rate
+    elif input_rate is not None:
+        raise ValueError(f"input_rate applies to encoding 'bernoulli' only, got input_rate={input_rate!r} with "
+                         f"encoding {encoding!r}")
+    bias_std = float(validation.non_negative(bias_std, "bias_std"))
+    return Network(depth=depth, width=width, neuron=LIF(threshold, beta, reset), init=init,
+                   init_params=dict(init_params or {}), bias_var=bias_std * bias_std,
+                   T=validation.time_steps(steps, "steps"),
+                   encoding=Encoding(encoding, input_std, input_rate if encoding == "bernoulli" else None))
+
+
+def _summary_config(net: Network, batch) -> dict:
+    """What a MonteCarloResult records of its network (for tables and logs)."""
+    config = dict(depth=net.depth, widths=list(net.widths), steps=net.T, batch=batch, encoding=net.encoding.kind,
+                  input_std=net.encoding.std, input_rate=net.encoding.rate, init=net.init,
+                  init_params=dict(net.init_params))
+    try:
+        neuron = net.neuron
+        config.update(threshold=neuron.threshold, beta=neuron.beta, reset=neuron.reset)
+    except ValueError:
+        pass
+    try:
+        config["bias_std"] = float(np.sqrt(net.bias_var))
+    except ValueError:
+        pass
+    if net.sigma_w is not None:
+        config["sigma_w"] = list(net.sigma_w)
     return config
 
 
-def _network_config(net: Network, batch) -> dict:
-    """The simulator's configuration of a theory.Network (bias_var -> bias_std = sqrt(bias_var))."""
-    neuron, encoding = net.neuron, net.encoding
-    return _config(net.init, net.depth, list(net.widths), neuron.threshold, neuron.beta, neuron.reset,
-                   net.T, batch, encoding.kind, encoding.std,
-                   0.2 if encoding.rate is None else encoding.rate, net.params, float(np.sqrt(net.bias_var)),
-                   sigma_w=net.sigma_w)
-
-
-def draw_network(config: dict, rng: np.random.Generator):
-    """Weights, biases and input of one draw (weights first, then biases, then inputs)."""
-    widths = config["widths"]
-    if "sigma_w" in config:     # N(0, sigma_l^2), drawn as theory.inits.sample_weights does
-        weights = [(sigma * rng.standard_normal((fan_in, fan_out))).astype(np.float32)
-                   for sigma, fan_in, fan_out in zip(config["sigma_w"], widths[:-1], widths[1:])]
-    else:
-        weights = [inits.sample_weights(config["init"], fan_in, fan_out, rng, config["threshold"],
-                                        config["beta"], **config["init_params"])
-                   for fan_in, fan_out in zip(widths[:-1], widths[1:])]
-    biases = None
-    if config["bias_std"] > 0:
-        biases = [(config["bias_std"] * rng.standard_normal(n)).astype(np.float32) for n in widths[1:]]
-    steps, batch, width = config["steps"], config["batch"], widths[0]
-    if config["encoding"] == "gaussian":
-        currents = encodings.gaussian_currents(steps, batch, width, rng, config["input_std"])
-    elif config["encoding"] == "static":
-        x = (config["input_std"] * rng.standard_normal((batch, width))).astype(np.float32)
-        currents = encodings.static_currents(x, steps)
-    else:
-        currents = encodings.bernoulli_spikes(config["input_rate"], steps, batch, width, rng)
-    return weights, biases, currents
-
-
-def run_draw(config: dict, seed) -> dict:
-    """One independent draw: {"rate", "mem_mean", "mem_var": (L+1, T), "active": (L+1, T, B)}."""
-    weights, biases, currents = draw_network(config, np.random.default_rng(seed))
-    result = run_network(weights, currents, beta=config["beta"], threshold=config["threshold"],
-                         reset=config["reset"], biases=biases,
-                         input_is_spikes=config["encoding"] == "bernoulli")
-    return {"rate": result.rate, "mem_mean": result.mem_mean, "mem_var": result.mem_var,
-            "active": result.active}
+def run_draw(net: Network, batch: int, seed) -> dict:
+    """One independent draw (simulate.walk: weights, biases, then inputs from Generator(seed);
+    escape firing's noise seed drawn after them): {"rate", "mem_mean", "mem_var": (rows, T),
+    "active": (rows, T, B), "stream": (blocks + 1, T) or None}."""
+    rng = np.random.default_rng(seed)
+    weights, biases, inputs = walk.draw(net, batch, rng)
+    noise_seed = int(rng.integers(2 ** 63)) if any(not n.deterministic for n in net.neurons) else 0
+    result = walk.forward(net, weights, biases, inputs, noise_seed=noise_seed)
+    return {"rate": result.rate, "mem_mean": result.mem_mean, "mem_var": result.mem_var, "active": result.active,
+            "stream": result.stream}
 
 
 def _run_draw_item(item):
@@ -174,26 +155,30 @@ def _collect(config, outputs, confidence, keep_active, network=None):
         summary.update({q: mean, f"{q}_se": se, f"{q}_low": low, f"{q}_high": high})
     silent = (active.sum(axis=3) == 0).mean(axis=0)
     silent_all_steps = (active.sum(axis=(2, 3)) == 0).mean(axis=0)
+    stream = None if outputs[0].get("stream") is None else np.stack([o["stream"] for o in outputs]).mean(axis=0)
     return MonteCarloResult(config=config, confidence=confidence, rate_draws=stacked["rate"],
                             mem_mean_draws=stacked["mem_mean"], mem_var_draws=stacked["mem_var"],
                             silent=silent, silent_all_steps=silent_all_steps,
-                            active=active if keep_active else None, network=network, **summary)
+                            active=active if keep_active else None, network=network, stream=stream, **summary)
 
 
-def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0, reset="subtract",
-                steps=1, batch=64, draws=8, seed=0, encoding="gaussian", input_std=1.0,
-                input_rate=0.2, init_params=None, bias_std=0.0, confidence=0.99,
-                keep_active=False, jobs=1, scheduler=None, progress=False) -> MonteCarloResult:
-    """Repeat one configuration over ``draws`` independent draws (see module docstring).
+def monte_carlo(init="micheli", depth=None, width=None, *, threshold=None, beta=None, reset=None, steps=None,
+                batch=64, draws=8, seed=0, encoding=None, input_std=None, input_rate=None, init_params=None,
+                bias_std=None, confidence=0.99, keep_active=False, jobs=1, scheduler=None,
+                progress=False) -> MonteCarloResult:
+    """Repeat one network over ``draws`` independent draws (see module docstring).
 
-    The network is either a ``theory.Network`` passed as the first argument (the one
-    description every theory evaluator takes; then depth, width, threshold, beta, reset, steps,
-    encoding, input_std, input_rate, init_params and bias_std come from it and must not be
-    given), or, in the keyword form: init/init_params: registry name and its own parameters
-    (theory.inits); width: one integer (all layers) or depth + 1 widths; steps: T; encoding:
-    "gaussian" (N(0, input_std^2) i.i.d. per step), "static" (one N(0, input_std^2) input
-    repeated every step) or "bernoulli" (input spikes at input_rate, layer 0 = the given
-    spikes); bias_std > 0 adds N(0, bias_std^2) biases.
+    The network is either a ``theory.Network`` passed as the first argument (the one description
+    every theory evaluator takes: plain stacks, convolutions, pooling, batch norm, residual
+    blocks, escape firing, alpha-stable weights; then depth, width, threshold, beta, reset, steps,
+    encoding, input_std, input_rate, init_params and bias_std must not be given), or, in the
+    keyword form, the plain stack: init/init_params: registry name and its own parameters
+    (theory.inits, evaluated with this network's T and reset where it takes them); width: one
+    integer (all layers) or depth + 1 widths; steps: T; encoding: "gaussian" (N(0, input_std^2)
+    i.i.d. per step), "static" (one N(0, input_std^2) input repeated every step) or "bernoulli"
+    (input spikes at input_rate, default 0.2, layer 0 = the given spikes); bias_std > 0 adds
+    N(0, bias_std^2) biases. Defaults: depth 10, width 1000, threshold 1, beta 0, subtract reset,
+    T 1, gaussian input of std 1.
     batch: inputs per draw. jobs > 1 runs draws in that many local processes, scheduler
     ("local" or a Dask address "tcp://HOST:8786", or an open ``simulate.parallel.Executor``) on
     a Dask cluster (simulate.parallel); draw d's seed is child d of the root sequence whoever
@@ -201,25 +186,30 @@ def monte_carlo(init="micheli", depth=10, width=1000, *, threshold=1.0, beta=0.0
     the usual ``if __name__ == "__main__":`` guard.
     Memory: one draw holds its weights (sum of fan_in fan_out float32) at a time per process.
     """
-    network = None
+    keywords = dict(depth=depth, width=width, threshold=threshold, beta=beta, reset=reset, steps=steps,
+                    encoding=encoding, input_std=input_std, input_rate=input_rate, init_params=init_params,
+                    bias_std=bias_std)
     if isinstance(init, Network):
+        given = sorted(k for k, v in keywords.items() if v is not None)
+        if given:
+            raise ValueError(f"{given} must not be given with a theory.Network as first argument (the network "
+                             "says them); give only batch, draws, seed, confidence, keep_active, jobs, scheduler "
+                             "and progress")
         network = init
-        if (depth, width, threshold, beta, reset, steps, encoding, input_std, input_rate, init_params,
-                bias_std) != (10, 1000, 1.0, 0.0, "subtract", 1, "gaussian", 1.0, 0.2, None, 0.0):
-            raise ValueError("with a theory.Network as first argument, give only batch, draws, seed, "
-                             "confidence, keep_active, jobs, scheduler and progress (the network says the rest)")
-        config = _network_config(network, batch)
-        label = network.init if network.sigma_w is None else "network"
+        label = network.init or "network"
     else:
-        config = _config(init, depth, width, threshold, beta, reset, steps, batch, encoding, input_std,
-                         input_rate, init_params, bias_std)
+        if not isinstance(init, str):
+            raise ValueError(f"init must be a theory.Network or an initialiser name, got {type(init).__name__}")
+        network = keyword_network(init, **{k: _KEYWORD_DEFAULTS[k] if v is None else v for k, v in keywords.items()})
         label = init
+    batch = int(validation.positive_int(batch, "batch"))
     draws = int(validation.positive_int(draws, "draws"))
     if draws < 2:
         raise ValueError(f"draws must be >= 2 for a standard error, got {draws}")
     confidence = float(validation.unit_interval(confidence, "confidence", closed_right=False))
+    config = _summary_config(network, batch)
     seeds = _root_sequence(seed).spawn(draws)
-    outputs = parallel.map_tasks(_run_draw_item, [(config, s) for s in seeds], jobs=jobs, scheduler=scheduler,
+    outputs = parallel.map_tasks(_run_draw_item, [(network, batch, s) for s in seeds], jobs=jobs, scheduler=scheduler,
                                  progress=progress, desc=f"{label} draws")
     return _collect(config, outputs, confidence, keep_active, network)
 
@@ -289,15 +279,16 @@ def _prediction_arrays(prediction, depth, steps):
     elif hasattr(prediction, "q") and hasattr(prediction, "rate"):       # theory.Propagation
         prediction = {"rate": prediction.rate, "mem_var": prediction.q}
     if not isinstance(prediction, dict) or not set(prediction) <= set(QUANTITIES) or not prediction:
-        raise ValueError(f"prediction must be a theory Propagation or a dict with keys among {QUANTITIES}")
+        raise ValueError(f"prediction must be a theory Profile or Propagation, or a dict with keys among {QUANTITIES}, "
+                         "with at least one predicted quantity")
     out = {}
     for quantity, values in prediction.items():
         values = np.asarray(values, dtype=np.float64)
         if values.ndim == 1:
             values = values[:, None]
         if values.shape[0] != depth + 1 or values.shape[1] > steps:
-            raise ValueError(f"prediction[{quantity!r}] must have depth + 1 = {depth + 1} rows and at most "
-                             f"{steps} step columns, got shape {values.shape}")
+            raise ValueError(f"prediction[{quantity!r}] must have {depth + 1} rows (one per recorded layer of the "
+                             f"simulation) and at most {steps} step columns, got shape {values.shape}")
         out[quantity] = values
     return out
 
@@ -329,6 +320,9 @@ def compare(mc: MonteCarloResult, prediction, layers=None, quantities=None) -> C
                              sim=float(mean[layer, t]), se=float(se[layer, t]), low=float(low[layer, t]),
                              high=float(high[layer, t]), z=float(z),
                              inside=bool(low[layer, t] <= theory[layer, t] <= high[layer, t])))
+    if not rows:
+        raise ValueError("the prediction has nothing to compare with the simulation at these layers and "
+                         f"quantities ({quantities}): every value is NaN (not predicted)")
     return Comparison(rows=rows, confidence=mc.confidence, draws=mc.draws)
 
 
@@ -346,10 +340,10 @@ def sweep(inits_=("micheli",), depths=(10,), widths=(1000,), thresholds=(1.0,), 
     if not grid:
         raise ValueError("inits_, depths, widths and thresholds must each hold at least one value (empty grid)")
     for point in grid:   # validate everything before starting any work
-        _config(point["init"], point["depth"], point["width"], point["threshold"],
-                options.get("beta", 0.0), options.get("reset", "subtract"), options.get("steps", 1),
-                options.get("batch", 64), options.get("encoding", "gaussian"), options.get("input_std", 1.0),
-                options.get("input_rate", 0.2), options.get("init_params"), options.get("bias_std", 0.0))
+        keyword_network(point["init"], point["depth"], point["width"], point["threshold"],
+                        *(options.get(k, _KEYWORD_DEFAULTS[k]) if options.get(k) is not None else _KEYWORD_DEFAULTS[k]
+                          for k in ("beta", "reset", "steps", "encoding", "input_std", "input_rate", "init_params",
+                                    "bias_std")))
     root = _root_sequence(seed)
     items = [(point, parallel.task_seed(root, _point_params(point)), options) for point in grid]
     results = parallel.map_tasks(_sweep_point, items, jobs=jobs, scheduler=scheduler, progress=progress,

@@ -25,7 +25,7 @@ from theory.core.lif import RESETS, reset_code
 
 from . import kernels
 
-__all__ = ["NetworkResult", "run_network", "RESETS"]
+__all__ = ["NetworkResult", "run_network", "lif_statistics", "RESETS"]
 
 # Below this many multiply-adds (T B n_in n_out) a layer runs on one thread: waking the thread
 # pool costs more than it saves, badly so on a loaded machine.
@@ -190,19 +190,9 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
         count = np.empty((_blocks(width), steps, batch), np.int32)
         kernels.gather_active(spikes, index, count)
     else:
-        spikes = np.empty((steps, batch, width), np.uint8)
-        index = np.empty((steps, batch, width), np.int32)
-        parts = _partials(width, steps, batch)
-        big = steps * batch * width * 64 >= PARALLEL_WORK
-        if escape:
-            input_layer = kernels.input_layer_escape if big else kernels.input_layer_escape_serial
-            input_layer(currents, beta32, threshold32, code, np.float32(escape_noise),
-                        kernels.layer_key(noise_seed, 0), sample_offset, spikes, index, *parts)
-        else:
-            input_layer = kernels.input_layer if big else kernels.input_layer_serial
-            input_layer(currents, beta32, threshold32, code, spikes, index, *parts)
-        _reduce(*parts, width, rate[0], mem_mean[0], mem_var[0], active[0])
-        count = parts[2]
+        spikes, index, count = _lif_layer(currents, beta32, threshold32, code, escape_noise if escape else None,
+                                          kernels.layer_key(noise_seed, 0), sample_offset,
+                                          (rate[0], mem_mean[0], mem_var[0], active[0]))
 
     no_bias = np.zeros(0, np.float32)
     for layer, (weight, bias) in enumerate(zip(weights, biases), start=1):
@@ -213,21 +203,53 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
         next_index = np.empty((steps, batch, fan_out), np.int32)
         parts = _partials(fan_out, steps, batch)
         big = steps * batch * fan_in * fan_out >= PARALLEL_WORK
-        if escape:
-            hidden_layer = kernels.hidden_layer_escape if big else kernels.hidden_layer_escape_serial
-            hidden_layer(weight, no_bias if bias is None else bias, bias is not None, index, count,
-                         beta32, threshold32, code, np.float32(escape_noise), kernels.layer_key(noise_seed, layer),
-                         sample_offset, spikes, next_index, *parts)
-        else:
-            hidden_layer = kernels.hidden_layer if big else kernels.hidden_layer_serial
-            hidden_layer(weight, no_bias if bias is None else bias, bias is not None, index, count,
-                         beta32, threshold32, code, spikes, next_index, *parts)
+        hidden_layer = kernels.hidden_layer if big else kernels.hidden_layer_serial
+        hidden_layer(weight, no_bias if bias is None else bias, bias is not None, index, count, beta32, threshold32,
+                     code, *_firing(escape_noise if escape else None, noise_seed, layer), sample_offset, spikes,
+                     next_index, *parts)
         _reduce(*parts, fan_out, rate[layer], mem_mean[layer], mem_var[layer], active[layer])
         index, count = next_index, parts[2]
     if record_spikes:
         recorded.append(spikes)
     return NetworkResult(rate=rate, mem_mean=mem_mean, mem_var=mem_var, active=active,
                          out_spikes=spikes, spikes=recorded)
+
+
+def _lif_layer(currents, beta32, threshold32, code, tau, key, sample_offset, rows):
+    """A LIF layer driven by dense float32 currents (T, B, n): spikes, blocked active-index lists
+    and their counts; its rate, membrane mean and variance and spike counts written into ``rows``
+    (deterministic firing, or escape firing with noise ``tau`` and layer ``key``)."""
+    steps, batch, width = currents.shape
+    spikes = np.empty((steps, batch, width), np.uint8)
+    index = np.empty((steps, batch, width), np.int32)
+    parts = _partials(width, steps, batch)
+    big = steps * batch * width * 64 >= PARALLEL_WORK
+    run = kernels.input_layer if big else kernels.input_layer_serial
+    run(currents, beta32, threshold32, code, 0 if tau is None else 1, np.float32(0.0 if tau is None else tau), key,
+        sample_offset, spikes, index, *parts)
+    _reduce(*parts, width, *rows)
+    return spikes, index, parts[2]
+
+
+def _firing(tau, noise_seed, layer):
+    """(firing code, tau, layer key) of the kernels: 0 deterministic; 1 escape noise ``tau``."""
+    if tau is None:
+        return 0, np.float32(0.0), np.uint64(0)
+    return 1, np.float32(tau), kernels.layer_key(noise_seed, layer)
+
+
+def lif_statistics(currents, neuron, noise_seed=0, layer=0, sample_offset=0):
+    """A LIF layer (a theory.LIF value: threshold, beta, reset, firing) on dense float32 currents
+    (T, B, n), the input layer's kernel of :func:`run_network`: (spikes uint8, blocked index lists,
+    counts, (rate (T,), mem_mean (T,), mem_var (T,), active (T, B))). Escape firing draws its
+    spikes from the stream keyed by (noise_seed, layer)."""
+    steps, batch, _ = currents.shape
+    stats = (np.empty(steps), np.empty(steps), np.empty(steps), np.empty((steps, batch), np.int32))
+    tau = getattr(neuron.firing, "tau", None)
+    spikes, index, count = _lif_layer(currents, np.float32(neuron.beta), np.float32(neuron.threshold),
+                                      reset_code(neuron.reset), tau, kernels.layer_key(noise_seed, layer),
+                                      sample_offset, stats)
+    return spikes, index, count, stats
 
 
 FIRINGS = ("deterministic", "escape")

@@ -76,7 +76,8 @@ def _lif(currents, beta_d, threshold_d, reset_index, slope_d, keep_mem=True):
     out = np.empty_like(currents)
     index = np.empty(currents.shape, np.int32)
     count = np.empty(currents.shape[:2], np.int32)
-    K.lif_forward(currents, beta_d, threshold_d, reset_index, slope_d, mem, out, index, count)
+    K.lif_forward(currents, beta_d, threshold_d, reset_index, slope_d, 0, currents.dtype.type(0.0), np.uint64(0), 0, False, mem, out,
+                  index, count)
     return mem, out, (index, count)
 
 

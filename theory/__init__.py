@@ -16,7 +16,14 @@ from theory.core.gaussian import firing_probability, log_tail, orthant, tail
 from theory import inits
 from theory.inits.registry import predict, sample_weights, weight_std
 from theory.core.lif import LIF, membrane
-from theory.network.description import Encoding, Network, Profile, gram_chain, mean_field, spike_count
+from theory.core.laws import Gaussian, Stable, Uniform
+from theory.core.lif import Deterministic
+from theory.network.blocks import MS, SEW, sew_network
+from theory.network.description import Encoding, Network
+from theory.network.evaluate import gram_chain, mean_field, spike_count
+from theory.network.layers import AvgPool, BatchNorm, Conv, Dense, Flatten, Init, MaxPool, Repeat, Serial, serial
+from theory.network.profile import Profile
+from theory.regimes.escape import Escape
 from theory.meanfield.maps import (
     FixedPoint, Propagation, basin_boundary, correlation_fixed_point, correlation_map,
     critical_threshold, depth_scale, fixed_points, length_map, length_map_slope, propagate,
@@ -34,7 +41,8 @@ from theory.inits.temporal import optimal_sigma_temporal, temporal_fixed_point, 
 
 __all__ = [
     "validation", "inits", "LIF", "membrane", "Network", "Encoding", "Profile", "mean_field", "spike_count",
-    "gram_chain",
+    "gram_chain", "serial", "Serial", "Repeat", "Dense", "Conv", "MaxPool", "AvgPool", "BatchNorm", "Flatten", "Init",
+    "Gaussian", "Uniform", "Stable", "Deterministic", "Escape", "SEW", "MS", "sew_network",
     "optimal_sigma", "log_optimal_sigma", "optimal_weight_var", "firing_probability", "tail",
     "log_tail", "orthant", "propagate", "fixed_points", "stable_fixed_point", "basin_boundary",
     "depth_scale", "critical_threshold", "correlation_map", "correlation_fixed_point",

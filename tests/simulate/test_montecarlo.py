@@ -112,7 +112,7 @@ def test_sweep_matches_individual_runs_in_grid_order():
 
 
 @pytest.mark.parametrize("kwargs, name", [
-    (dict(init="nope"), "name"), (dict(draws=1), "draws"), (dict(encoding="poisson"), "encoding"),
+    (dict(init="nope"), "init"), (dict(draws=1), "draws"), (dict(encoding="poisson"), "encoding"),
     (dict(width=[10, 10]), "width"), (dict(width=0), "width"), (dict(reset="soft"), "reset"),
     (dict(beta=2.0), "beta"), (dict(confidence=1.0), "confidence"), (dict(seed=-1), "seed"),
     (dict(init="micheli", init_params={"bogus": 1}), "params"), (dict(jobs=0), "jobs"),

@@ -18,7 +18,7 @@ def test_network_form_equals_keyword_form():
                              draws=3, seed=5, encoding="static", input_std=1.5, bias_std=0.2)
     for q in ("rate_draws", "mem_mean_draws", "mem_var_draws", "silent"):
         np.testing.assert_array_equal(getattr(a, q), getattr(b, q))
-    assert a.network is net and b.network is None
+    assert a.network is net and b.network.bias_var == 0.2 ** 2   # the keyword form builds its description
 
 
 def test_explicit_sigma_draws_like_the_registry():

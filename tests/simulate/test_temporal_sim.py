@@ -60,8 +60,8 @@ def compare(init, beta, reset, encoding, width=2000, depth=50, draws=6, batch=8,
         # these comparisons test the mean field at the init solved on it (infinite width)
         params.setdefault("finite_width", False)
     sim = monte_carlo(init, depth, width, threshold=THRESHOLD, beta=beta, reset=reset, steps=STEPS,
-                      batch=batch, draws=draws, seed=seed, encoding=encoding, input_rate=INPUT_RATE,
-                      init_params=params)
+                      batch=batch, draws=draws, seed=seed, encoding=encoding,
+                      input_rate=INPUT_RATE if encoding == "bernoulli" else None, init_params=params)
     sigma_w = inits.weight_std(init, width, width, THRESHOLD, beta, **params)
     theory = _theory(sigma_w, width, depth, beta, reset, encoding, theory_seeds, theory_samples)
     rows = [layer for layer in layers if layer <= depth]

@@ -114,14 +114,34 @@ def test_every_registry_entry_describes_a_network(name):
     """A new initialiser cannot escape: each one builds a Network whose stds are the registry's
     and whose mean field is the same propagate() as inits.predict."""
     net = Network(depth=3, width=200, neuron=LIF(1.0, 0.5), init=name)
-    std = inits.weight_std(name, 200, 200, 1.0, 0.5)
+    # parameters the network knows (its T and reset) are the network's: micheli_temporal at T = 1
+    context = {k: v for k, v in (("T", net.T), ("reset", "subtract")) if k in inits.get(name).params}
+    std = inits.weight_std(name, 200, 200, 1.0, 0.5, **context)
     np.testing.assert_array_equal(net.weight_stds(), [std] * 3)
-    np.testing.assert_allclose(theory.mean_field(net).rate[:, 0],
-                               inits.predict(name, 3, 200, threshold=1.0, beta=0.5).rate, rtol=1e-12)
+    np.testing.assert_allclose(theory.mean_field(net).rate[:, 0], theory.propagate(3, std, 200, 1.0).rate,
+                               rtol=1e-12)
+    if not context:
+        np.testing.assert_array_equal(theory.propagate(3, std, 200, 1.0).rate,
+                                      inits.predict(name, 3, 200, threshold=1.0, beta=0.5).rate)
     assert net.gaussian_weights == (inits.get(name).dist == "normal")
 
 
-def test_stable_weights_are_refused_by_the_gaussian_description():
-    """Alpha-stable weights (infinite variance) have no weight std: Network refuses them clearly."""
-    with pytest.raises(ValueError, match="no weight std"):
-        Network(depth=3, width=200, neuron=LIF(1.0, 0.5), init="stable")
+def test_stable_weights_are_described_but_have_no_std():
+    """Alpha-stable weights (infinite variance) describe a network; asking for a std is refused
+    clearly, and the Gaussian chains refuse the network."""
+    net = Network(depth=3, width=200, neuron=LIF(1.0, 0.5), init="stable")
+    assert not net.gaussian_weights and net.plan[0].law.alpha == 1.0
+    with pytest.raises(ValueError, match="no std"):
+        net.weight_stds()
+    with pytest.raises(ValueError, match="variance"):
+        theory.gram_chain(net)
+
+
+def test_context_parameters_come_from_the_network():
+    """An initialiser that depends on T and the reset is evaluated for the network's own T and
+    reset, unless given explicitly (a T = 4, zero-reset stack does not get the T = 10 subtract gain)."""
+    net = Network(depth=2, width=100, T=4, neuron=LIF(1.0, 0.5, "zero"), init="micheli_temporal")
+    assert net.weight_stds()[0] == inits.weight_std("micheli_temporal", 100, 100, 1.0, 0.5, T=4, reset="zero")
+    pinned = Network(depth=2, width=100, T=4, neuron=LIF(1.0, 0.5, "zero"), init="micheli_temporal",
+                     init_params={"T": 10})
+    assert pinned.weight_stds()[0] == inits.weight_std("micheli_temporal", 100, 100, 1.0, 0.5, T=10, reset="zero")

@@ -63,7 +63,8 @@ CASES = [(0.5, "subtract", "gaussian", 0.0), (0.9, "zero", "static", 0.0), (0.0,
 
 def _simulated(beta, reset, encoding, bias_std=0.0, width=40, depth=8, T=5, draws=1500):
     return monte_carlo("micheli", depth, width, threshold=1.0, beta=beta, reset=reset, steps=T, batch=1,
-                       draws=draws, seed=3, encoding=encoding, input_rate=0.2, bias_std=bias_std)
+                       draws=draws, seed=3, encoding=encoding, bias_std=bias_std,
+                       input_rate=0.2 if encoding == "bernoulli" else None)
 
 
 @pytest.mark.parametrize("beta,reset,encoding,bias_std", CASES)

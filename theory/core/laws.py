@@ -14,7 +14,7 @@ import numpy as np
 
 import snn_validation as validation
 
-__all__ = ["Initialiser", "REGIMES", "as_generator", "draw"]
+__all__ = ["Initialiser", "REGIMES", "Gaussian", "Uniform", "Stable", "as_law", "as_generator", "draw"]
 
 # plain: deterministic LIF, feed-forward; escape: stochastic firing (theory.regimes.escape); residual:
 # SEW blocks (theory.regimes.residual); heavy_tailed: alpha-stable weights (theory.regimes.heavy_tailed)
@@ -70,3 +70,65 @@ def draw(spec, shape, rng) -> np.ndarray:
         raise ValueError(f"alpha = {alpha} gives weights beyond float32's range (|w| > 3.4e38) at scale "
                          f"{spec['scale']:.3g}: use a larger alpha")
     return out
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """w ~ N(0, std^2) i.i.d. (the law the chains are exact for)."""
+    std: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "std", float(validation.non_negative(self.std, "std")))
+
+    def spec(self) -> dict:
+        return {"dist": "normal", "std": self.std}
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """w ~ U(-half_width, half_width) i.i.d., std = half_width / sqrt 3 (PyTorch's default shape)."""
+    half_width: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "half_width", float(validation.non_negative(self.half_width, "half_width")))
+
+    @property
+    def std(self) -> float:
+        return self.half_width / float(np.sqrt(3.0))
+
+    def spec(self) -> dict:
+        return {"dist": "uniform", "low": -self.half_width, "high": self.half_width, "std": self.std}
+
+
+@dataclass(frozen=True)
+class Stable:
+    """w = scale X i.i.d., X standard symmetric alpha-stable (characteristic function
+    exp(-|t|^alpha)); alpha in (0, 2], no variance for alpha < 2 (std is None)."""
+    alpha: float
+    scale: float
+
+    def __post_init__(self):
+        alpha = float(validation.positive(self.alpha, "alpha"))
+        if alpha > 2.0:
+            raise ValueError(f"alpha must lie in (0, 2], got {self.alpha!r}")
+        object.__setattr__(self, "alpha", alpha)
+        object.__setattr__(self, "scale", float(validation.positive(self.scale, "scale")))
+
+    @property
+    def std(self):
+        return None
+
+    def spec(self) -> dict:
+        return {"dist": "stable", "alpha": self.alpha, "scale": self.scale}
+
+
+LAWS = (Gaussian, Uniform, Stable)
+
+
+def as_law(spec):
+    """A law value from a :func:`draw` spec dict ({'dist': 'normal', 'std': s}, ...)."""
+    if spec["dist"] == "normal":
+        return Gaussian(spec["std"])
+    if spec["dist"] == "uniform":
+        return Uniform(spec["high"])
+    return Stable(spec["alpha"], spec["scale"])

@@ -26,7 +26,7 @@ from numba import njit
 
 import snn_validation as validation
 
-__all__ = ["LIF", "RESETS", "reset_code", "membrane", "membrane_compiled"]
+__all__ = ["LIF", "Firing", "Deterministic", "RESETS", "reset_code", "membrane", "membrane_compiled"]
 
 # the reset table: name -> integer code used by the kernels (its position here)
 RESETS = ("subtract", "zero", "none")
@@ -57,18 +57,43 @@ membrane_compiled = njit(cache=True, inline="always")(membrane)
 
 
 @dataclass(frozen=True)
+class Firing:
+    """A firing rule: how the membrane u[t] becomes the spike s[t]. A value, not a flag: the
+    deterministic rule here, stochastic (escape-noise) firing in :mod:`theory.regimes.escape`."""
+
+
+@dataclass(frozen=True)
+class Deterministic(Firing):
+    """s[t] = 1 if u[t] > theta else 0 (strict >): snnTorch's ``Leaky``."""
+
+
+@dataclass(frozen=True)
 class LIF:
     """A LIF neuron's parameters: ``threshold`` theta (finite), ``beta`` (leak factor in [0, 1]),
-    ``reset`` ("subtract", "zero" or "none"). Validated on construction; frozen."""
+    ``reset`` ("subtract", "zero" or "none") and the ``firing`` rule (default
+    :class:`Deterministic`). Validated on construction; frozen."""
     threshold: float = 1.0
     beta: float = 0.0
     reset: str = "subtract"
+    firing: Firing = Deterministic()
 
     def __post_init__(self):
         object.__setattr__(self, "threshold", float(validation.finite(self.threshold, "threshold")))
         object.__setattr__(self, "beta", float(validation.unit_interval(self.beta, "beta")))
         validation.choice(self.reset, "reset", RESETS)
+        if not isinstance(self.firing, Firing):
+            raise ValueError(f"firing must be a firing rule (theory.Deterministic() or theory.Escape(tau)), "
+                             f"got {self.firing!r}")
 
     @property
     def reset_code(self) -> int:
         return RESETS.index(self.reset)
+
+    def out_shape(self, shape):
+        """A neuron layer keeps its input's shape (one neuron per current)."""
+        return tuple(shape)
+
+    @property
+    def deterministic(self) -> bool:
+        """Whether the firing rule is the deterministic threshold."""
+        return isinstance(self.firing, Deterministic)

@@ -61,8 +61,9 @@ def probit(x, scale):
     """Probit (escape-noise) derivative: dS/du = k phi(k x), phi the standard normal density,
     k = ``scale`` = 1/tau. It is the derivative of the escape function Phi(x / tau) of
     stochastic firing (docs/theory.md §9 "Stochastic firing"), the exact gradient of a neuron's expected spike
-    (Gygax & Zenke 2025). Not in :data:`SURROGATES` (not an snnTorch surrogate): the training
-    code uses it for ``firing="escape"`` and ``"expected"`` with k = 1/escape_noise."""
+    (Gygax & Zenke 2025). Not an snnTorch surrogate: it is the backward pass of escape firing,
+    where the training code uses it with k = 1/tau; as a surrogate of deterministic firing it is
+    a Gaussian bump of width 1/k."""
     return scale * np.exp(-0.5 * (scale * x) ** 2) * (1.0 / np.sqrt(2.0 * np.pi))
 
 
@@ -73,6 +74,7 @@ SURROGATES = {
     "sigmoid": (sigmoid, 25.0),
     "triangular": (triangular, 1.0),
     "straight_through": (straight_through, 1.0),
+    "probit": (probit, 2.0),
 }
 
 

@@ -49,7 +49,7 @@ from theory.core.lif import RESETS, membrane
 
 __all__ = [
     "RESETS", "ENCODINGS", "LayerMoments", "TemporalPropagation", "psd_factor", "lif_moments",
-    "lif_moments_exact", "input_layer", "propagate_temporal",
+    "lif_moments_exact", "input_layer", "propagate_temporal", "dense_current_cov", "layer_moments",
 ]
 
 ENCODINGS = ("gaussian", "static", "bernoulli")
@@ -277,6 +277,12 @@ def check_dynamics(threshold, beta, reset):
     return threshold, beta, reset
 
 
+def dense_current_cov(gain, second, bias_var):
+    """C = gain M + bias_var: the current covariance of a layer whose i.i.d. zero-mean weights
+    have n sigma^2 = ``gain``, given its inputs' raw second moment M = E[x x^T] (T x T)."""
+    return gain * second + bias_var
+
+
 def layer_moments(mean, cov, threshold, beta, reset, method, normals) -> LayerMoments:
     """One application of the LIF part of the map (current process -> moments)."""
     if method == "exact":
@@ -327,7 +333,7 @@ def propagate_temporal(depth, T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset
         _store(out, second, 0, layer_moments(first, second_input, threshold, beta, reset, method, normals()))
     zero_mean = np.zeros(T)
     for layer in range(1, depth + 1):
-        cov[layer] = gain[layer - 1] * second[layer - 1] + bias_var
+        cov[layer] = dense_current_cov(gain[layer - 1], second[layer - 1], bias_var)
         _store(out, second, layer, layer_moments(zero_mean, cov[layer], threshold, beta, reset, method, normals()))
     return TemporalPropagation(second_moment=second, current_cov=cov, **out)
 

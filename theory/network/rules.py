@@ -1,0 +1,335 @@
+"""The infinite-width rule of each leaf layer kind (docs/theory.md §3, §5, §11), float64.
+
+Each function maps the :class:`~theory.network.signal.Signal` entering a layer to the one
+leaving it; the walker (:mod:`theory.network.evaluate`) calls them in the order of the
+description and gives them a context ``ctx`` (T, the method, the random streams, the resolved
+weight laws, a recorder). The equations are in :mod:`theory.network.layers`' docstring; the
+LIF map itself is theory.meanfield.temporal's (the same function the plain temporal mean field
+runs), so a plain stack walked here gives the numbers of ``theory.propagate_temporal`` bit for bit.
+
+Random numbers: the LIF layers draw their Gaussian paths from ``ctx.normals()`` (one draw per
+layer, the main stream, as propagate_temporal does); everything a plain stack does not need
+(two-unit moments, pooled and normalised currents) draws from ``ctx.aux``, a second stream, so
+adding it changes no plain-stack number.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from theory.core.gaussian import orthant, tail
+from theory.core.lif import RESETS, membrane
+from theory.meanfield.temporal import dense_current_cov, layer_moments, psd_factor
+from theory.network.signal import UNIFORM, Signal, current, spikes
+
+__all__ = ["dense", "conv", "lif", "max_pool", "avg_pool", "batch_norm", "flatten", "lif_paths",
+           "pair_current_paths"]
+
+
+# --------------------------------------------------------------------------------- weight layers
+def _input_second(signal):
+    if signal.sampler is not None:
+        raise ValueError("a weight layer directly on a max-pooled current is not modelled (put a neuron "
+                         "between them)")
+    return signal.second()
+
+
+def dense(layer, signal, ctx) -> Signal:
+    """C = n sigma^2 M + bias_var; shared = n sigma^2 m m^T + bias_var; distinct units: independent."""
+    law = ctx.law(layer)
+    fan_in = signal.units
+    if law.std is None:
+        return _stable_dense(layer, law, signal, ctx)
+    gain = float(fan_in) * (law.std * layer.gain) ** 2
+    cov = dense_current_cov(gain, _input_second(signal), layer.bias_var)
+    shared = dense_current_cov(gain, np.outer(signal.mean, signal.mean), layer.bias_var)
+    cross = np.zeros_like(cov) if ctx.spatial else None
+    return current((layer.width,), np.zeros(ctx.T), cov, cross, shared)
+
+
+def _stable_dense(layer, law, signal, ctx):
+    """Alpha-stable weights at one step: given k = n r active binary inputs the current is
+    scale k^(1/alpha) X (theory.regimes.heavy_tailed); the LIF rule reads ``stable``."""
+    if ctx.T != 1 or signal.kind != "spikes" or layer.bias_var:
+        raise ValueError("the theory of alpha-stable weights is one-step (T = 1), on spike inputs and without "
+                         "biases (theory.regimes.heavy_tailed); simulate.monte_carlo runs any network")
+    active = signal.units * float(signal.mean[0])
+    scale = law.scale * layer.gain * active ** (1.0 / law.alpha) if active > 0 else 0.0
+    out = current((layer.width,), np.zeros(1), np.full((1, 1), np.nan))
+    return replace(out, sampler=("stable", law.alpha, scale))
+
+
+def _border_spread(layer, in_shape, out_shape):
+    """Classes of output positions by the fraction v/K of their kernel taps inside the input
+    (zero padding): ((fraction of positions, v/K), ...); uniform without padding."""
+    if not any(layer.padding):
+        return UNIFORM
+    per_dim = []
+    for size, out, k, s, p in zip(in_shape[1:], out_shape[1:], layer.kernel, layer.stride, layer.padding):
+        start = np.arange(out) * s - p
+        inside = np.clip(start[:, None] + np.arange(k)[None, :], -1, size)
+        per_dim.append(((inside >= 0) & (inside < size)).sum(axis=1) / k)
+    fractions = per_dim[0]
+    for more in per_dim[1:]:
+        fractions = np.multiply.outer(fractions, more)
+    values, counts = np.unique(np.round(fractions.ravel(), 12), return_counts=True)
+    return tuple((float(c) / fractions.size, float(v)) for v, c in zip(values, counts))
+
+
+def conv(layer, signal, ctx) -> Signal:
+    """Interior units: C = n sigma^2 M + bias_var, two positions of one channel X = n sigma^2 M_x +
+    bias_var (shared kernel and bias); border units of a padded map C (v / K)."""
+    law = ctx.law(layer)
+    if law.std is None:
+        raise ValueError("alpha-stable weights in a convolution have no mean-field rule here (dense layers only)")
+    in_shape = signal.shape
+    out_shape = layer.out_shape(in_shape)
+    fan_in = layer.fans(in_shape)[0]
+    gain = float(fan_in) * (law.std * layer.gain) ** 2
+    cov = dense_current_cov(gain, _input_second(signal), layer.bias_var)
+    shared = dense_current_cov(gain, np.outer(signal.mean, signal.mean), layer.bias_var)
+    cross = dense_current_cov(gain, signal.cross_second(), layer.bias_var) if signal.cross is not None else None
+    return current(out_shape, np.zeros(ctx.T), cov, cross, shared, _border_spread(layer, in_shape, out_shape))
+
+
+def flatten(layer, signal, ctx) -> Signal:
+    return replace(signal, shape=layer.out_shape(signal.shape))
+
+
+# --------------------------------------------------------------------------------------- neurons
+def lif_paths(currents, neuron, rng=None):
+    """Spikes and membranes (float64, shape of ``currents`` (..., T)) of LIF neurons driven by the
+    given current paths, from rest (theory.core.lif.membrane); escape firing draws its spikes
+    with ``rng`` (P(s = 1 | u) = Phi((u - theta) / tau))."""
+    code = RESETS.index(neuron.reset)
+    u = np.zeros(currents.shape[:-1])
+    s = np.zeros_like(u)
+    out_s, out_u = np.empty_like(currents), np.empty_like(currents)
+    tau = getattr(neuron.firing, "tau", None)
+    for t in range(currents.shape[-1]):
+        u = membrane(u, s, currents[..., t], neuron.beta, neuron.threshold, code)
+        if tau is None:
+            s = (u > neuron.threshold).astype(np.float64)
+        else:
+            s = (rng.random(u.shape) < tail((neuron.threshold - u) / tau)).astype(np.float64)
+        out_s[..., t], out_u[..., t] = s, u
+    return out_s, out_u
+
+
+def pair_current_paths(mean, cov, cross, rng, paths, units=2):
+    """``units`` exchangeable Gaussian current paths (paths, units, T): mean ``mean``, each of
+    covariance ``cov``, any two of cross-covariance ``cross`` (shared part ~ N(0, cross) plus an
+    own part ~ N(0, cov - cross))."""
+    T = mean.shape[0]
+    shared = rng.standard_normal((paths, 1, T)) @ psd_factor(cross).T
+    own = rng.standard_normal((paths, units, T)) @ psd_factor(cov - cross).T
+    return mean + shared + own
+
+
+def _classes(signal):
+    return signal.spread if signal.spread else UNIFORM
+
+
+def _combine(parts):
+    """Population moments of a layer made of unit classes [(fraction, LayerMoments)]."""
+    if len(parts) == 1:
+        return parts[0][1]
+    w = np.array([f for f, _ in parts])
+    stack = {k: np.stack([getattr(m, k) for _, m in parts]) for k in
+             ("rate", "mem_mean", "mem_var", "second_moment", "rate_se", "mem_mean_se", "mem_var_se")}
+    mean = np.tensordot(w, stack["mem_mean"], axes=1)
+    var = np.tensordot(w, stack["mem_var"] + stack["mem_mean"] ** 2, axes=1) - mean ** 2
+    se = {k: np.sqrt(np.tensordot(w ** 2, stack[k] ** 2, axes=1)) for k in ("rate_se", "mem_mean_se", "mem_var_se")}
+    from theory.meanfield.temporal import LayerMoments
+    return LayerMoments(np.tensordot(w, stack["rate"], axes=1), mean, var,
+                        np.tensordot(w, stack["second_moment"], axes=1), se["rate_se"], se["mem_mean_se"],
+                        se["mem_var_se"])
+
+
+def _sampled_moments(s, u, spikes_b=None):
+    """Moments from simulated paths s, u (paths, T) of one unit (and s_b of a second unit)."""
+    from theory.meanfield.temporal import LayerMoments
+    paths = s.shape[0]
+    rate, mem_mean = s.mean(axis=0), u.mean(axis=0)
+    centred = (u - mem_mean) ** 2
+    root = np.sqrt(paths)
+    moments = LayerMoments(rate, mem_mean, centred.mean(axis=0), s.T @ s / paths, s.std(axis=0, ddof=1) / root,
+                           u.std(axis=0, ddof=1) / root, centred.std(axis=0, ddof=1) / root)
+    cross = None if spikes_b is None else 0.5 * (s.T @ spikes_b + spikes_b.T @ s) / paths
+    return moments, cross
+
+
+def lif(neuron, signal, ctx) -> Signal:
+    """The LIF map on a current (docs/theory.md §5): Gaussian currents by theory.meanfield.temporal's
+    layer_moments (deterministic firing) or theory.regimes.escape's (escape firing), per class of
+    units; sampled (max-pooled) currents by simulating the neuron on the paths; alpha-stable
+    currents at one step by the stable tail. Records the layer's rate and membrane statistics."""
+    if signal.kind != "current":
+        raise ValueError("a LIF neuron needs a current (put a weight layer before it), got spikes")
+    T = ctx.T
+    normals = ctx.normals()
+    if isinstance(signal.sampler, tuple):                           # alpha-stable current, T = 1
+        return _stable_lif(neuron, signal, ctx)
+    if signal.sampler is not None:
+        paths = signal.sampler(ctx.aux, ctx.samples)
+        s, u = lif_paths(paths, neuron, ctx.aux)
+        moments, cross = _sampled_moments(s[:, 0], u[:, 0], s[:, 1] if ctx.spatial else None)
+        cov = signal.moment
+    else:
+        parts = []
+        for fraction, factor in _classes(signal):
+            cov = signal.moment if factor == 1.0 else factor * signal.moment
+            parts.append((fraction, ctx.lif_moments(neuron, signal.mean, cov, normals)))
+        moments = _combine(parts)
+        cov = signal.moment
+        cross = _gaussian_cross(neuron, signal, moments, ctx) if ctx.spatial else None
+    ctx.record_neuron(neuron, moments, cov)
+    return spikes(signal.shape, moments.rate, moments.second_moment, cross, source=(signal, neuron))
+
+
+def _gaussian_cross(neuron, signal, moments, ctx):
+    """E[s_i s_j^T] of two distinct units whose currents have cross-covariance X: independent
+    units (X = 0) give rate rate^T; one deterministic step is the orthant probability; otherwise
+    the pair is simulated (``ctx.samples`` paths of the aux stream)."""
+    X = signal.cross if signal.cross is not None else np.zeros_like(signal.moment)
+    if not np.any(X):
+        return np.outer(moments.rate, moments.rate)
+    C = signal.moment
+    if ctx.T == 1 and neuron.deterministic and C[0, 0] > 0:
+        z = (neuron.threshold - signal.mean[0]) / np.sqrt(C[0, 0])
+        return np.array([[float(orthant(z, np.clip(X[0, 0] / C[0, 0], -1.0, 1.0)))]])
+    paths = pair_current_paths(signal.mean, C, X, ctx.aux, ctx.samples)
+    s, _ = lif_paths(paths, neuron, ctx.aux)
+    return 0.5 * (s[:, 0].T @ s[:, 1] + s[:, 1].T @ s[:, 0]) / ctx.samples
+
+
+def _stable_lif(neuron, signal, ctx):
+    from theory.regimes.heavy_tailed import stable_tail
+    from theory.meanfield.temporal import LayerMoments
+    if not neuron.deterministic:
+        raise ValueError("alpha-stable weights with escape firing have no theory here")
+    _, alpha, scale = signal.sampler
+    rate = float(stable_tail(neuron.threshold / scale, alpha)) if scale > 0 else float(neuron.threshold < 0)
+    nan = np.full(1, np.nan)
+    moments = LayerMoments(np.array([rate]), nan, nan.copy(), np.array([[rate]]), np.zeros(1), nan.copy(), nan.copy())
+    ctx.record_neuron(neuron, moments, np.full((1, 1), np.nan))
+    cross = np.array([[rate * rate]]) if ctx.spatial else None
+    return spikes(signal.shape, moments.rate, moments.second_moment, cross)
+
+
+# --------------------------------------------------------------------------------------- pooling
+def _window_units(layer, signal):
+    return int(np.prod(layer.window(signal.shape)))
+
+
+def _averaged_cov(signal):
+    """The current covariance averaged over the classes of units (border units count less)."""
+    factor = sum(f * v for f, v in _classes(signal))
+    return signal.moment if factor == 1.0 else factor * signal.moment
+
+
+def _needs_cross(signal, what):
+    if signal.cross is None:
+        raise ValueError(f"{what} needs the moments of two distinct units of a channel, which a dense layer's "
+                         "output does not have: pool after a convolution")
+
+
+def avg_pool(layer, signal, ctx) -> Signal:
+    """Mean of K units: currents C' = C/K + (1 - 1/K) X (exact, Gaussian); spikes
+    M' = M/K + (1 - 1/K) M_x; two pooled units keep the cross moment."""
+    _needs_cross(signal, "AvgPool")
+    K = _window_units(layer, signal)
+    shape = layer.out_shape(signal.shape)
+    if signal.kind == "current":
+        if signal.sampler is not None:
+            raise ValueError("AvgPool of a max-pooled current is not modelled")
+        cov = _averaged_cov(signal) / K + (1.0 - 1.0 / K) * signal.cross
+        return current(shape, signal.mean, cov, signal.cross, signal.shared)
+    second = signal.moment / K + (1.0 - 1.0 / K) * signal.cross
+    return spikes(shape, signal.mean, second, signal.cross)
+
+
+def max_pool(layer, signal, ctx) -> Signal:
+    """Max of K units. Currents (before the neuron): the output is the max of K exchangeable
+    Gaussian paths, a non-Gaussian current the next neuron samples. Spikes (after the neuron):
+    the OR of K units, simulated from the currents that drove them."""
+    _needs_cross(signal, "MaxPool")
+    K = _window_units(layer, signal)
+    shape = layer.out_shape(signal.shape)
+    if signal.kind == "current":
+        if signal.sampler is not None:
+            raise ValueError("MaxPool of an already max-pooled current is not modelled")
+        mean, cov, cross = signal.mean, _averaged_cov(signal), signal.cross
+
+        def sampler(rng, paths):
+            units = pair_current_paths(mean, cov, cross, rng, paths, units=2 * K)
+            return np.stack([units[:, :K].max(axis=1), units[:, K:].max(axis=1)], axis=1)
+
+        draw = sampler(ctx.aux, ctx.samples)
+        a, b = draw[:, 0], draw[:, 1]
+        out_mean = 0.5 * (a.mean(axis=0) + b.mean(axis=0))
+        centred_a, centred_b = a - out_mean, b - out_mean
+        out_cov = 0.5 * (centred_a.T @ centred_a + centred_b.T @ centred_b) / ctx.samples
+        out_cross = 0.5 * (centred_a.T @ centred_b + centred_b.T @ centred_a) / ctx.samples
+        return Signal("current", shape, out_mean, out_cov, out_cross, None, UNIFORM, sampler)
+    if signal.source is None:
+        raise ValueError("MaxPool of spikes needs the neuron that fired them right before it")
+    driving, neuron = signal.source
+    units = pair_current_paths(driving.mean, _averaged_cov(driving), driving.cross, ctx.aux, ctx.samples,
+                               units=2 * K)
+    s, _ = lif_paths(units, neuron, ctx.aux)
+    a, b = s[:, :K].max(axis=1), s[:, K:].max(axis=1)
+    second = 0.5 * (a.T @ a + b.T @ b) / ctx.samples
+    cross = 0.5 * (a.T @ b + b.T @ a) / ctx.samples
+    return spikes(shape, 0.5 * (a.mean(axis=0) + b.mean(axis=0)), second, cross)
+
+
+# ----------------------------------------------------------------------------------- batch norm
+def batch_norm(layer, signal, ctx) -> Signal:
+    """Batch statistics of one channel at infinite batch: the current is offset Z (shared by every
+    sample, covariance ``shared`` S) plus the rest F (covariance C - S). over="step":
+    y[t] = w F[t] / sqrt(v[t] + eps) + b, v[t] = (C - S)[t, t] (Gaussian, exact). over="time":
+    the channel mean over steps Zbar goes, v = mean_t (C - S)[t, t] + mean_t (Z[t] - Zbar)^2; when
+    Z is the same at every step (rank-one constant S) y = w F / sqrt(v + eps) + b exactly,
+    otherwise the random v of each channel is sampled."""
+    if signal.kind != "current" or signal.sampler is not None:
+        raise ValueError("BatchNorm is modelled on a Gaussian current (a weight layer's output)")
+    S = signal.shared if signal.shared is not None else np.zeros_like(signal.moment)
+    C = _averaged_cov(signal)
+    F = C - S
+    cross = None if signal.cross is None else signal.cross - S
+    w, b, eps = layer.weight, layer.bias, layer.eps
+    spread = _classes(signal)
+    if layer.over == "step":
+        scale = 1.0 / np.sqrt(np.diag(F) + eps)
+        cov_scale = np.outer(scale, scale)
+        return current(signal.shape, np.full(ctx.T, b), w * w * cov_scale * (signal.moment - S),
+                       None if cross is None else w * w * cov_scale * cross, np.zeros_like(S), spread)
+    steady = np.allclose(S, S[0, 0], rtol=1e-12, atol=1e-15)
+    if steady:
+        v = float(np.mean(np.diag(F)))
+        k = w * w / (v + eps)
+        return current(signal.shape, np.full(ctx.T, b), k * (signal.moment - S), None if cross is None else k * cross,
+                       np.zeros_like(S), spread)
+    T = ctx.T
+    z_factor, f_factor = psd_factor(S), psd_factor(F)
+    x_factor = None if cross is None else psd_factor(cross)
+    own_factor = None if cross is None else psd_factor(F - cross)
+
+    def sampler(rng, paths):
+        z = rng.standard_normal((paths, 1, T)) @ z_factor.T
+        offsets = z - z.mean(axis=2, keepdims=True)
+        v = np.mean(np.diag(F)) + np.mean(offsets[:, 0] ** 2, axis=1)
+        if x_factor is None:
+            rest = rng.standard_normal((paths, 2, T)) @ f_factor.T
+        else:
+            rest = rng.standard_normal((paths, 1, T)) @ x_factor.T + rng.standard_normal((paths, 2, T)) @ own_factor.T
+        return b + w * (offsets + rest) / np.sqrt(v + eps)[:, None, None]
+
+    draw = sampler(ctx.aux, ctx.samples)
+    a_mean = draw.mean(axis=(0, 1))
+    centred = draw - a_mean
+    out_cov = np.einsum("pit,pis->ts", centred, centred) / (2 * ctx.samples)
+    out_cross = 0.5 * (centred[:, 0].T @ centred[:, 1] + centred[:, 1].T @ centred[:, 0]) / ctx.samples
+    return Signal("current", signal.shape, a_mean, out_cov, out_cross, None, UNIFORM, sampler)
