@@ -37,8 +37,24 @@ def as_float_array(value, name: str) -> np.ndarray:
     """``value`` as a float64 array; ValueError naming ``name`` if not numeric (a bool, a
     string, a complex number, None, a ragged list) or not finite (NaN, infinity, an integer
     beyond float64)."""
+    arr = real(value, name, nan=True)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or infinity), got {_shown(value)}")
+    return arr
+
+
+def real(value, name: str, *, nan: bool = False) -> np.ndarray:
+    """``value`` as a float64 array whose entries may be infinite (the limits of a special
+    function such as a Gaussian tail); NaN only with ``nan=True``. ValueError naming ``name``
+    for a bool, a string, a complex number, None or a ragged list. A float or a float64 array
+    takes a fast path (no copy)."""
+    if type(value) is float or (type(value) is np.ndarray and value.dtype == np.float64):
+        arr = np.asarray(value)
+        if not nan and np.isnan(arr).any():
+            raise ValueError(f"{name} must not be NaN, got {_shown(value)}")
+        return arr
     if _has_bool(value) or (isinstance(value, np.ndarray) and value.dtype.kind == "b"):
-        raise ValueError(f"{name} must be a finite real number, got a bool ({_shown(value)})")
+        raise ValueError(f"{name} must be a real number, got a bool ({_shown(value)})")
     complex_ = isinstance(value, (complex, np.complexfloating))
     try:
         raw = value if isinstance(value, np.ndarray) else np.asarray(value)
@@ -52,10 +68,10 @@ def as_float_array(value, name: str) -> np.ndarray:
         raw = None
     if raw is None:
         kind = "a complex number" if complex_ else _shown(value)
-        raise ValueError(f"{name} must be a finite real number or array of them, got {kind}")
+        raise ValueError(f"{name} must be a real number or array of them, got {kind}")
     arr = np.asarray(raw, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (no NaN or infinity), got {_shown(value)}")
+    if not nan and np.isnan(arr).any():
+        raise ValueError(f"{name} must not be NaN, got {_shown(value)}")
     return arr
 
 
@@ -207,6 +223,7 @@ def layer_widths(width, depth: int) -> np.ndarray:
     """Widths n_0 .. n_depth (int64) from one integer (every layer) or depth + 1 integers."""
     widths = positive_int(width, "width").astype(np.int64)
     if widths.ndim == 0:
+        check_memory(8 * (depth + 1), f"depth={depth}")
         return np.full(depth + 1, int(widths), dtype=np.int64)
     if widths.shape != (depth + 1,):
         raise ValueError(f"width must be an integer or a sequence of depth + 1 = {depth + 1} widths "
@@ -219,6 +236,7 @@ def per_layer(value, depth: int, name: str, check) -> np.ndarray:
     scalar is repeated; a sequence must have length ``depth``."""
     arr = np.asarray(check(value, name), dtype=np.float64)
     if arr.ndim == 0:
+        check_memory(8 * depth, f"depth={depth}")
         return np.full(depth, float(arr))
     if arr.shape != (depth,):
         raise ValueError(f"{name} must be a scalar or a sequence of length depth={depth}, got shape {arr.shape}")

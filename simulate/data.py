@@ -16,6 +16,7 @@ training loop scales them to [0, 1] currents.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -48,6 +49,8 @@ class Dataset:
                                  f"{getattr(x, 'shape', type(x).__name__)}")
             if x.dtype.kind not in "uif":
                 raise ValueError(f"x_{split} must hold numbers (uint8 pixels), got dtype {x.dtype}")
+            if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+                raise ValueError(f"x_{split} holds NaN or infinity")
             if not isinstance(y, np.ndarray) or y.shape != (len(x),) or y.dtype.kind not in "ui":
                 raise ValueError(f"y_{split} must be {len(x)} non-negative integer labels (one per image), got "
                                  f"{getattr(y, 'shape', type(y).__name__)} {getattr(y, 'dtype', '')}")
@@ -107,7 +110,7 @@ def read_idx(path) -> np.ndarray:
         raise ValueError(f"{path} is truncated: header needs {header} bytes, file has {len(raw)}")
     shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", ndim, 4))
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize      # Python ints: no int64 overflow
     if len(raw) != expected:
         kind = "truncated" if len(raw) < expected else "longer than its header says"
         raise ValueError(f"{path} is {kind}: shape {shape} needs {expected} bytes, file has {len(raw)}")

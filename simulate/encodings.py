@@ -20,25 +20,34 @@ from theory.inits.registry import as_generator
 __all__ = ["gaussian_currents", "static_currents", "bernoulli_spikes", "as_currents", "pixel_currents"]
 
 
-def _shape(steps, batch, width):
-    return (int(validation.positive_int(steps, "steps")), int(validation.positive_int(batch, "batch")),
-            int(validation.positive_int(width, "width")))
+def _shape(steps, batch, width, bytes_per_entry=0):
+    """(T, B, n) from single positive integers; ValueError up front (snn_validation.check_memory)
+    when an array of that shape at ``bytes_per_entry`` (the call's working arrays) cannot fit."""
+    shape = tuple(int(validation.scalar(value, name, validation.positive_int))
+                  for value, name in ((steps, "steps"), (batch, "batch"), (width, "width")))
+    validation.check_memory(bytes_per_entry * shape[0] * shape[1] * shape[2],
+                            f"steps={shape[0]} x batch={shape[1]} x width={shape[2]}")
+    return shape
 
 
 def gaussian_currents(steps, batch, width, rng, std=1.0) -> np.ndarray:
     """I.i.d. N(0, std^2) currents, float32 (T, B, n). ``rng``: Generator or int seed."""
-    shape = _shape(steps, batch, width)
-    std = float(validation.non_negative(std, "std"))
+    shape = _shape(steps, batch, width, 12)          # float64 draws, then float32
+    std = validation.scalar(std, "std", validation.non_negative)
     rng = as_generator(rng, "rng")
     return (std * rng.standard_normal(shape)).astype(np.float32)
 
 
 def static_currents(x, steps) -> np.ndarray:
     """The (B, n) input ``x`` repeated at every one of ``steps`` steps: float32 (T, B, n)."""
-    steps = int(validation.positive_int(steps, "steps"))
-    x = np.asarray(validation.finite(x, "x"), dtype=np.float32)
+    steps = int(validation.scalar(steps, "steps", validation.positive_int))
+    x = validation.finite(x, "x")
     if x.ndim != 2 or min(x.shape) < 1:
         raise ValueError(f"x must have shape (B, n) with B, n >= 1, got shape {x.shape}")
+    if np.any(np.abs(x) > np.finfo(np.float32).max):
+        raise ValueError("x must be representable in float32 (|x| <= 3.4e38)")
+    validation.check_memory(4 * steps * x.size, f"steps={steps} x x of shape {x.shape}")
+    x = np.asarray(x, dtype=np.float32)
     return np.ascontiguousarray(np.broadcast_to(x, (steps,) + x.shape))
 
 
@@ -48,7 +57,7 @@ def bernoulli_spikes(rates, steps, batch, width, rng) -> np.ndarray:
     ``rates`` is a probability per step in [0, 1], broadcastable to (T, B, n): a scalar,
     one per neuron (n,), one per sample and neuron (B, n) (e.g. pixel intensities), ...
     """
-    shape = _shape(steps, batch, width)
+    shape = _shape(steps, batch, width, 13)          # float64 uniforms, the comparison, float32
     rates = validation.unit_interval(rates, "rates")
     try:
         rates = np.broadcast_to(rates, shape)
@@ -71,5 +80,9 @@ def as_currents(array) -> np.ndarray:
 def pixel_currents(images, steps) -> np.ndarray:
     """(B, n) uint8 images -> (T, B, n) float32 pixels in [0, 1], the same current at every step
     (the training loop's input, docs/theory.md §8)."""
+    if not isinstance(images, np.ndarray) or images.ndim != 2 or images.dtype.kind not in "uif":
+        raise ValueError(f"images must be a (B, n) array of pixel values, got "
+                         f"{getattr(images, 'shape', type(images).__name__)} {getattr(images, 'dtype', '')}")
+    steps = int(validation.scalar(steps, "steps", validation.positive_int))
     x = images.astype(np.float32) / np.float32(255.0)
     return np.ascontiguousarray(np.broadcast_to(x, (steps,) + x.shape))

@@ -11,6 +11,9 @@ computes ``[func(item) for item in items]`` (in the order of ``items``) with
   never a fork of this one: a fork after Numba's OpenMP threads started kills the child);
 - ``scheduler="tcp://HOST:PORT"``: on the workers of a running Dask distributed scheduler
   (``dask scheduler`` on one machine, ``dask worker tcp://HOST:8786`` on each of the others);
+  the address is probed with a plain socket first (:func:`probe_scheduler`, within
+  :data:`PROBE_SECONDS`): nothing listening, a service that never answers or one that is not
+  Dask is a ValueError saying so, never a hang or a crash inside the Dask client;
 - ``scheduler="local"``: a Dask ``LocalCluster`` of ``jobs`` worker processes (one thread each),
   started for the call (or for the life of an :class:`Executor`), for testing the Dask path.
 

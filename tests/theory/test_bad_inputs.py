@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+import snn_validation
 import theory
 
 NAN, INF = float("nan"), float("inf")
@@ -108,3 +109,157 @@ def test_depth_scale_near_zero_slope():
     values = [theory.depth_scale(theory.optimal_sigma(t, 100), 100, t) for t in (0.1, 0.01, 0.001)]
     assert all(np.isfinite(values)) and values[0] > values[1] > values[2] > 0
     assert theory.depth_scale(theory.optimal_sigma(0.0, 100), 100, 0.0) == 0.0
+
+
+# ------------------------------------------------------------------ issue 27: errors that name nothing
+from theory.chains.gram import lif_spikes                                   # noqa: E402
+from theory.chains.spike_count import transition_matrix                     # noqa: E402
+from theory.core.gaussian import density, gauss_hermite_expectation         # noqa: E402
+from theory.gradients.onestep import gain_cv2                               # noqa: E402
+from theory.gradients.temporal import backward_map, lif_jacobians           # noqa: E402
+from theory.inits.temporal import classify_profile, optimal_gain_temporal   # noqa: E402
+
+TWO = [1.0, 2.0]
+NORMALS = np.random.default_rng(0).standard_normal((20, 2))
+HUGE = 10 ** 12
+
+# each was a TypeError ("only 0-dimensional arrays ...", "unhashable type", "object is not
+# subscriptable", ...), a KeyError, an IndexError, an OverflowError, a MemoryError or a numpy
+# message naming no argument; now a ValueError naming the argument (the fragment)
+NAMED = [
+    # arrays where one number belongs
+    ("propagate threshold array", lambda: theory.propagate(3, SIGMA, 100, TWO), "threshold must be a single number"),
+    ("propagate sigma_w of the wrong length", lambda: theory.propagate(3, [SIGMA] * 2, 100, 1.0),
+     "sigma_w and fan_in must be scalars or sequences of length depth=3"),
+    ("fixed_points bias_var array", lambda: theory.fixed_points(SIGMA, 100, 1.0, bias_var=TWO), "bias_var"),
+    ("correlation_fixed_point sigma_w array", lambda: theory.correlation_fixed_point(TWO, 100, 1.0), "sigma_w"),
+    ("critical_threshold array", lambda: theory.critical_threshold(TWO), "target_var"),
+    ("chi sigma_w array", lambda: theory.chi("atan", TWO, 100), "sigma_w must be a single number"),
+    ("surrogate_moment q array", lambda: theory.surrogate_moment("atan", TWO), "q must be a single number"),
+    ("gradient_profile n_classes array", lambda: theory.gradient_profile(2, 100, n_classes=[10, 10]), "n_classes"),
+    ("spike_count_chain threshold array", lambda: theory.spike_count_chain(2, 10, threshold=TWO), "threshold"),
+    ("transition_matrix n_in array", lambda: transition_matrix([3, 4], 5, 0.3), "n_in"),
+    ("temporal_chain bias_var array", lambda: theory.temporal_chain(2, 10, 2, 0.3, bias_var=TWO), "bias_var"),
+    ("temporal_chain beta array", lambda: theory.temporal_chain(2, 10, 2, 0.3, beta=[0.1, 0.2]), "beta"),
+    ("pair_chain input_correlation array", lambda: theory.pair_chain(2, 10, 2, 0.3, input_correlation=[0.1, 0.2]),
+     "input_correlation"),
+    ("temporal_chi fan_in array", lambda: theory.temporal_chi(2, SIGMA, [100, 100]), "fan_in"),
+    ("temporal_chi_one_scale sigma_w array", lambda: theory.temporal_chi_one_scale("atan", 2, TWO, 100), "sigma_w"),
+    ("temporal_fixed_point gain array", lambda: theory.temporal_fixed_point(TWO, 1.0, 0.5, 2), "gain"),
+    ("optimal_sigma_temporal threshold array",
+     lambda: theory.optimal_sigma_temporal(TWO, 100, 0.5, 4, progress=False), "threshold must be a single number"),
+    ("lif_jacobians threshold array", lambda: lif_jacobians(np.eye(2), TWO, 0.5, "subtract", normals=NORMALS),
+     "threshold"),
+    ("temporal_phase gain array", lambda: theory.temporal_phase(TWO, 1.0, 0.5, 2), "gain"),
+    ("temporal_phase threshold array", lambda: theory.temporal_phase(6.3, TWO, 0.5, 2), "threshold"),
+    ("temporal_gradient_profile threshold array",
+     lambda: theory.temporal_gradient_profile(2, 2, SIGMA, 100, threshold=TWO), "threshold must be a single"),
+    ("temporal_gradient_profile input_std array",
+     lambda: theory.temporal_gradient_profile(2, 2, SIGMA, 100, input_std=TWO), "input_std"),
+    ("temporal_chi beta array", lambda: theory.temporal_chi(2, SIGMA, 100, beta=[0.1, 0.2]), "beta"),
+    ("gradient_profile beta array", lambda: theory.gradient_profile(2, 100, beta=[[0.5]]), "beta"),
+    # unknown names and names of the wrong type
+    ("chi surrogate in a list", lambda: theory.chi(["atan"], SIGMA, 100), "surrogate must be one of"),
+    ("temporal_chi surrogate array", lambda: theory.temporal_chi(2, SIGMA, 100, surrogate=np.array(["atan"])),
+     "surrogate must be one of"),
+    ("lif_spikes unknown reset", lambda: lif_spikes(np.ones((2, 3)), 1.0, 0.5, "soft"), "reset must be one of"),
+    # None
+    ("tail None", lambda: theory.tail(None), "z must be a real number"),
+    ("firing_probability string", lambda: theory.firing_probability("1", 1.0), "threshold must be a real number"),
+    ("density complex", lambda: density(1 + 1j), "z .*complex"),
+    ("lif_spikes currents None", lambda: lif_spikes(None, 1.0, 0.5, "subtract"), "currents"),
+    ("temporal_fixed_point max_layers None", lambda: theory.temporal_fixed_point(6.3, 1.0, 0.5, 2, max_layers=None),
+     "max_layers"),
+    ("optimal_gain_temporal seed None",
+     lambda: optimal_gain_temporal(1.0, 0.5, 4, width=100, seed=None, progress=False), "seed"),
+    ("classify_profile None", lambda: classify_profile(None), "rate"),
+    ("classify_profile change None", lambda: classify_profile([0.1, 0.2], change=None), "change"),
+    ("chi_one_fixed_points q_bracket None", lambda: theory.chi_one_fixed_points("atan", 100, q_bracket=None),
+     "q_bracket"),
+    ("chi_one_fixed_points q_bracket one number", lambda: theory.chi_one_fixed_points("atan", 100, q_bracket=5.0),
+     "q_bracket must be two variances"),
+    ("temporal_chi_one_scale bracket one number",
+     lambda: theory.temporal_chi_one_scale("atan", 2, SIGMA, 100, bracket=0.5), "bracket must be"),
+    ("correlation_decay starts None", lambda: theory.correlation_decay(2, 10, 2, 0.3, starts=None), "starts"),
+    ("correlation_decay starts out of range",
+     lambda: theory.correlation_decay(2, 10, 2, 0.3, starts=(2.0, 0.5)), r"starts must be two input correlations"),
+    ("gauss_hermite func not callable", lambda: gauss_hermite_expectation(None, 1.0), "func"),
+    ("gauss_hermite n_nodes fraction", lambda: gauss_hermite_expectation(np.cos, 1.0, n_nodes=2.5), "n_nodes"),
+    ("backward_map D of the wrong shape", lambda: backward_map(np.ones((5, 2, 2)), np.ones((4, 2, 2))), "D must be"),
+    # fractions and booleans as integers
+    ("temporal_fixed_point seed 0.7", lambda: theory.temporal_fixed_point(6.3, 1.0, 0.5, 2, seed=0.7), "seed"),
+    ("temporal_fixed_point max_layers 2.5",
+     lambda: theory.temporal_fixed_point(6.3, 1.0, 0.5, 2, max_layers=2.5), "max_layers"),
+    ("optimal_gain_temporal seed True",
+     lambda: optimal_gain_temporal(1.0, 0.5, 4, width=100, seed=True, progress=False), "seed"),
+    ("optimal_gain_temporal progress string",
+     lambda: optimal_gain_temporal(1.0, 0.5, 4, width=100, progress="no"), "progress"),
+    # extreme magnitudes
+    ("chi sigma_w 1e300", lambda: theory.chi("atan", 1e300, 100, q=1.0), "overflows float64 at sigma_w"),
+    ("surrogate_moment threshold 1e300", lambda: theory.surrogate_moment("atan", 1.0, threshold=1e300),
+     "overflows float64 at threshold"),
+    ("gain_cv2 scale 1e300", lambda: gain_cv2("atan", 1.0, 100, scale=1e300), "overflows float64"),
+    ("correlation_map threshold 1e300", lambda: theory.correlation_map(0.5, SIGMA, 100, 1e300),
+     "the output variance .* is 0 .*threshold=1e\\+300"),
+    ("correlation_fixed_point threshold -1e300", lambda: theory.correlation_fixed_point(SIGMA, 100, -1e300),
+     "no stable fixed point below 1"),
+    ("log_optimal_sigma threshold 1e300", lambda: theory.log_optimal_sigma(1e300, 100),
+     r"threshold / sqrt\(target_var\) = 1e\+300 is beyond float64"),
+    ("optimal_sigma target_var 1e-300", lambda: theory.optimal_sigma(1.0, 100, 1e-300),
+     r"threshold / sqrt\(target_var\) is too far in the tail"),
+    ("optimal_sigma_temporal threshold 1e300 (default target)",
+     lambda: theory.optimal_sigma_temporal(1e300, 100, 0.5, 4, progress=False), "default target_rate"),
+    # non-finite values inside arrays
+    ("propagate sigma_w with NaN", lambda: theory.propagate(2, [SIGMA, NAN], 100, 1.0), "sigma_w"),
+    ("lif_jacobians normals with NaN",
+     lambda: lif_jacobians(np.eye(2), 1.0, 0.5, "subtract", normals=np.array([[0.1, NAN]])), "normals"),
+    ("lif_jacobians current_cov with inf",
+     lambda: lif_jacobians(np.array([[1.0, INF], [INF, 1.0]]), 1.0, 0.5, "subtract", normals=NORMALS), "current_cov"),
+    ("backward_map K with NaN", lambda: backward_map(np.eye(2), np.full((3, 2, 2), NAN)), "K"),
+    ("classify_profile with NaN", lambda: classify_profile([0.1, NAN]), "rate"),
+    ("temporal_chain width with NaN", lambda: theory.temporal_chain(1, [10, NAN], 2, 0.3), "width"),
+    ("lif_spikes currents with inf", lambda: lif_spikes(np.array([[1.0, INF]]), 1.0, 0.5, "subtract"), "currents"),
+]
+
+
+@pytest.mark.parametrize("call, fragment", [c[1:] for c in NAMED], ids=[c[0] for c in NAMED])
+def test_bad_input_to_the_newer_theory_apis_names_the_argument(call, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        call()
+
+
+# sizes that cannot fit: refused before numpy tries, with the memory the call would need
+HUGE_SIZES = [
+    ("propagate depth", lambda: theory.propagate(HUGE, SIGMA, 100, 1.0), f"depth={HUGE}"),
+    ("fixed_points grid_points", lambda: theory.fixed_points(SIGMA, 100, 1.0, grid_points=HUGE), "grid_points"),
+    ("spike_count_chain width", lambda: theory.spike_count_chain(2, 10 ** 6), "width=1000000 .*transition matrix"),
+    ("spike_count_chain depth", lambda: theory.spike_count_chain(HUGE, 10), f"depth={HUGE}"),
+    ("transition_matrix n_out", lambda: transition_matrix(10 ** 6, 10 ** 6, 0.3), "n_in=1000000 x n_out=1000000"),
+    ("temporal_chain width", lambda: theory.temporal_chain(2, 10 ** 9, 4, 0.1), "chains=64 x T=4"),
+    ("temporal_chain chains", lambda: theory.temporal_chain(2, 10, 4, 0.1, chains=HUGE), f"chains={HUGE}"),
+    ("pair_chain T", lambda: theory.pair_chain(2, 10, 10 ** 6, 0.1), "chains=64 x 2 T=2000000"),
+    ("output_delta_sq n_classes", lambda: theory.output_delta_sq("atan", 1.0, n_classes=HUGE), "n_classes"),
+    ("gradient_profile depth", lambda: theory.gradient_profile(HUGE, 100), f"depth={HUGE}"),
+    ("temporal_gradient_profile samples",
+     lambda: theory.temporal_gradient_profile(2, 2, SIGMA, 100, samples=HUGE), f"samples={HUGE}"),
+    ("temporal_chi samples", lambda: theory.temporal_chi(4, SIGMA, 100, samples=HUGE), f"samples={HUGE}"),
+    ("temporal_chi depth", lambda: theory.temporal_chi(2, SIGMA, 100, depth=HUGE), f"depth={HUGE}"),
+    ("lif_jacobians paths x T^2", lambda: lif_jacobians(np.eye(3000), 1.0, 0.5, "subtract",
+                                                        normals=np.zeros((10 ** 5, 3000))), "samples=100000"),
+    ("temporal_fixed_point samples", lambda: theory.temporal_fixed_point(6.3, 1.0, 0.5, 2, samples=HUGE),
+     f"samples={HUGE}"),
+    ("temporal_phase T", lambda: theory.temporal_phase(6.3, 1.0, 0.5, HUGE), f"T={HUGE}"),
+    ("gauss_hermite n_nodes", lambda: gauss_hermite_expectation(np.cos, 1.0, n_nodes=HUGE), "n_nodes"),
+]
+
+
+@pytest.mark.parametrize("call, fragment", [c[1:] for c in HUGE_SIZES], ids=[c[0] for c in HUGE_SIZES])
+def test_a_size_that_cannot_fit_is_refused_up_front_naming_it(call, fragment):
+    if snn_validation.available_memory() is None:
+        pytest.skip("this system does not report its available memory")
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=fragment) as error:
+        call()
+    assert time.perf_counter() - start < 5
+    if "n_nodes" not in fragment:                  # n_nodes has a range (an eigenvalue solve of that size)
+        assert "of memory, more than the" in str(error.value)

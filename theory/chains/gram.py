@@ -89,6 +89,13 @@ class TemporalChain:
         return np.mean(np.all(self.rate == 0.0, axis=2), axis=0)
 
 
+def _dynamics(threshold, beta, reset):
+    """check_dynamics, with an array where one threshold or beta belongs refused by name."""
+    validation.scalar(threshold, "threshold", validation.finite)
+    validation.scalar(beta, "beta", validation.unit_interval)
+    return check_dynamics(threshold, beta, reset)
+
+
 def lif_spikes(currents, threshold, beta, reset) -> np.ndarray:
     """0/1 spikes (float64, same shape) of LIF neurons driven by ``currents`` (..., T), from
     rest u[0] = s[0] = 0 (docs/theory.md §1, snnTorch reset_delay=True):
@@ -97,7 +104,10 @@ def lif_spikes(currents, threshold, beta, reset) -> np.ndarray:
         zero:     u[t] = beta (1 - s[t-1]) u[t-1] + I[t]
         none:     u[t] = beta u[t-1] + I[t],            s[t] = [u[t] > theta]
     """
-    currents = np.asarray(currents, dtype=np.float64)
+    threshold, beta, reset = _dynamics(threshold, beta, reset)
+    currents = validation.finite(currents, "currents")
+    if currents.ndim < 1 or currents.shape[-1] < 1:
+        raise ValueError(f"currents must be an array (..., T) with T >= 1 steps, got shape {currents.shape}")
     u = np.zeros(currents.shape[:-1])
     s = np.zeros_like(u)
     spikes = np.empty_like(currents)
@@ -140,12 +150,14 @@ def temporal_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="sub
     """
     depth = validation.non_negative_int(depth, "depth")
     T = validation.time_steps(T)
-    threshold, beta, reset = check_dynamics(threshold, beta, reset)
+    threshold, beta, reset = _dynamics(threshold, beta, reset)
     widths = validation.layer_widths(width, depth)
     sigmas = validation.per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
-    bias_var = float(validation.non_negative(bias_var, "bias_var"))
-    input_std = float(validation.non_negative(input_std, "input_std"))
-    chains = int(validation.positive_int(chains, "chains"))
+    bias_var = validation.scalar(bias_var, "bias_var", validation.non_negative)
+    input_std = validation.scalar(input_std, "input_std", validation.non_negative)
+    chains = int(validation.scalar(chains, "chains", validation.positive_int))
+    validation.check_memory(8 * chains * T * ((depth + 1) + 3 * int(widths[0]) + 2 * T),
+                            f"chains={chains} x T={T} x (depth={depth} + 3 x width={int(widths[0])} + 2 T)")
     rng = np.random.default_rng(seed if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence))
                                 else validation.non_negative_int(seed, "seed"))
 

@@ -131,17 +131,21 @@ def pair_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="subtrac
     """
     depth = validation.non_negative_int(depth, "depth")
     T = validation.time_steps(T)
+    validation.scalar(threshold, "threshold", validation.finite)
+    validation.scalar(beta, "beta", validation.unit_interval)
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
     validation.choice(encoding, "encoding", ENCODINGS)
     widths = validation.layer_widths(width, depth)
     sigmas = validation.per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
-    bias_var = float(validation.non_negative(bias_var, "bias_var"))
-    input_std = float(validation.non_negative(input_std, "input_std"))
-    c0 = float(validation.finite(input_correlation, "input_correlation"))
+    bias_var = validation.scalar(bias_var, "bias_var", validation.non_negative)
+    input_std = validation.scalar(input_std, "input_std", validation.non_negative)
+    c0 = validation.scalar(input_correlation, "input_correlation", validation.finite)
     low = 0.0 if encoding == "bernoulli" else -1.0
     if not low <= c0 <= 1.0:
         raise ValueError(f"input_correlation must lie in [{low:g}, 1] for encoding={encoding!r}, got {input_correlation!r}")
-    chains = int(validation.positive_int(chains, "chains"))
+    chains = int(validation.scalar(chains, "chains", validation.positive_int))
+    validation.check_memory(16 * chains * T * ((depth + 1) + 4 * int(widths[0]) + 4 * T),
+                            f"chains={chains} x 2 T={2 * T} x (depth={depth} + 4 x width={int(widths[0])} + 4 T)")
     rng = np.random.default_rng(validation.non_negative_int(seed, "seed"))
 
     rate = np.empty((chains, depth + 1, 2, T))
@@ -174,8 +178,10 @@ def correlation_decay(depth, width, T, sigma_w, starts=(0.2, 0.9), **kwargs) -> 
     its se, and the layers used. At infinite width the same fit on
     theory.meanfield.pair.propagate_pair gives the mean-field xi_c when the map is near its fixed point.
     """
-    if len(starts) != 2:
-        raise ValueError(f"starts must be two input correlations, got {starts!r}")
+    starts_ = validation.finite(starts, "starts")
+    low = 0.0 if kwargs.get("encoding") == "bernoulli" else -1.0
+    if starts_.shape != (2,) or np.any(starts_ < low) or np.any(starts_ > 1.0):
+        raise ValueError(f"starts must be two input correlations in [{low:g}, 1], got {starts!r}")
     runs = [pair_chain(depth, width, T, sigma_w, input_correlation=s, **kwargs) for s in starts]
     gap = np.abs(runs[1].correlation_mean - runs[0].correlation_mean)
     gap_se = np.hypot(runs[1].correlation_se, runs[0].correlation_se)

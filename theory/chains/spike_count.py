@@ -121,9 +121,9 @@ def _initial_distribution(n0, threshold, q0, input_rate, input_distribution):
             raise ValueError(f"input_distribution must sum to 1, got {pmf.sum()!r}")
         return pmf.astype(np.float64)
     if input_rate is not None:
-        rate = float(validation.unit_interval(input_rate, "input_rate"))
+        rate = validation.scalar(input_rate, "input_rate", validation.unit_interval)
     else:
-        rate = float(firing_probability(threshold, float(validation.non_negative(q0, "q0"))))
+        rate = float(firing_probability(threshold, validation.scalar(q0, "q0", validation.non_negative)))
     return _binomial_rows(n0, np.array([rate]), np.array([np.log(rate) if rate > 0 else -np.inf]),
                           np.array([np.log1p(-rate) if rate < 1 else -np.inf]))[0]
 
@@ -190,11 +190,12 @@ def transition_matrix(n_in, n_out, sigma_w, threshold=1.0, bias_var=0.0):
 
         P[k, :] = Binomial(n_out, Q(theta / sqrt(sigma_w^2 k + bias_var))) pmf
     """
-    n_in = int(validation.positive_int(n_in, "n_in"))
-    n_out = int(validation.positive_int(n_out, "n_out"))
-    sigma = float(validation.non_negative(sigma_w, "sigma_w"))
-    threshold = float(validation.finite(threshold, "threshold"))
-    bias_var = float(validation.non_negative(bias_var, "bias_var"))
+    n_in = int(validation.scalar(n_in, "n_in", validation.positive_int))
+    n_out = int(validation.scalar(n_out, "n_out", validation.positive_int))
+    sigma = validation.scalar(sigma_w, "sigma_w", validation.non_negative)
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
+    bias_var = validation.scalar(bias_var, "bias_var", validation.non_negative)
+    validation.check_memory(24 * (n_in + 1) * (n_out + 1), f"n_in={n_in} x n_out={n_out}")
     return _Layer(n_in, n_out, sigma, threshold, bias_var)._compute(np.arange(n_in + 1))
 
 
@@ -226,11 +227,17 @@ def spike_count_chain(depth, width, threshold=1.0, sigma_w=None, init=None, beta
     Float64. Probabilities below ~1e-300 underflow to 0 (e.g. P(silent) of very wide layers).
     """
     depth = validation.non_negative_int(depth, "depth")
-    threshold = float(validation.finite(threshold, "threshold"))
-    beta = float(validation.unit_interval(beta, "beta"))
-    bias_var = float(validation.non_negative(bias_var, "bias_var"))
-    prune = float(validation.unit_interval(prune, "prune", closed_right=False))
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
+    beta = validation.scalar(beta, "beta", validation.unit_interval)
+    bias_var = validation.scalar(bias_var, "bias_var", validation.non_negative)
+    prune = validation.scalar(prune, "prune", lambda v, n: validation.unit_interval(v, n, closed_right=False))
     widths = validation.layer_widths(width, depth)
+    # the transition rows of the widest pair of layers (and their log-space copies), and the
+    # distribution of every layer
+    pairs = (widths[:-1].astype(float) + 1) * (widths[1:] + 1) if depth else np.zeros(1)
+    validation.check_memory(24 * float(pairs.max()) + 8 * float(np.sum(widths + 1.0)),
+                            f"width={int(widths.max())} (a transition matrix of (n_(l-1) + 1) x (n_l + 1) "
+                            f"entries) with depth={depth}")
     sigmas, gaussian = _sigmas(sigma_w, init, widths, threshold, beta, init_params)
 
     pi = _initial_distribution(int(widths[0]), threshold, q0, input_rate, input_distribution)
@@ -279,7 +286,7 @@ def survival_probability(depth, width, threshold=1.0, **kwargs) -> float:
 def _survival_target(survival):
     """A survival probability strictly inside (0, 1): 1 is reached by no width (silence has
     positive probability at every finite width) and 0 by every width."""
-    target = float(validation.as_float_array(survival, "survival"))
+    target = validation.scalar(survival, "survival")
     if not 0.0 < target < 1.0:
         raise ValueError(f"survival must lie in (0, 1) (no finite width survives with probability 1), got {survival!r}")
     return target
@@ -306,8 +313,8 @@ def _unstable_growth(threshold, kwargs):
     so the width needed is at least g'^(2 d) (per-layer noise only adds). None otherwise."""
     if set(kwargs) - {"init", "target_var", "q0"} or kwargs.get("init", "micheli") != "micheli":
         return None
-    target_var = float(validation.positive(kwargs.get("target_var", 1.0), "target_var"))
-    if float(validation.non_negative(kwargs.get("q0", 1.0), "q0")) != target_var:
+    target_var = validation.scalar(kwargs.get("target_var", 1.0), "target_var", validation.positive)
+    if validation.scalar(kwargs.get("q0", 1.0), "q0", validation.non_negative) != target_var:
         return None
     from theory.meanfield.maps import paper_slope, critical_threshold
     if threshold <= critical_threshold(target_var):
@@ -337,9 +344,9 @@ def min_width(depth, threshold=1.0, survival=0.99, max_width=5000, **kwargs):
     depths = [validation.non_negative_int(d, "depth") for d in np.atleast_1d(depth)]
     if not depths:
         raise ValueError("depth must be an integer >= 0 or a non-empty sequence of them, got an empty sequence")
-    threshold = float(validation.finite(threshold, "threshold"))
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
     target = _survival_target(survival)
-    max_width = int(validation.positive_int(max_width, "max_width"))
+    max_width = int(validation.scalar(max_width, "max_width", validation.positive_int))
     deepest = max(depths)
     memo = {}
 
@@ -400,13 +407,13 @@ def finite_width_sigma(width, depth, threshold=1.0, criterion="rate", target_rat
     chain is stochastically monotone), so the root is unique; found by Brent's method in
     log sigma around the paper's sigma. Float64.
     """
-    width = int(validation.positive_int(width, "width"))
+    width = int(validation.scalar(width, "width", validation.positive_int))
     depth = validation.non_negative_int(depth, "depth")
-    threshold = float(validation.finite(threshold, "threshold"))
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
     validation.choice(criterion, "criterion", {"rate", "survival"})
     paper = optimal_sigma(threshold, width)
     if criterion == "rate":
-        target = float(tail(threshold)) if target_rate is None else float(validation.unit_interval(target_rate, "target_rate"))
+        target = float(tail(threshold)) if target_rate is None else validation.scalar(target_rate, "target_rate", validation.unit_interval)
 
         def excess(log_sigma):
             chain = spike_count_chain(depth, width, threshold, sigma_w=np.exp(log_sigma), q0=q0, bias_var=bias_var)
@@ -465,9 +472,9 @@ def finite_width_expansion(depth, width, threshold=1.0, sigma_w=None, init=None,
     Absorption into silence (exponentially rare in n) is not in the expansion. Float64.
     """
     depth = validation.non_negative_int(depth, "depth")
-    threshold = float(validation.finite(threshold, "threshold"))
-    beta = float(validation.unit_interval(beta, "beta"))
-    bias_var = float(validation.non_negative(bias_var, "bias_var"))
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
+    beta = validation.scalar(beta, "beta", validation.unit_interval)
+    bias_var = validation.scalar(bias_var, "bias_var", validation.non_negative)
     widths = validation.layer_widths(width, depth)
     sigmas, _ = _sigmas(sigma_w, init, widths, threshold, beta, init_params)
     n = int(widths[0])

@@ -29,7 +29,17 @@ def log_optimal_sigma(threshold, fan_in, target_var=1.0):
         raise ValueError(f"threshold, fan_in and target_var must broadcast together, got shapes "
                          f"{threshold.shape}, {fan_in.shape}, {target_var.shape}") from None
     z = threshold / np.sqrt(target_var)
-    return 0.5 * (np.log(target_var) - np.log(fan_in) - log_tail(z))
+    log_std = 0.5 * (np.log(target_var) - np.log(fan_in) - log_tail(z))
+    if not np.all(np.isfinite(log_std)):
+        raise ValueError(f"threshold / sqrt(target_var) = {np.max(z):.3g} is beyond float64's reach: log Q(z) "
+                         f"~ -z^2/2 overflows for z above about 1.3e154 (threshold={_first(threshold)}, "
+                         f"target_var={_first(target_var)})")
+    return log_std
+
+
+def _first(arr):
+    """An array's only value, or its shape, for a message."""
+    return f"{float(arr):g}" if np.size(arr) == 1 else f"an array of shape {np.shape(arr)}"
 
 
 def optimal_sigma(threshold, fan_in, target_var=1.0):
@@ -54,7 +64,7 @@ def optimal_sigma(threshold, fan_in, target_var=1.0):
     log_std = log_optimal_sigma(threshold, fan_in, target_var)
     if np.any(log_std >= _LOG_MAX):
         raise ValueError(
-            "threshold is too far in the tail: the weight std exceeds the largest float64 "
+            "threshold / sqrt(target_var) is too far in the tail: the weight std exceeds the largest float64 "
             f"(log std = {np.max(log_std):.1f} > {_LOG_MAX:.1f}); use log_optimal_sigma"
         )
     return validation.scalar_or_array(np.exp(log_std))

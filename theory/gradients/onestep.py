@@ -47,9 +47,14 @@ _SPAN = 12.0   # integrate u over +-12 sqrt(q): the Gaussian mass outside is < 1
 
 
 def _scale(surrogate, scale):
-    if surrogate not in SURROGATES:
-        raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {surrogate!r}")
-    return SURROGATES[surrogate][1] if scale is None else float(validation.positive(scale, "scale"))
+    validation.choice(surrogate, "surrogate", SURROGATES)
+    return SURROGATES[surrogate][1] if scale is None else validation.scalar(scale, "scale", validation.positive)
+
+
+def _overflow(what, **args) -> ValueError:
+    """The ValueError for magnitudes whose float64 arithmetic overflows (Python floats raise)."""
+    shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return ValueError(f"{what} overflows float64 at {shown}: use smaller magnitudes")
 
 
 def surrogate_moment(surrogate, q, threshold=1.0, scale=None, power=2, part="all", method="adaptive"):
@@ -61,10 +66,19 @@ def surrogate_moment(surrogate, q, threshold=1.0, scale=None, power=2, part="all
     q = 0 means u = 0 exactly: g(-theta)^power.
     """
     scale = _scale(surrogate, scale)
-    q = float(validation.non_negative(q, "q"))
-    threshold = float(validation.finite(threshold, "threshold"))
+    q = validation.scalar(q, "q", validation.non_negative)
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
+    validation.scalar(power, "power", validation.positive)     # checked; used as given (int powers stay int)
     validation.choice(part, "part", {"all", "above", "below"})
     validation.choice(method, "method", {"adaptive", "gauss_hermite"})
+    try:
+        return _moment(surrogate, q, threshold, scale, power, part, method)
+    except OverflowError:
+        raise _overflow("the surrogate's moment", threshold=threshold, q=q, scale=scale, power=power) from None
+
+
+def _moment(surrogate, q, threshold, scale, power, part, method):
+    """surrogate_moment on checked arguments."""
 
     func = SURROGATES[surrogate][0]   # unvalidated: the arguments are checked above
 
@@ -110,11 +124,14 @@ def chi(surrogate, sigma_w, fan_in, threshold=1.0, q=None, scale=None, method="a
     fan_in, threshold) (theory.meanfield.maps.stable_fixed_point). chi > 1: gradients grow
     towards the input; chi < 1: they vanish, as chi^depth.
     """
-    sigma_w = float(validation.non_negative(sigma_w, "sigma_w"))
-    fan_in = int(validation.positive_int(fan_in, "fan_in"))
+    sigma_w = validation.scalar(sigma_w, "sigma_w", validation.non_negative)
+    fan_in = int(validation.scalar(fan_in, "fan_in", validation.positive_int))
     if q is None:
         q = stable_fixed_point(sigma_w, fan_in, threshold).q
-    return fan_in * sigma_w**2 * surrogate_moment(surrogate, q, threshold, scale, method=method)
+    try:
+        return fan_in * sigma_w**2 * surrogate_moment(surrogate, q, threshold, scale, method=method)
+    except OverflowError:
+        raise _overflow("the gain fan_in sigma_w^2", sigma_w=sigma_w, fan_in=fan_in) from None
 
 
 def gain_cv2(surrogate, q, fan_in, threshold=1.0, scale=None):
@@ -131,7 +148,7 @@ def gain_cv2(surrogate, q, fan_in, threshold=1.0, scale=None):
     carried by rare draws, and the typical (median) network has exp(sum log gain) ~
     chi^L exp(-L CV^2 / 2) to first order (delta method), far below the mean at depth.
     """
-    fan_in = int(validation.positive_int(fan_in, "fan_in"))
+    fan_in = int(validation.scalar(fan_in, "fan_in", validation.positive_int))
     second = surrogate_moment(surrogate, q, threshold, scale, power=2)
     fourth = surrogate_moment(surrogate, q, threshold, scale, power=4)
     if second == 0.0:
@@ -151,8 +168,10 @@ def output_delta_sq(surrogate, q, n_classes=10, threshold=1.0, scale=None):
     (the label's term plus C - 1 identically distributed others; softmax is symmetric in
     the others, so whether the label fires only enters through the label's own s).
     """
-    n_classes = int(validation.positive_int(n_classes, "n_classes"))
-    q = float(validation.non_negative(q, "q"))
+    n_classes = int(validation.scalar(n_classes, "n_classes", validation.positive_int))
+    validation.check_memory(40 * n_classes, f"n_classes={n_classes}")
+    q = validation.scalar(q, "q", validation.non_negative)
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
     rate = float(firing_probability(threshold, q))
     moments = {1: surrogate_moment(surrogate, q, threshold, scale, part="above"),
                0: surrogate_moment(surrogate, q, threshold, scale, part="below")}
@@ -197,14 +216,17 @@ def gradient_profile(depth, width, threshold=1.0, surrogate="atan", scale=None, 
     depth = validation.non_negative_int(depth, "depth")
     if depth < 1:
         raise ValueError(f"depth must be >= 1 (at least the output layer), got {depth}")
-    width = int(validation.positive_int(width, "width"))
-    threshold = float(validation.finite(threshold, "threshold"))
-    widths = np.array([width] * depth + [int(validation.positive_int(n_classes, "n_classes"))])
+    width = int(validation.scalar(width, "width", validation.positive_int))
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
+    beta = validation.scalar(beta, "beta", validation.unit_interval)
+    n_classes = int(validation.scalar(n_classes, "n_classes", validation.positive_int))
+    validation.check_memory(120 * (depth + 1), f"depth={depth}")
+    widths = np.array([width] * depth + [n_classes])
     if sigma_w is None:
         sigmas = np.array([inits.weight_std(init, widths[l], widths[l + 1], threshold, beta)
                            for l in range(depth)])
     else:
-        sigmas = np.broadcast_to(validation.non_negative(sigma_w, "sigma_w"), (depth,)).astype(np.float64)
+        sigmas = validation.per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
     forward = propagate(depth, sigmas, widths[:-1], threshold, q0=q0)
     gains = np.full(depth + 1, np.nan)
     delta_sq = np.empty(depth + 1)
@@ -234,8 +256,8 @@ def gradient_profile(depth, width, threshold=1.0, surrogate="atan", scale=None, 
 def chi_one_scale(surrogate, sigma_w, fan_in, threshold=1.0, q=None, bracket=(1e-3, 1e3)):
     """Surrogate scale making chi = 1 at the forward fixed point (None if no scale in
     ``bracket`` does, e.g. straight_through, whose gain ignores the scale)."""
-    sigma_w = float(validation.positive(sigma_w, "sigma_w"))
-    fan_in = int(validation.positive_int(fan_in, "fan_in"))
+    sigma_w = validation.scalar(sigma_w, "sigma_w", validation.positive)
+    fan_in = int(validation.scalar(fan_in, "fan_in", validation.positive_int))
     bracket = validation.positive(bracket, "bracket")
     if bracket.shape != (2,) or not bracket[0] < bracket[1]:
         raise ValueError(f"bracket must be two scales 0 < low < high, got {bracket!r}")
@@ -277,9 +299,12 @@ def chi_one_fixed_points(surrogate, fan_in, threshold=1.0, scale=None, q_bracket
     > 1). Check ``forward_slope`` < 1: a root the forward pass cannot settle at is no init.
     Compare with the paper's q = 1.
     """
-    fan_in = int(validation.positive_int(fan_in, "fan_in"))
-    threshold = float(validation.finite(threshold, "threshold"))
+    fan_in = int(validation.scalar(fan_in, "fan_in", validation.positive_int))
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
     scale = _scale(surrogate, scale)
+    q_bracket = validation.positive(q_bracket, "q_bracket")
+    if q_bracket.shape != (2,) or not q_bracket[0] < q_bracket[1]:
+        raise ValueError(f"q_bracket must be two variances 0 < low < high, got {q_bracket!r}")
 
     def gain(q):
         return q / float(firing_probability(threshold, q))

@@ -49,10 +49,23 @@ __all__ = ["lif_jacobians", "backward_map", "TemporalGradientProfile", "temporal
 
 
 def _surrogate(surrogate, scale):
-    if surrogate not in SURROGATES:
-        raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {surrogate!r}")
+    validation.choice(surrogate, "surrogate", SURROGATES)
     func, default = SURROGATES[surrogate]
-    return func, (default if scale is None else float(validation.positive(scale, "scale")))
+    return func, (default if scale is None else validation.scalar(scale, "scale", validation.positive))
+
+
+def _check_scalars(**values):
+    """One number each (the temporal mean field takes them as such): ValueError naming the
+    argument for an array, before the forward pass sees it."""
+    checks = {"threshold": validation.finite, "beta": validation.unit_interval}
+    for name, value in values.items():
+        validation.scalar(value, name, checks.get(name, validation.non_negative))
+
+
+def _check_paths(samples, T, what):
+    """Refuse up front (snn_validation.check_memory) Jacobians of ``samples`` paths that cannot
+    fit: K (samples, T, T) and its products, float64."""
+    validation.check_memory(24 * samples * T * T, f"{what}: samples={samples} x T={T} x T={T}")
 
 
 def lif_jacobians(current_cov, threshold, beta, reset, surrogate="atan", scale=None, normals=None,
@@ -65,8 +78,21 @@ def lif_jacobians(current_cov, threshold, beta, reset, surrogate="atan", scale=N
     """
     func, scale = _surrogate(surrogate, scale)
     code = RESETS.index(validation.choice(reset, "reset", RESETS))
-    normals = np.asarray(normals, dtype=np.float64)
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
+    beta = validation.scalar(beta, "beta", validation.unit_interval)
+    normals = validation.finite(normals, "normals")
+    if normals.ndim != 2 or min(normals.shape) < 1:
+        raise ValueError(f"normals must be a (paths, T) array of standard normals, got shape {normals.shape}")
     paths, steps = normals.shape
+    current_cov = validation.finite(current_cov, "current_cov")
+    if current_cov.shape != (steps, steps):
+        raise ValueError(f"current_cov must be a (T, T) = ({steps}, {steps}) covariance (T from normals), got shape "
+                         f"{current_cov.shape}")
+    current_mean = validation.finite(current_mean, "current_mean")
+    if current_mean.ndim and current_mean.shape not in ((steps,), (paths, steps)):
+        raise ValueError(f"current_mean must be a number, one per step (T = {steps}) or one per path and step, "
+                         f"got shape {current_mean.shape}")
+    _check_paths(paths, steps, "lif_jacobians")
     currents = current_mean + normals @ psd_factor(current_cov).T
     u = np.zeros(paths)
     s = np.zeros(paths)
@@ -88,6 +114,12 @@ def lif_jacobians(current_cov, threshold, beta, reset, surrogate="atan", scale=N
 
 def backward_map(D, K) -> np.ndarray:
     """E[K D K^T] over the paths of ``K`` (paths, T, T): one layer of the map without its gain."""
+    K = validation.finite(K, "K")
+    if K.ndim != 3 or K.shape[1] != K.shape[2] or min(K.shape) < 1:
+        raise ValueError(f"K must be (paths, T, T) Jacobians, got shape {K.shape}")
+    D = validation.finite(D, "D")
+    if D.shape != K.shape[1:]:
+        raise ValueError(f"D must be a (T, T) = {K.shape[1:]} second moment (T from K), got shape {D.shape}")
     return np.matmul(np.matmul(K, D), K.transpose(0, 2, 1)).mean(axis=0)
 
 
@@ -125,7 +157,10 @@ def temporal_gradient_profile(depth, T, sigma_w, width, threshold=1.0, beta=0.0,
     widths = validation.layer_widths(width, depth)
     sigmas = validation.per_layer(sigma_w, depth, "sigma_w", validation.non_negative)
     _surrogate(surrogate, scale)
-    samples = int(validation.positive_int(samples, "samples"))
+    _check_scalars(threshold=threshold, beta=beta, input_std=input_std, bias_var=bias_var)
+    samples = int(validation.scalar(samples, "samples", validation.positive_int))
+    _check_paths(samples, T, "temporal_gradient_profile")
+    validation.check_memory(16 * (depth + 1) * T * T, f"depth={depth} x T={T} x T={T}")
     forward = propagate_temporal(depth, T, sigmas, widths[:-1], threshold, beta, reset, encoding=encoding,
                                  input_std=input_std, input_rate=input_rate, bias_var=bias_var,
                                  samples=samples, seed=seed)
@@ -151,6 +186,9 @@ def temporal_gradient_profile(depth, T, sigma_w, width, threshold=1.0, beta=0.0,
 def _fixed_point_paths(T, sigma_w, fan_in, threshold, beta, reset, bias_var, samples, seed, depth):
     """The current covariance C* of layer ``depth`` of a uniform stack (temporal mean field,
     i.i.d. N(0, 1) input) and one fixed set of standard normals for paths driven by it."""
+    _check_scalars(threshold=threshold, beta=beta, bias_var=bias_var)
+    depth = validation.non_negative_int(depth, "depth")
+    validation.check_memory(32 * (depth + 1) * T * T, f"depth={depth} x T={T} x T={T}")
     forward = propagate_temporal(depth, T, sigma_w, fan_in, threshold, beta, reset, bias_var=bias_var,
                                  samples=samples, seed=seed)
     normals = np.random.default_rng([validation.non_negative_int(seed, "seed"), 2]).standard_normal((samples, T))
@@ -171,10 +209,12 @@ def temporal_chi(T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset="subtract", 
     maximum. At T = 1 it is theory.chi (up to sampling error).
     """
     T = validation.time_steps(T)
-    fan_in = int(validation.positive_int(fan_in, "fan_in"))
-    sigma = float(validation.non_negative(sigma_w, "sigma_w"))
-    samples = int(validation.positive_int(samples, "samples"))
+    fan_in = int(validation.scalar(fan_in, "fan_in", validation.positive_int))
+    sigma = validation.scalar(sigma_w, "sigma_w", validation.non_negative)
+    samples = int(validation.scalar(samples, "samples", validation.positive_int))
     depth = validation.non_negative_int(depth, "depth")
+    _surrogate(surrogate, scale)
+    _check_paths(samples, T, "temporal_chi")
     cov, normals = _fixed_point_paths(T, sigma, fan_in, threshold, beta, reset, bias_var, samples, seed, depth)
     gains = step_gains(lif_jacobians(cov, threshold, beta, reset, surrogate, scale, normals), fan_in * sigma**2)
     return gains if per_step else float(gains.max())
@@ -186,10 +226,15 @@ def temporal_chi_one_scale(surrogate, T, sigma_w, fan_in, threshold=1.0, beta=0.
     on one fixed sample of paths), or None if chi_T - 1 has no sign change there (e.g. the
     straight-through surrogate, whose gain does not depend on its scale)."""
     _surrogate(surrogate, None)
-    low, high = (float(x) for x in validation.positive(bracket, "bracket"))
-    if not low < high:
+    bracket_ = validation.positive(bracket, "bracket")
+    if bracket_.shape != (2,) or not bracket_[0] < bracket_[1]:
         raise ValueError(f"bracket must be (low, high) with 0 < low < high, got {bracket!r}")
-    samples = int(validation.positive_int(samples, "samples"))
+    low, high = (float(x) for x in bracket_)
+    T = validation.time_steps(T)
+    fan_in = int(validation.scalar(fan_in, "fan_in", validation.positive_int))
+    sigma_w = validation.scalar(sigma_w, "sigma_w", validation.non_negative)
+    samples = int(validation.scalar(samples, "samples", validation.positive_int))
+    _check_paths(samples, T, "temporal_chi_one_scale")
     cov, normals = _fixed_point_paths(T, sigma_w, fan_in, threshold, beta, reset, 0.0, samples, seed, depth)
     gain = int(fan_in) * float(sigma_w) ** 2
 

@@ -90,6 +90,24 @@ class TemporalFixedPoint:
         return float(self.rate.mean())
 
 
+def _dynamics(threshold, beta, reset):
+    """check_dynamics, with an array where one threshold or beta belongs refused by name."""
+    validation.scalar(threshold, "threshold", validation.finite)
+    validation.scalar(beta, "beta", validation.unit_interval)
+    return check_dynamics(threshold, beta, reset)
+
+
+def _seed(seed):
+    """A seed the paths can be drawn from again on every pass: an integer >= 0 or a SeedSequence."""
+    return seed if isinstance(seed, np.random.SeedSequence) else validation.non_negative_int(seed, "seed")
+
+
+def _check_paths_memory(samples, T):
+    """The paths of one layer and the Monte Carlo moments' working arrays (about 6 x samples x T
+    float64, and T x T moments) must fit (snn_validation.check_memory)."""
+    validation.check_memory(48 * samples * T + 64 * T * T, f"samples={samples} x T={T}")
+
+
 class _Paths:
     """Fresh standard normal paths (samples, T) per layer, the same sequence on every pass
     (common random numbers across gains; independent errors across layers)."""
@@ -127,13 +145,17 @@ def temporal_fixed_point(gain, threshold, beta, T, reset="subtract", start_rate=
     Q(theta)) until max |M_l - M_{l-1}| < tolerance or ``max_layers`` layers, float64,
     ``samples`` fresh Gaussian paths per layer from ``seed``. With sampling noise the change
     rarely falls below a small tolerance: the result is then the mean of the last 20 layers."""
-    gain = float(validation.non_negative(gain, "gain"))
-    threshold, beta, reset = check_dynamics(threshold, beta, reset)
-    T = int(validation.positive_int(T, "T"))
-    start_rate = float(tail(threshold)) if start_rate is None else float(validation.unit_interval(start_rate, "start_rate"))
-    paths = _Paths(T, int(validation.positive_int(samples, "samples")), seed)
+    gain = validation.scalar(gain, "gain", validation.non_negative)
+    threshold, beta, reset = _dynamics(threshold, beta, reset)
+    T = int(validation.scalar(T, "T", validation.positive_int))
+    start_rate = float(tail(threshold)) if start_rate is None else validation.scalar(start_rate, "start_rate", validation.unit_interval)
+    samples = int(validation.scalar(samples, "samples", validation.positive_int))
+    max_layers = int(validation.scalar(max_layers, "max_layers", validation.positive_int))
+    tolerance = validation.scalar(tolerance, "tolerance", validation.non_negative)
+    _check_paths_memory(samples, T)
+    paths = _Paths(T, samples, _seed(seed))
     moment, layers, converged = _iterate(gain, _bernoulli_moment(start_rate, T), threshold, beta, reset,
-                                         paths, int(max_layers), float(tolerance))
+                                         paths, max_layers, tolerance)
     return TemporalFixedPoint(gain, np.diag(moment).copy(), moment, layers, converged)
 
 
@@ -536,7 +558,7 @@ def _check_width(width, default):
         return math.inf
     if np.ndim(width) != 0:
         raise ValueError(f"width must be a positive integer or math.inf, got {width!r}")
-    return int(validation.positive_int(width, "width"))
+    return int(validation.scalar(width, "width", validation.positive_int))
 
 
 # bound on the work of one chain evaluation (normals drawn: chains x depth x width x T); one
@@ -553,15 +575,18 @@ def _check_cost(width, depth, T, chains):
 
 
 def _check_common(threshold, beta, T, reset, target_rate, depth, samples, chains):
-    threshold, beta, reset = check_dynamics(threshold, beta, reset)
+    threshold, beta, reset = _dynamics(threshold, beta, reset)
     if beta >= 1.0:
         raise ValueError(f"beta must lie in [0, 1) for a temporal fixed point, got {beta}")
-    T = int(validation.positive_int(T, "T"))
-    target_rate = float(tail(threshold)) if target_rate is None else float(validation.unit_interval(target_rate, "target_rate"))
+    T = int(validation.scalar(T, "T", validation.positive_int))
+    if target_rate is None and not 0.0 < float(tail(threshold)) < 1.0:
+        raise ValueError(f"threshold {threshold} is so far in the tail that Q(threshold), the default target_rate, "
+                         f"is {float(tail(threshold))}: give target_rate in (0, 1) or a threshold of moderate size")
+    target_rate = float(tail(threshold)) if target_rate is None else validation.scalar(target_rate, "target_rate", validation.unit_interval)
     if not 0.0 < target_rate < 1.0:
         raise ValueError(f"target_rate must lie in (0, 1), got {target_rate}")
-    return (threshold, beta, T, reset, target_rate, int(validation.positive_int(depth, "depth")),
-            int(validation.positive_int(samples, "samples")), int(validation.positive_int(chains, "chains")))
+    return (threshold, beta, T, reset, target_rate, int(validation.scalar(depth, "depth", validation.positive_int)),
+            int(validation.scalar(samples, "samples", validation.positive_int)), int(validation.scalar(chains, "chains", validation.positive_int)))
 
 
 def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None, depth=100,
@@ -618,6 +643,12 @@ def optimal_gain_temporal(threshold, beta, T, reset="subtract", target_rate=None
         threshold, beta, T, reset, target_rate, depth, samples, chains)
     width = _check_width(width, math.inf)
     _check_cost(width, depth, T, chains)
+    seed = validation.non_negative_int(seed, "seed")
+    tolerance = validation.scalar(tolerance, "tolerance", validation.non_negative)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise ValueError(f"progress must be True or False, got {progress!r}")
+    if width == math.inf:
+        _check_paths_memory(samples, T)
     return _optimal_gain(threshold, beta, T, reset, target_rate, depth, samples, int(seed), float(tolerance),
                          width, chains, bool(progress), default_target=default_target)
 
@@ -644,7 +675,7 @@ def optimal_sigma_temporal(threshold, fan_in, beta, T, reset="subtract", target_
 
     Float64; ValueError on bad input or an unreachable target.
     """
-    fan_in = int(validation.positive_int(fan_in, "fan_in"))
+    fan_in = int(validation.scalar(fan_in, "fan_in", validation.positive_int))
     gain = optimal_gain_temporal(threshold, beta, T, reset, target_rate, depth, samples, seed,
                                  width=_check_width(width, fan_in), chains=chains, progress=progress)
     return float(np.sqrt(gain / fan_in))
@@ -671,7 +702,11 @@ def classify_profile(rate, silent_below=1e-3, change=0.2) -> str:
     decaying     mean of the last quarter < (1 - change) x mean of the first quarter
     stable       otherwise
     """
-    rate = np.asarray(rate, dtype=np.float64)
+    rate = validation.non_negative(rate, "rate")
+    if rate.ndim != 1 or rate.size < 1:
+        raise ValueError(f"rate must be a per-step profile (T,) with T >= 1, got shape {rate.shape}")
+    silent_below = validation.scalar(silent_below, "silent_below", validation.non_negative)
+    change = validation.scalar(change, "change", validation.non_negative)
     mean = float(rate.mean())
     if mean < silent_below:
         return "silent"
@@ -692,6 +727,13 @@ def classify_profile(rate, silent_below=1e-3, change=0.2) -> str:
 def temporal_phase(gain, threshold, beta, T, reset="subtract", depth=50, samples=4000, seed=0) -> str:
     """Phase (see :func:`classify_profile`) of layer ``depth``'s rate profile under the temporal
     map with gain g = fan_in sigma_w^2, starting from i.i.d. N(0, 1) input currents."""
+    gain = validation.scalar(gain, "gain", validation.non_negative)
+    _dynamics(threshold, beta, reset)
+    T = validation.time_steps(T)
+    depth = validation.non_negative_int(depth, "depth")
+    samples = int(validation.scalar(samples, "samples", validation.positive_int))
+    _check_paths_memory(samples, T)
+    validation.check_memory(32 * (depth + 1) * T * T, f"depth={depth} x T={T} x T={T}")
     result = propagate_temporal(depth, T, np.sqrt(gain), 1, threshold, beta, reset, samples=samples, seed=seed)
     return classify_profile(result.rate[-1])
 

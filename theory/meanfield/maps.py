@@ -82,10 +82,15 @@ def propagate(depth, sigma_w, fan_in, threshold, q0=1.0, bias_var=0.0):
     length depth + 1. Float64.
     """
     depth = validation.non_negative_int(depth, "depth")
-    threshold = float(validation.finite(threshold, "threshold"))
-    q0 = float(validation.non_negative(q0, "q0"))
-    bias_var = float(validation.non_negative(bias_var, "bias_var"))
-    gain = np.broadcast_to(layer_gain(sigma_w, fan_in), (depth,)) if depth else np.zeros(0)
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
+    q0 = validation.scalar(q0, "q0", validation.non_negative)
+    bias_var = validation.scalar(bias_var, "bias_var", validation.non_negative)
+    gain = layer_gain(sigma_w, fan_in)
+    if gain.ndim > 1 or (gain.ndim == 1 and gain.shape != (depth,)):
+        raise ValueError(f"sigma_w and fan_in must be scalars or sequences of length depth={depth} (one per "
+                         f"weight layer), got shapes {np.shape(sigma_w)} and {np.shape(fan_in)}")
+    validation.check_memory(24 * (depth + 1), f"depth={depth}")
+    gain = np.broadcast_to(gain, (depth,)) if depth else np.zeros(0)
     q = np.empty(depth + 1)
     q[0] = q0
     for layer in range(depth):
@@ -115,8 +120,8 @@ def fixed_points(sigma_w, fan_in, threshold, bias_var=0.0, grid_points: int = 40
     plain sign-change scan would miss; an exactly tangent root is reported when |h| there is
     at round-off level.
     """
-    threshold = float(validation.finite(threshold, "threshold"))
-    bias_var = float(validation.non_negative(bias_var, "bias_var"))
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
+    bias_var = validation.scalar(bias_var, "bias_var", validation.non_negative)
     gain = layer_gain(sigma_w, fan_in)
     if gain.ndim:
         raise ValueError(f"sigma_w and fan_in must be scalars (one layer map), got shapes "
@@ -124,6 +129,7 @@ def fixed_points(sigma_w, fan_in, threshold, bias_var=0.0, grid_points: int = 40
     gain = float(gain)
     if isinstance(grid_points, (bool, np.bool_)) or not isinstance(grid_points, (int, np.integer)) or grid_points < 100:
         raise ValueError(f"grid_points must be an integer >= 100 (a coarser grid misses fixed points), got {grid_points!r}")
+    validation.check_memory(32 * grid_points, f"grid_points={grid_points}")
     upper = gain + bias_var
 
     def excess(q):
@@ -204,7 +210,7 @@ def critical_threshold(target_var=1.0):
     z = theta / sqrt(q*), independent of n; it increases with z and crosses 1 at
     z_c ~= 1.19, so theta_c = z_c sqrt(q*). Solved by Brent's method.
     """
-    target_var = float(validation.positive(target_var, "target_var"))
+    target_var = validation.scalar(target_var, "target_var", validation.positive)
     z_c = optimize.brentq(lambda z: paper_slope(z) - 1.0, 0.1, 10.0, xtol=1e-15, rtol=1e-15)
     return float(z_c * np.sqrt(target_var))
 
@@ -227,8 +233,15 @@ def correlation_map(c, sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
     z = threshold / np.sqrt(q)
     q_out = gain * firing_probability(threshold, q) + bias_var
     if np.any(q_out <= 0):
-        raise ValueError("sigma_w is 0 and bias_var is 0: the output variance is 0, so the correlation is undefined")
+        raise ValueError("the output variance fan_in sigma_w^2 Q(threshold / sqrt q) + bias_var is 0 (sigma_w = 0, or "
+                         "a threshold so far above sqrt(q) that nothing fires, and bias_var = 0): the correlation is "
+                         f"undefined; got sigma_w={_shown(sigma_w)}, threshold={_shown(threshold)}, q={_shown(q)}")
     return validation.scalar_or_array((gain * orthant(z, c) + bias_var) / q_out)
+
+
+def _shown(value) -> str:
+    """A number (or an array's shape) for a message."""
+    return f"{float(np.squeeze(value)):g}" if np.size(value) == 1 else f"an array of shape {np.shape(value)}"
 
 
 def correlation_slope(c, sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
@@ -247,9 +260,18 @@ def correlation_slope(c, sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
 def correlation_fixed_point(sigma_w, fan_in, threshold, q=1.0, bias_var=0.0):
     """The stable fixed point c* < 1 of the correlation map (c = 1 is always a fixed point
     but unstable, with infinite slope). Returns (c_star, slope_at_c_star)."""
+    sigma_w = validation.scalar(sigma_w, "sigma_w", validation.non_negative)
+    fan_in = validation.scalar(fan_in, "fan_in", validation.positive_int)
+    threshold = validation.scalar(threshold, "threshold", validation.finite)
+    q = validation.scalar(q, "q", validation.positive)
+    bias_var = validation.scalar(bias_var, "bias_var", validation.non_negative)
     f = lambda c: correlation_map(c, sigma_w, fan_in, threshold, q, bias_var) - c  # noqa: E731
     lo, hi = -1.0, 1.0 - 1e-12
     if f(lo) < 0:
         raise ValueError("the correlation map has no fixed point below 1 for these parameters")
+    if f(hi) >= 0:
+        raise ValueError(f"the correlation map has no stable fixed point below 1 for sigma_w={sigma_w}, "
+                         f"fan_in={fan_in:g}, threshold={threshold}, q={q}, bias_var={bias_var}: it lies on or above "
+                         f"the diagonal up to c = 1 (every pair of inputs ends fully correlated)")
     c_star = optimize.brentq(f, lo, hi, xtol=1e-14)
     return float(c_star), float(correlation_slope(c_star, sigma_w, fan_in, threshold, q, bias_var))
