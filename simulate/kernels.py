@@ -51,6 +51,9 @@ def membrane_row(u, s, current, beta, threshold, reset_code):
     elif reset_code == 1:
         for j in range(width):
             u[j] = membrane(u[j], s[j], current[j], beta, threshold, 1)
+    elif reset_code == 3:
+        for j in range(width):
+            u[j] = membrane(u[j], s[j], current[j], beta, threshold, 3)
     else:
         for j in range(width):
             u[j] = membrane(u[j], s[j], current[j], beta, threshold, 2)

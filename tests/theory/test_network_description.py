@@ -49,18 +49,18 @@ def test_bad_description_names_the_argument(make, name):
 
 
 def test_one_reset_table():
-    assert lif.RESETS == ("subtract", "zero", "none")
-    assert [lif.reset_code(r) for r in lif.RESETS] == [0, 1, 2]
-    assert [LIF(reset=r).reset_code for r in lif.RESETS] == [0, 1, 2]
+    assert lif.RESETS == ("subtract", "zero", "none", "subtract_leaky")
+    assert [lif.reset_code(r) for r in lif.RESETS] == [0, 1, 2, 3]
+    assert [LIF(reset=r).reset_code for r in lif.RESETS] == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("code", [0, 1, 2])
+@pytest.mark.parametrize("code", [0, 1, 2, 3])
 def test_membrane_by_hand(code):
     u = np.array([0.5, 1.5, -0.25], dtype=np.float32)
     s = np.array([0.0, 1.0, 1.0], dtype=np.float32)
     current = np.array([0.125, -0.5, 2.0], dtype=np.float32)
     beta, theta = np.float32(0.5), np.float32(1.0)
-    want = {0: [0.375, -0.75, 0.875], 1: [0.375, -0.5, 2.0], 2: [0.375, 0.25, 1.875]}[code]
+    want = {0: [0.375, -0.75, 0.875], 1: [0.375, -0.5, 2.0], 2: [0.375, 0.25, 1.875], 3: [0.375, -0.25, 1.375]}[code]
     got = lif.membrane(u, s, current, beta, theta, code)
     assert got.dtype == np.float32          # float32 in, float32 out: no float64 literal involved
     np.testing.assert_array_equal(got, np.array(want, dtype=np.float32))

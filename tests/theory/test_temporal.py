@@ -90,7 +90,8 @@ def test_two_steps_quadrature_matches_plain_simulation(reset):
     currents = np.random.default_rng(5).multivariate_normal([0.0, 0.0], cov, size=400_000)
     s1 = currents[:, 0] > threshold
     prev = {"subtract": beta * currents[:, 0] - threshold * s1,
-            "zero": beta * (1 - s1) * currents[:, 0], "none": beta * currents[:, 0]}[reset]
+            "zero": beta * (1 - s1) * currents[:, 0], "none": beta * currents[:, 0],
+            "subtract_leaky": beta * (currents[:, 0] - threshold * s1)}[reset]
     s2 = prev + currents[:, 1] > threshold
     z = stats.norm.isf(0.5 * 1.1e-5)
     for value, target in ((s2.mean(), exact.rate[1]), ((s1 & s2).mean(), exact.second_moment[0, 1])):

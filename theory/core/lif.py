@@ -7,6 +7,8 @@ PREVIOUS step's spike:
     subtract (code 0): u[t] = (beta u[t-1] + I[t]) - theta s[t-1]
     zero     (code 1): u[t] = beta (u[t-1] - s[t-1] u[t-1]) + I[t]   (= beta (1 - s[t-1]) u[t-1] + I[t])
     none     (code 2): u[t] = beta u[t-1] + I[t]
+    subtract_leaky (code 3): u[t] = beta (u[t-1] - theta s[t-1]) + I[t]  (the subtracted threshold
+                       decays with the membrane: SpikingJelly's soft reset, v_reset=None)
     s[t] = 1 if u[t] > theta else 0                                   (strict >)
 
 :func:`membrane` is the one implementation of the update. It uses only arithmetic on its
@@ -29,11 +31,12 @@ import snn_validation as validation
 __all__ = ["LIF", "Firing", "Deterministic", "RESETS", "reset_code", "membrane", "membrane_compiled"]
 
 # the reset table: name -> integer code used by the kernels (its position here)
-RESETS = ("subtract", "zero", "none")
+RESETS = ("subtract", "zero", "none", "subtract_leaky")
 
 
 def reset_code(reset) -> int:
-    """Integer code of a reset name (0 subtract, 1 zero, 2 none); ValueError for other names."""
+    """Integer code of a reset name (0 subtract, 1 zero, 2 none, 3 subtract_leaky); ValueError for
+    other names."""
     validation.choice(reset, "reset", RESETS)
     return RESETS.index(reset)
 
@@ -49,6 +52,8 @@ def membrane(u_prev, s_prev, current, beta, threshold, code):
         return (beta * u_prev + current) - threshold * s_prev
     if code == 1:
         return beta * (u_prev - s_prev * u_prev) + current
+    if code == 3:
+        return beta * (u_prev - threshold * s_prev) + current
     return beta * u_prev + current
 
 
@@ -70,7 +75,7 @@ class Deterministic(Firing):
 @dataclass(frozen=True)
 class LIF:
     """A LIF neuron's parameters: ``threshold`` theta (finite), ``beta`` (leak factor in [0, 1]),
-    ``reset`` ("subtract", "zero" or "none") and the ``firing`` rule (default
+    ``reset`` ("subtract", "zero", "none" or "subtract_leaky") and the ``firing`` rule (default
     :class:`Deterministic`). Validated on construction; frozen."""
     threshold: float = 1.0
     beta: float = 0.0
