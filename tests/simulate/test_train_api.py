@@ -178,7 +178,8 @@ def test_help_describes_every_flag_with_default_and_choices():
         assert action.help and len(action.help) > 15, action.dest
         assert "(default: " in action.help, action.dest
     text = parser.format_help()
-    assert "{subtract,zero,none}" in text and "micheli" in text and "(fan_in" not in text
+    from simulate.backprop import RESETS
+    assert "{" + ",".join(RESETS) + "}" in text and "micheli" in text and "(fan_in" not in text
 
 
 @pytest.mark.parametrize("argv, fragment", [
