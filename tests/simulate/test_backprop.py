@@ -50,6 +50,8 @@ def reference_bptt(weights, biases, currents, labels, beta, threshold, reset, gr
                 u[l][t] = beta * u_prev + current - threshold * r_prev
             elif reset == "zero":
                 u[l][t] = beta * (1 - r_prev) * u_prev + current
+            elif reset == "subtract_leaky":
+                u[l][t] = beta * (u_prev - threshold * r_prev) + current
             else:
                 u[l][t] = beta * u_prev + current
             hard[l][t] = (u[l][t] > threshold).astype(float)
