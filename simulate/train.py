@@ -470,7 +470,16 @@ class TrainedNetwork:
         return load_network(path)
 
     def evaluate(self, images, labels) -> dict:
-        """Loss, accuracy and per-layer rates on (n, n_pixels) uint8 images (see :func:`evaluate`)."""
+        """Loss, accuracy and per-layer rates on (n, n_pixels) uint8 images (see :func:`evaluate`).
+        ValueError for images that do not fit the input layer, or labels that are not n integers."""
+        n_in = np.shape(self.weights[0])[0] if self.weights else None
+        if not isinstance(images, np.ndarray) or images.ndim != 2 or images.dtype.kind not in "uif" \
+                or len(images) < 1 or images.shape[1] != n_in:
+            raise ValueError(f"images must be an (n, {n_in}) array of pixels (n >= 1; the network's input layer has "
+                             f"{n_in} neurons), got {getattr(images, 'shape', type(images).__name__)}")
+        if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "ui" or labels.shape != (len(images),):
+            raise ValueError(f"labels must be {len(images)} integer class indices (one per image), got "
+                             f"{getattr(labels, 'shape', type(labels).__name__)} {getattr(labels, 'dtype', '')}")
         return evaluate(self.weights, self.biases, images, labels, self.config)
 
 

@@ -280,6 +280,22 @@ def test_probe_says_what_is_at_a_wrong_address_within_seconds(fake_service, mode
     assert time.monotonic() - start < 3 and "\n" not in str(error.value) and address in str(error.value)
 
 
+def test_probe_of_an_unreachable_host_stops_at_its_timeout(monkeypatch):
+    """A host that drops the connection (a firewall, a machine that is down): the connect waits
+    for the probe's timeout, not Dask's 30 s (simulated: this sandbox refuses at once)."""
+    import simulate.parallel as parallel
+
+    class Dropping(socket.socket):
+        def connect(self, address):
+            time.sleep(min(self.gettimeout(), 0.5))
+            raise TimeoutError("timed out")
+    monkeypatch.setattr(parallel.socket, "socket", Dropping)
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=r"^scheduler: no answer from tcp://192\.0\.2\.1:8786 within 0\.5 s"):
+        probe_scheduler("tcp://192.0.2.1:8786", timeout=0.5)
+    assert time.monotonic() - start < 2
+
+
 @pytest.mark.parametrize("address, fragment", [("tcp://nosuchhost.invalid:8786", "cannot resolve the host"),
                                                ("tcp://127.0.0.1:99999", "PORT in 1..65535"),
                                                ("tcp://127.0.0.1:x", "PORT in 1..65535"),

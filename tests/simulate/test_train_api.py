@@ -373,3 +373,16 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_up_front(tiny_mnist, monkeyp
     with pytest.raises(ValueError, match=r"training with width=10000000, depth=10.* needs about .* of memory, more "
                                          r"than the .* available"):
         train(_config(width=10 ** 7, depth=10), data=tiny_mnist)
+
+
+def test_evaluate_refuses_images_and_labels_that_do_not_fit(trained):
+    """Was: float labels truncated to integers (1.7 is class 1), an empty set a ZeroDivisionError,
+    images of another size an error naming weights[0]."""
+    net = trained.network
+    x, y = np.zeros((5, 784), np.uint8), np.zeros(5, np.int64)
+    for images, labels, fragment in ((np.zeros((5, 100), np.uint8), y, r"images must be an \(n, 784\) array"),
+                                     (x[:0], y[:0], "images must be"), ([[0] * 784], [0], "images must be"),
+                                     (x, np.full(5, 1.7), "labels must be 5 integer class indices"),
+                                     (x, y[:4], "labels must be 5")):
+        with pytest.raises(ValueError, match=fragment):
+            net.evaluate(images, labels)
