@@ -76,10 +76,11 @@ def test_transient_scale_grows_with_time_steps_while_xi_c_does_not():
         assert point.depth_transient == pytest.approx(point.transient_constant * point.xi_transient)
 
 
-def test_transient_scale_is_the_pair_chain_fit():
-    """xi_transient is theory.correlation_decay on the chain of the network's width and std."""
+def test_transient_scale_is_the_pair_chain_e_folding_depth():
+    """xi_transient is theory.correlation_decay's window-free e-folding depth on the chain of the
+    network's width and std (and xi_transient_fit its windowed fit)."""
     point = trainability(T=3, beta=0.5, fan_in=100, samples=1000, seed=2, transient_layers=6, chains=16)
     decay = theory.correlation_decay(6, 100, 3, theory.optimal_sigma(1.0, 100), beta=0.5, encoding="static",
                                      chains=16, seed=2)
-    assert point.xi_transient == decay["xi"]
-    np.testing.assert_array_equal(point.xi_transient_se, decay["xi_se"])
+    assert point.xi_transient == decay["xi_efold"] and point.xi_transient_fit == decay["xi"]
+    np.testing.assert_array_equal(point.xi_transient_se, decay["xi_efold_se"])

@@ -33,6 +33,7 @@ Float64. Randomness: one numpy Generator seeded with ``seed`` (reproducible, thr
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +43,7 @@ from theory.meanfield.pair import ENCODINGS
 from theory.meanfield.temporal import RESETS, check_dynamics, input_layer
 from theory.chains.gram import chain_layer, gram_matrices, lif_spikes
 
-__all__ = ["PairChain", "pair_chain", "correlation_decay"]
+__all__ = ["PairChain", "pair_chain", "correlation_decay", "efold_depth"]
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,29 @@ def pair_chain(depth, width, T, sigma_w, threshold=1.0, beta=0.0, reset="subtrac
     return PairChain(widths, sigmas, threshold, beta, reset, rate, correlation)
 
 
+def efold_depth(gap) -> float:
+    """The first e-folding depth of a decaying gap: the number of layers after layer 1 at which
+    gap[l] falls to gap[1] / e, by linear interpolation of log gap between the two layers that
+    bracket it (float64). inf if the gap stays above gap[1] / e at every given layer; NaN if
+    gap[1] is not positive and finite or the gap becomes undefined (NaN: a silent layer) before
+    it crosses. No fit window: the scale is read where the data cross a
+    fixed level, so it does not move with how many layers were computed (beyond the crossing)."""
+    gap = np.asarray(gap, dtype=np.float64)
+    if gap.ndim != 1 or gap.size < 2 or not np.isfinite(gap[1]) or gap[1] <= 0.0:
+        return float("nan")
+    level = np.log(gap[1]) - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(gap)
+    for l in range(2, gap.size):
+        if np.isnan(gap[l]):                      # undefined (a silent layer): no crossing to read
+            return float("nan")
+        if logs[l] <= level:                      # a gap of exactly 0 crosses at once
+            if not np.isfinite(logs[l]):
+                return float(l - 1)
+            return float(l - 2 + (logs[l - 1] - level) / (logs[l - 1] - logs[l]))
+    return float("inf")
+
+
 def correlation_decay(depth, width, T, sigma_w, starts=(0.2, 0.9), **kwargs) -> dict:
     """Finite-width correlation depth scale from two starts: run :func:`pair_chain` from input
     correlations c0 = starts[0] and starts[1] (same seed), and fit
@@ -177,6 +201,11 @@ def correlation_decay(depth, width, T, sigma_w, starts=(0.2, 0.9), **kwargs) -> 
     error from the fit's covariance (delta method; NaN with two layers), the gap per layer and
     its se, and the layers used. At infinite width the same fit on
     theory.meanfield.pair.propagate_pair gives the mean-field xi_c when the map is near its fixed point.
+
+    The fit's xi moves with its window (the layers computed: the decay is not one exponential
+    over the first layers). "xi_efold" is the window-free scale, :func:`efold_depth` of the mean
+    gap (the layers for the gap to fall e-fold from layer 1), with "xi_efold_se" from a bootstrap
+    over the chains.
     """
     starts_ = validation.finite(starts, "starts")
     low = 0.0 if kwargs.get("encoding") == "bernoulli" else -1.0
@@ -196,4 +225,29 @@ def correlation_decay(depth, width, T, sigma_w, starts=(0.2, 0.9), **kwargs) -> 
         else:
             slope = np.polyfit(layers[use], np.log(gap[use]), 1, w=weights)[0]
         xi = np.inf if slope >= 0.0 else -1.0 / slope
-    return {"xi": float(xi), "xi_se": float(xi_se), "gap": gap, "gap_se": gap_se, "layers": layers[use]}
+    efold, efold_se = _efold_with_error(runs, seed=kwargs.get("seed", 0))
+    return {"xi": float(xi), "xi_se": float(xi_se), "gap": gap, "gap_se": gap_se, "layers": layers[use],
+            "xi_efold": efold, "xi_efold_se": efold_se}
+
+
+BOOTSTRAP = 200
+
+
+def _efold_with_error(runs, seed):
+    """:func:`efold_depth` of the mean gap and its standard error: the spread of the e-fold depth
+    over BOOTSTRAP resamples of each start's chains (with replacement, seeded)."""
+    def gap_of(a, b):
+        # a layer where every run is silent has no correlation: NaN, not a warning
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.abs(np.nanmean(b, axis=0) - np.nanmean(a, axis=0))
+    a, b = runs[0].count_correlation, runs[1].count_correlation
+    value = efold_depth(gap_of(a, b))
+    if not np.isfinite(value):
+        return value, float("nan")
+    rng = np.random.default_rng([int(seed), 0xE4])
+    draws = [efold_depth(gap_of(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))]))
+             for _ in range(BOOTSTRAP)]
+    draws = np.asarray(draws)
+    finite = draws[np.isfinite(draws)]
+    return value, float(finite.std(ddof=1)) if finite.size > 1 else float("nan")

@@ -77,8 +77,12 @@ class Trainability:
     depth           the predicted trainable depth L* = constant * xi_c (weight layers)
     constant        the constant used
     xi_transient    decay scale of the two-start correlation gap over the first layers at the
-                    network's width (exact pair chain; NaN if unresolved, e.g. silent)
-    xi_transient_se its standard error (the chain's sampling error through the fit)
+                    network's width (exact pair chain): its first e-folding depth, the layers for
+                    the gap to fall e-fold from layer 1 (theory.chains.pair_chain.efold_depth; no
+                    fit window); NaN if unresolved (e.g. silent)
+    xi_transient_se its standard error (bootstrap over the chain's runs)
+    xi_transient_fit, xi_transient_fit_se  the earlier definition: an exponential fitted over the
+                    resolvable layers of the first ``transient_layers`` (it moves with the window)
     depth_transient transient_constant * xi_transient (weight layers)
     transient_constant the constant used for it
     notes           what this regime's theory does not predict, and why
@@ -101,6 +105,8 @@ class Trainability:
     transient_constant: float = float("nan")
     regime: str = "plain"
     notes: tuple = ()
+    xi_transient_fit: float = float("nan")
+    xi_transient_fit_se: float = float("nan")
     detail: object = field(default=None, repr=False, compare=False)
 
 
@@ -203,9 +209,10 @@ def _plain(net, regime, notes, *, surrogate, scale, constant, samples, seed, fix
                               seed=validation.non_negative_int(seed, "seed"))
     return Trainability(xi_c=xi_c, xi_grad=gain_scale(chi), c_star=point.c_star, slope=point.slope,
                         slope_se=point.slope_se, step_slopes=point.step_slopes, chi=chi, rate=point.rate,
-                        depth=constant * xi_c, constant=constant, xi_transient=decay["xi"], xi_transient_se=decay["xi_se"],
-                        depth_transient=transient_constant * decay["xi"], transient_constant=transient_constant,
-                        regime=regime, notes=notes, detail=point)
+                        depth=constant * xi_c, constant=constant, xi_transient=decay["xi_efold"],
+                        xi_transient_se=decay["xi_efold_se"], depth_transient=transient_constant * decay["xi_efold"],
+                        transient_constant=transient_constant, regime=regime, notes=notes, detail=point,
+                        xi_transient_fit=decay["xi"], xi_transient_fit_se=decay["xi_se"])
 
 
 def _nan_point(regime, constant, notes, T, detail=None, **known):
