@@ -207,6 +207,11 @@ def monte_carlo(init="micheli", depth=None, width=None, *, threshold=None, beta=
     if draws < 2:
         raise ValueError(f"draws must be >= 2 for a standard error, got {draws}")
     confidence = float(validation.unit_interval(confidence, "confidence", closed_right=False))
+    # one draw holds its weights and every layer's float32 activity and int32 index lists
+    units = sum(int(np.prod(shape)) for shape in network.row_shapes)
+    weights = sum(e.fan_in * getattr(e.layer, 'width', getattr(e.layer, 'channels', 0)) for e in network.plan)
+    validation.check_memory(4 * weights + 12 * units * network.T * batch,
+                            f"a network of {network.depth} weight layers and {units} units x T={network.T} x batch={batch}")
     config = _summary_config(network, batch)
     seeds = _root_sequence(seed).spawn(draws)
     outputs = parallel.map_tasks(_run_draw_item, [(network, batch, s) for s in seeds], jobs=jobs, scheduler=scheduler,
@@ -302,10 +307,17 @@ def compare(mc: MonteCarloResult, prediction, layers=None, quantities=None) -> C
     """
     depth, steps = mc.rate.shape[0] - 1, mc.rate.shape[1]
     arrays = _prediction_arrays(prediction, depth, steps)
-    layers = range(depth + 1) if layers is None else [int(l) for l in layers]
+    layers = range(depth + 1) if layers is None else [validation.non_negative_int(l, "layers") for l in layers]
     if any(not 0 <= layer <= depth for layer in layers):
         raise ValueError(f"layers must lie in 0..{depth} (the simulated layers), got {list(layers)}")
-    quantities = [q for q in QUANTITIES if q in arrays] if quantities is None else list(quantities)
+    if quantities is None:
+        quantities = [q for q in QUANTITIES if q in arrays]
+    else:
+        quantities = [validation.choice(q, "quantities", QUANTITIES) for q in quantities]
+        missing = [q for q in quantities if q not in arrays]
+        if missing:
+            raise ValueError(f"the prediction has nothing to compare for quantities {missing} (it predicts "
+                             f"{sorted(arrays)})")
     rows = []
     for quantity in quantities:
         theory = arrays[quantity]

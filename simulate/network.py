@@ -60,6 +60,8 @@ class NetworkResult:
 
 
 def _float32_finite(array, name):
+    if np.iscomplexobj(array):
+        raise ValueError(f"{name} must be real, got complex values")
     try:
         with np.errstate(over="ignore"):    # overflow to inf is reported just below
             out = np.ascontiguousarray(array, dtype=np.float32)

@@ -55,3 +55,26 @@ def test_a_hundred_block_residual_network_keeps_its_stream_where_the_theory_says
     np.testing.assert_allclose(stream_sim, stream_theory, rtol=0.1)
     rate_gap = np.abs(measured.rate - predicted.rate)
     assert np.all(rate_gap <= 4 * measured.rate_se + 0.1 * predicted.rate + 1e-3)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: simulate.monte_carlo("micheli", 2, 10 ** 9, draws=2), "memory"),
+    (lambda: simulate.monte_carlo(Network(depth=2, width=10), draws=2, beta=0.5), "must not be given"),
+    (lambda: simulate.monte_carlo("micheli", 2, 10, draws=2, input_rate=0.3), "input_rate"),
+    (lambda: simulate.run_network([np.ones((3, 3)) + 1j], np.ones((2, 2, 3), np.float32), beta=0.5, threshold=1.0),
+     "real"),
+])
+def test_bad_monte_carlo_calls_name_the_problem(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_compare_refuses_fractional_layers_and_nothing_comparable():
+    net = Network(depth=2, width=50)
+    mc = simulate.monte_carlo(net, draws=2, batch=2)
+    with pytest.raises(ValueError, match="layers"):
+        simulate.compare(mc, theory.mean_field(net), layers=[1.7])
+    with pytest.raises(ValueError, match="layers"):
+        simulate.compare(mc, theory.mean_field(net), layers=[True])
+    with pytest.raises(ValueError, match="nothing to compare"):
+        simulate.compare(mc, theory.gram_chain(net), quantities=["mem_var"])

@@ -123,3 +123,16 @@ def test_trainability_says_what_it_cannot_predict_and_refuses_conflicts():
     assert point.regime == "convolutional" and np.isfinite(point.xi_c)
     with pytest.raises(ValueError, match="must not be given"):
         trainability(Network(depth=3, width=50), T=5, beta=0.9)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: LIF(threshold=[1.0, 2.0]), "threshold"),
+    (lambda: theory.propagate_temporal(3, 3, 0.1, 100, [1.0, 2.0], 0.5), "threshold"),
+    (lambda: theory.propagate_temporal(3, 10 ** 12, 0.1, 100, 1.0, 0.5), "memory"),
+    (lambda: theory.weight_std(["micheli"], 10), "name"),
+    (lambda: theory.weight_std("micheli", 10, 10, 1.0, [0.5, 0.6]), "beta"),
+    (lambda: theory.mean_field(Network(depth=2, width=10), samples=1), "samples"),
+])
+def test_newcomer_inputs_to_the_description_and_its_evaluators(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()

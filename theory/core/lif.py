@@ -83,8 +83,8 @@ class LIF:
     firing: Firing = Deterministic()
 
     def __post_init__(self):
-        object.__setattr__(self, "threshold", float(validation.finite(self.threshold, "threshold")))
-        object.__setattr__(self, "beta", float(validation.unit_interval(self.beta, "beta")))
+        object.__setattr__(self, "threshold", validation.scalar(self.threshold, "threshold"))
+        object.__setattr__(self, "beta", validation.scalar(self.beta, "beta", validation.unit_interval))
         validation.choice(self.reset, "reset", RESETS)
         if not isinstance(self.firing, Firing):
             raise ValueError(f"firing must be a firing rule (theory.Deterministic() or theory.Escape(tau)), "

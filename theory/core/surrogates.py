@@ -80,9 +80,9 @@ SURROGATES = {
 
 def surrogate_code(name: str) -> int:
     """Integer code of a surrogate (its position in :data:`SURROGATES`), for Numba dispatch."""
-    if name not in SURROGATES:
-        raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {name!r}")
-    return list(SURROGATES).index(name)
+    import snn_validation as validation
+
+    return list(SURROGATES).index(validation.choice(name, "surrogate", SURROGATES))
 
 
 def surrogate_grad(name: str, x, scale=None):
@@ -92,6 +92,6 @@ def surrogate_grad(name: str, x, scale=None):
 
     surrogate_code(name)
     func, default = SURROGATES[name]
-    scale = default if scale is None else float(validation.positive(scale, "scale"))
+    scale = default if scale is None else validation.scalar(scale, "scale", validation.positive)
     x = validation.finite(x, "x")
     return validation.scalar_or_array(func(x, scale))

@@ -140,16 +140,14 @@ def names(regime=None) -> list[str]:
 
 def get(name: str) -> Initialiser:
     """The registry entry; ValueError listing the known names otherwise."""
-    if name not in INITIALISERS:
-        raise ValueError(f"name must be one of {sorted(INITIALISERS)}, got {name!r}")
-    return INITIALISERS[name]
+    return INITIALISERS[validation.choice(name, "name", INITIALISERS)]
 
 
 def _layer_args(fan_in, fan_out, threshold, beta):
-    fan_in = int(validation.positive_int(fan_in, "fan_in"))
-    fan_out = int(validation.positive_int(fan_out, "fan_out"))
-    threshold = float(validation.finite(threshold, "threshold"))
-    beta = float(validation.unit_interval(beta, "beta"))
+    fan_in = int(validation.scalar(fan_in, "fan_in", validation.positive_int))
+    fan_out = int(validation.scalar(fan_out, "fan_out", validation.positive_int))
+    threshold = validation.scalar(threshold, "threshold")
+    beta = validation.scalar(beta, "beta", validation.unit_interval)
     return fan_in, fan_out, threshold, beta
 
 

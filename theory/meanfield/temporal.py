@@ -252,10 +252,10 @@ def input_layer(T, encoding="gaussian", input_std=1.0, input_mean=0.0, input_rat
     if encoding == "bernoulli":
         if input_rate is None:
             raise ValueError("input_rate must be given (in [0, 1]) for encoding='bernoulli'")
-        r = float(validation.unit_interval(input_rate, "input_rate"))
+        r = validation.scalar(input_rate, "input_rate", validation.unit_interval)
         return "spikes", r, r * r * np.ones((T, T)) + r * (1.0 - r) * np.eye(T)
-    std = float(validation.non_negative(input_std, "input_std"))
-    mean = float(validation.finite(input_mean, "input_mean")) * np.ones(T)
+    std = validation.scalar(input_std, "input_std", validation.non_negative)
+    mean = validation.scalar(input_mean, "input_mean") * np.ones(T)
     shape = np.eye(T) if encoding == "gaussian" else np.ones((T, T))
     return "current", mean, std * std * shape
 
@@ -271,8 +271,8 @@ def resolve_method(method, T):
 
 def check_dynamics(threshold, beta, reset):
     """Validated (threshold, beta, reset): threshold finite, beta in [0, 1], reset in RESETS."""
-    threshold = float(validation.finite(threshold, "threshold"))
-    beta = float(validation.unit_interval(beta, "beta"))
+    threshold = validation.scalar(threshold, "threshold")
+    beta = validation.scalar(beta, "beta", validation.unit_interval)
     validation.choice(reset, "reset", RESETS)
     return threshold, beta, reset
 
@@ -307,9 +307,12 @@ def propagate_temporal(depth, T, sigma_w, fan_in, threshold=1.0, beta=0.0, reset
     depth = validation.non_negative_int(depth, "depth")
     T = validation.time_steps(T)
     threshold, beta, reset = check_dynamics(threshold, beta, reset)
-    bias_var = float(validation.non_negative(bias_var, "bias_var"))
-    samples = int(validation.positive_int(samples, "samples"))
+    bias_var = validation.scalar(bias_var, "bias_var", validation.non_negative)
+    samples = int(validation.scalar(samples, "samples", validation.positive_int))
     method = resolve_method(method, T)
+    # the per-layer moments (T x T) and one layer's paths (samples x T x 4 arrays)
+    validation.check_memory(8 * (3 * (depth + 1) * T * T + 4 * samples * T),
+                            f"depth={depth} x T={T}^2 and samples={samples} x T={T}")
     gain = np.broadcast_to(validation.positive_int(fan_in, "fan_in") * validation.non_negative(sigma_w, "sigma_w") ** 2,
                            (depth,)) if depth else np.zeros(0)
     rng = np.random.default_rng(seed if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence))

@@ -53,7 +53,7 @@ class MeanField:
         self.T = net.T
         self.method = resolve_method(method, net.T)
         self.samples = int(validation.positive_int(samples, "samples"))
-        if self.samples < 2 and self.method == "sample":
+        if self.samples < 2:
             raise ValueError(f"samples must be >= 2 (a standard error needs two paths), got {samples!r}")
         seed = validation.non_negative_int(seed, "seed")
         self.rng = np.random.default_rng(seed)
