@@ -1,5 +1,5 @@
 """Training deep SNNs: test accuracy versus depth (10, 20, 50, 100 LIF layers) for the paper's
-init at its settings and for each regime of issue 14 with its own initialiser, next to the
+init at its settings and for each regime (escape noise, heavy-tailed weights, residual blocks) with its own initialiser, next to the
 depth scales the theory predicts for it (docs/theory.md §9).
 
 Every point is one run of simulate.experiments.training_run (the authors' MLP on the embedded
@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from simulate.experiments import training_run
-from theory.network.trainability import trainability
+from simulate.train import TrainConfig
+from theory import LIF, sew_network, trainability
 
 from . import style
 from ._spec import FigureSpec
@@ -24,48 +25,26 @@ from ._spec import FigureSpec
 CHANCE = 0.1
 
 
-def _plain_theory(item: dict) -> dict:
-    point = trainability(threshold=item["threshold"], beta=item["beta"], T=item["steps"], encoding="static",
-                         init=item["init"], fan_in=item["width"], samples=item["samples"], seed=item["seed"])
-    return {"xi_c": point.xi_c, "chi": point.chi}
-
-
-def _escape_theory(item: dict) -> dict:
-    """One-step theory of the escape-noise network (theory.regimes.escape): xi_c and chi at its fixed point."""
-    from theory.regimes.escape import predict
-    point = predict(item["escape_noise"], threshold=item["threshold"], fan_in=item["width"])
-    return {"xi_c": point.xi_c, "chi": point.chi}
-
-
-def _heavy_tailed_theory(item: dict) -> dict:
-    """One-step theory of the alpha-stable stack (theory.regimes.heavy_tailed): xi_c and the typical chi."""
-    from theory.regimes.heavy_tailed import heavy_tailed_trainability
-    point = heavy_tailed_trainability(alpha=item.get("weight_alpha") or 1.0, rate=item.get("weight_rate"),
-                                      gain=item.get("weight_gain"), threshold=item["threshold"], width=item["width"],
-                                      seed=item["seed"])
-    return {"xi_c": point.xi_c, "chi": point.chi}
-
-
-def _residual_theory(item: dict) -> dict:
-    """Block theory of the SEW-ADD network (theory.regimes.residual) at the figure's deepest depth with the
-    default branch multiplier a = 1/sqrt(N): the smallest block xi_c (blocks of one layer, so
-    layers) and the mean per-block gradient gain chi_block = 1 + a^2 chi_branch."""
-    from theory.regimes.residual import sew_trainability
-    depth = item["max_depth"]
-    point = sew_trainability(depth, width=item["width"], T=item["steps"], threshold=item["threshold"], beta=item["beta"],
-                             branch_scale=1.0 / np.sqrt(depth - 3), samples=item["samples"], seed=item["seed"])
-    return {"xi_c": point.xi_c, "chi": float(np.mean(point.chi_block))}
-
-
-# label -> (TrainConfig fields of the regime, theory of the regime)
+# label -> TrainConfig fields of the regime (the flags of python -m simulate.train); every regime's
+# theory is theory.trainability of the network the configuration trains, one call for all
 REGIMES = {
-    "paper's init (plain LIF)": ({"init": "micheli"}, _plain_theory),
-    "Kaiming (plain LIF)": ({"init": "kaiming"}, _plain_theory),
-    "escape noise tau 0.5, escape_critical": ({"init": "escape_critical", "firing": "escape", "escape_noise": 0.5},
-                                              _escape_theory),
-    "Cauchy weights (stable, rate 0.05)": ({"init": "stable", "weight_rate": 0.05}, _heavy_tailed_theory),
-    "residual SEW-ADD blocks (sew_add)": ({"architecture": "sew_add", "init": "sew_add"}, _residual_theory),
+    "paper's init (plain LIF)": {"init": "micheli"},
+    "Kaiming (plain LIF)": {"init": "kaiming"},
+    "escape noise tau 0.5, escape_critical": {"init": "escape_critical", "firing": "escape", "escape_noise": 0.5},
+    "Cauchy weights (stable, rate 0.05)": {"init": "stable", "weight_rate": 0.05},
+    "residual SEW-ADD blocks (sew_add)": {"architecture": "sew_add", "init": "sew_add"},
 }
+
+
+def regime_network(item: dict):
+    """The network a regime trains at the figure's deepest depth (simulate.train.describe); the
+    residual blocks' sew_add stds designed with the figure's samples and seed."""
+    fields = {k: v for k, v in item.items() if k not in ("regime", "samples", "max_depth", "train_size",
+                                                         "test_size", "epochs", "batch_size")}
+    if fields.get("init") == "sew_add":
+        return sew_network(item["max_depth"] - 3, item["width"], neuron=LIF(item["threshold"], item["beta"]),
+                           T=item["steps"], samples=item["samples"], seed=item["seed"])
+    return TrainConfig(depth=item["max_depth"], **fields).network()
 
 
 def run_point(item: dict) -> dict:
@@ -76,20 +55,20 @@ def run_point(item: dict) -> dict:
 
 
 def predict_regime(item: dict) -> dict:
-    """xi_c and chi of one regime at the figure's settings (the regime's own theory)."""
-    fields = dict(item)
-    label = fields.pop("regime")
-    return {key: float(value) for key, value in REGIMES[label][1](fields).items()}
+    """xi_c and chi of one regime at the figure's settings: theory.trainability of its network
+    (dispatched to the regime's theory: plain pair map, escape, heavy-tailed or residual blocks)."""
+    point = trainability(regime_network(item), samples=item["samples"], seed=item["seed"])
+    return {"xi_c": float(point.xi_c), "chi": float(point.chi)}
 
 
 def compute(params, ctx):
     fixed = {k: params[k] for k in ("train_size", "test_size", "width", "epochs", "beta", "threshold", "seed",
                                      "batch_size", "steps")}
     labels = [label for label in REGIMES if label in params["regimes"]]
-    items = [dict(fixed, depth=depth, **REGIMES[label][0]) for label in labels for depth in params["depths"]]
+    items = [dict(fixed, depth=depth, **REGIMES[label]) for label in labels for depth in params["depths"]]
     runs = ctx.map(run_point, items, version="1", desc="training runs")
     predictions = ctx.map(predict_regime, [dict(fixed, regime=label, samples=params["samples"],
-                                                max_depth=max(params["depths"]), **REGIMES[label][0])
+                                                max_depth=max(params["depths"]), **REGIMES[label])
                                            for label in labels], version="1", desc="regime theory")
     shape = (len(labels), len(params["depths"]))
     return {"regimes": labels, "depths": list(params["depths"]),
@@ -108,7 +87,7 @@ def plot(data, params):
         # a small horizontal offset per regime keeps coinciding points (all at chance) visible
         offset = 1.0 + 0.025 * (i - (len(data["regimes"]) - 1) / 2)
         ax.plot(np.array(depths) * offset, 100 * data["accuracy"][i], marker=markers[i % len(markers)],
-                label=label, lw=1.5, ms=5)
+                label=label, lw=1.5, ms=5, color=style.colour(REGIMES[label]["init"]))
     ax.axhline(100 * CHANCE, color="grey", ls=":", lw=1, label="chance (10 %)")
     ax.set_xscale("log")
     ax.set_xticks(depths, [str(d) for d in depths])
@@ -164,7 +143,7 @@ _BASE = {"width": 100, "beta": 0.5, "threshold": 1.0, "seed": 42, "batch_size": 
 FIGURE = FigureSpec(
     name="deep_training",
     caption="Training deep SNNs: test accuracy on MNIST after a fixed budget versus depth for the paper's init "
-            "at its settings and for each regime of issue 14 with its own initialiser (left), and the "
+            "at its settings and for each regime (escape noise, heavy-tailed weights, residual blocks) with its own initialiser (left), and the "
             "correlation depth scale xi_c and gradient gain chi its theory predicts (right; xi_c in blocks of one "
             "layer for the residual regime, evaluated at the deepest depth). Plain LIF stacks lose the difference "
             "between inputs within a few layers, escape noise shortens xi_c further and heavy-tailed weights buy "

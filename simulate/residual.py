@@ -40,14 +40,14 @@ import numpy as np
 
 import snn_validation as validation
 from theory.core.lif import reset_code
-from theory.regimes.residual import block_count, sew_stds
+from theory.regimes.residual import block_count
 from theory.core.surrogates import surrogate_code
 
 from . import bptt_kernels as K
 from .backprop import BatchResult, BlasThreads, cross_entropy, layer_currents, validate_batch
 
 __all__ = ["ARCHITECTURES", "BRANCH_SCALINGS", "ResidualBatchResult", "block_count", "branch_scale",
-           "forward_backward", "build_network", "config_scale"]
+           "forward_backward", "config_scale"]
 
 ARCHITECTURES = ("plain", "sew_add")
 BRANCH_SCALINGS = ("depth_sqrt", "depth", "none")   # a = 1/sqrt(N), 1/N, 1
@@ -178,22 +178,6 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     result.weight_grads = weight_grads
     result.bias_grads = bias_grads
     return result
-
-
-def build_network(config, n_inputs, n_classes):
-    """Weights of a TrainConfig with ``init="sew_add"`` (and zero biases if asked): per-layer stds
-    from theory.regimes.residual.sew_stds, designed with the temporal mean field at the run's T, beta,
-    reset, threshold and branch multiplier a (static Gaussian input of std 1 as the model of the static pixels), drawn
-    in layer order from Generator(seed) as theory.inits.sample_weights draws (float64, cast)."""
-    rng = np.random.default_rng(config.seed)
-    widths = [n_inputs] + [config.width] * (config.depth - 2) + [n_classes]
-    stds = sew_stds(config.depth, config.width, config.block_layers, config.threshold, config.residual_budget,
-                    n_inputs, n_classes, config.beta, T=config.steps, reset=config.reset,
-                    branch_scale=config_scale(config))
-    weights = [(std * rng.standard_normal((a, b))).astype(np.float32)
-               for std, a, b in zip(stds, widths[:-1], widths[1:])]
-    biases = [np.zeros(b, np.float32) for b in widths[1:]] if config.bias else None
-    return weights, biases
 
 
 def config_scale(config) -> float:

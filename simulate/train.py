@@ -83,18 +83,19 @@ import numba
 import numpy as np
 from tqdm.auto import tqdm
 
-from theory import inits
 import snn_validation as validation
+from theory import (SEW, Dense, Deterministic, Encoding, Escape, Gaussian, Init, LIF, Network, Repeat, inits, serial,
+                    sew_network)
 from theory.core.surrogates import SURROGATES
 
-from . import residual
+from . import residual, walk
 from .backprop import RESETS, forward_backward
 from .residual import ARCHITECTURES, BRANCH_SCALINGS, block_count
 from .data import Dataset, load_dataset
 from .encodings import pixel_currents
 from .optim import SCHEDULES, Adam, learning_rate
 
-__all__ = ["TrainConfig", "TrainedNetwork", "TrainResult", "train", "build_network", "layer_widths", "evaluate",
+__all__ = ["TrainConfig", "TrainedNetwork", "TrainResult", "train", "describe", "build_network", "layer_widths", "evaluate",
            "save_network", "load_network", "data_fingerprint", "main"]
 
 NETWORK_FORMAT = "snn-init-network-1"
@@ -242,6 +243,22 @@ class TrainConfig:
     def identity(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in self._FREE}
 
+    def network(self, n_inputs=784, n_classes=10) -> Network:
+        """The theory.Network this configuration trains (:func:`describe`)."""
+        return describe(self, n_inputs, n_classes)
+
+    @classmethod
+    def from_network(cls, net, **training) -> "TrainConfig":
+        """The configuration that trains the description ``net`` (its depth counted in weight
+        layers, as everywhere in the Python API) with the ``training`` fields (optimiser, data,
+        I/O: lr, epochs, batch_size, dataset, log_path, ...). The Numba trainer runs two layouts:
+        a plain stack, an input LIF layer and (Dense, LIF) layers of one hidden width with one
+        neuron, one registry initialiser, one gain and one bias variance; and theory.sew_network's
+        residual MLP (the sew_add init, or one registry initialiser in every layer). The input is
+        the data's static pixel current, whatever the description's encoding models. ValueError
+        naming what does not fit otherwise."""
+        return cls(**{**_fields_of(net), **training}).validate()
+
 
 def _check_single_values(config) -> None:
     """Every numeric field holds one value (an array or a list where one number belongs would
@@ -257,26 +274,55 @@ def layer_widths(depth, width, n_inputs=784, n_classes=10) -> list[int]:
     return [n_inputs] + [width] * (depth - 2) + [n_classes]
 
 
-def build_network(config: TrainConfig, n_inputs, n_classes):
-    """Weights drawn from the init registry with Generator(seed), times ``weight_scale``; biases
-    (if asked) zero, or N(0, bias_std^2) drawn after all weights from the same generator."""
+def describe(config, n_inputs=784, n_classes=10) -> Network:
+    """The theory.Network a configuration trains: an input LIF layer of ``n_inputs`` units, then
+    depth - 1 x (Dense, LIF) (hidden width H, ``n_classes`` outputs), or for the ``sew_add``
+    architecture theory.sew_network's layout (a stem, blocks of ``block_layers`` (Dense, LIF)
+    adding a x their spikes to the stream, the output). The neuron carries the run's threshold,
+    beta, reset and firing (escape noise); the weights are the registry initialiser with its own
+    parameters (T, reset and tau are the network's), ``weight_scale`` as every layer's gain and
+    bias_std^2 as the bias variance; the sew_add init's per-layer stds are those of
+    theory.regimes.residual.sew_stds at the run's T. The input encoding is static N(0, 1), the
+    theory's model of the static pixels (docs/theory.md §8)."""
+    config = _as_config(config)
+    firing = Escape(config.escape_noise) if config.firing == "escape" else Deterministic()
+    neuron = LIF(config.threshold, config.beta, config.reset, firing)
+    encoding = Encoding("static")
     if config.init == "sew_add":
-        return residual.build_network(config, n_inputs, n_classes)
-    rng = np.random.default_rng(config.seed)
-    widths = layer_widths(config.depth, config.width, n_inputs, n_classes)
-    # entries that depend on the time steps or the reset (micheli_temporal) get this run's values
+        return sew_network(block_count(config.depth, config.block_layers), config.width,
+                           block_layers=config.block_layers, multiplier=residual.config_scale(config), inputs=n_inputs,
+                           classes=n_classes, neuron=neuron, T=config.steps, encoding=encoding,
+                           budget=config.residual_budget)
     accepted = inits.get(config.init).params
-    params = {name: value for name, value in (("T", config.steps), ("reset", config.reset),
-                                              ("tau", config.escape_noise), ("alpha", config.weight_alpha),
-                                              ("gain", config.weight_gain), ("rate", config.weight_rate))
+    params = {name: value for name, value in (("alpha", config.weight_alpha), ("gain", config.weight_gain),
+                                              ("rate", config.weight_rate))
               if name in accepted and value is not None}
-    weights = [inits.sample_weights(config.init, a, b, rng, threshold=config.threshold, beta=config.beta, **params)
-               for a, b in zip(widths[:-1], widths[1:])]
-    weights = [np.float32(config.weight_scale) * w for w in weights]      # x 1 is exact: same bits by default
+    weights = Init(config.init, **params)
+    bias_var = config.bias_std ** 2 if config.bias else 0.0
+
+    def dense(n):
+        return Dense(n, weights, bias_var, config.weight_scale)
+    hidden = config.depth - 2
+    if config.architecture == "sew_add" and hidden >= 1:
+        k = config.block_layers
+        blocks = [SEW(serial(*[(dense(config.width), neuron) for _ in range(k)]), "add", residual.config_scale(config))
+                  for _ in range(block_count(config.depth, k))]
+        layers = serial(neuron, dense(config.width), neuron, *blocks, dense(n_classes), neuron)
+    else:
+        layers = serial(neuron, *[(dense(n), neuron) for n in [config.width] * hidden + [n_classes]])
+    return Network(layers, input=n_inputs, T=config.steps, encoding=encoding)
+
+
+def build_network(config: TrainConfig, n_inputs, n_classes):
+    """Weights drawn from :func:`describe`'s network with Generator(seed), layer by layer from
+    each layer's resolved law (simulate.walk.draw_weights; the gain ``weight_scale`` in float32);
+    biases (if asked) zero, or N(0, bias_std^2) drawn after all weights from the same generator."""
+    rng = np.random.default_rng(config.seed)
+    weights = walk.draw_weights(describe(config, n_inputs, n_classes), rng)
     biases = None
     if config.bias:
         biases = [(rng.normal(0.0, config.bias_std, b) if config.bias_std > 0 else np.zeros(b)).astype(np.float32)
-                  for b in widths[1:]]
+                  for b in [w.shape[1] for w in weights]]
     return weights, biases
 
 
@@ -694,8 +740,78 @@ def _check_training_memory(config: TrainConfig, n_inputs: int, n_classes: int, n
                                     f"eval_batch_size={config.eval_batch_size}")
 
 
-def train(config, data=None) -> TrainResult:
-    """Train (or resume) the network of ``config`` (TrainConfig or dict); returns a
+def _fields_of(net) -> dict:
+    """The network fields of TrainConfig that describe ``net`` (see TrainConfig.from_network)."""
+    from theory.regimes.residual import sew_stds
+    if not isinstance(net, Network):
+        raise ValueError(f"net must be a theory.Network, got {type(net).__name__}")
+    neuron = net.neuron
+    fields = dict(depth=len(net.neurons), steps=net.T, threshold=neuron.threshold, beta=neuron.beta,
+                  reset=neuron.reset)
+    if not neuron.deterministic:
+        fields.update(firing="escape", escape_noise=neuron.firing.tau)
+    top = net.layers.layers
+    blocks = [layer for layer in top if isinstance(layer, SEW)]
+    unsupported = ValueError("the Numba trainer runs plain stacks (LIF, then (Dense, LIF) layers of one width) and "
+                             "theory.sew_network's residual MLP; for other networks (convolutions, pooling, batch "
+                             "norm, MS blocks) use python -m snn_bridge.train")
+    kinds = [type(layer) for layer in top]
+    if blocks:
+        k = len(blocks[0].branch.layers) // 2
+        if kinds != [LIF, Dense, LIF] + [SEW] * len(blocks) + [Dense, LIF] or any(
+                b.connect != "add" or b.multiplier != blocks[0].multiplier or len(b.branch.layers) != 2 * k
+                for b in blocks):
+            raise unsupported
+        a = blocks[0].multiplier
+        scaling = {1.0: "none", 1.0 / np.sqrt(len(blocks)): "depth_sqrt", 1.0 / len(blocks): "depth"}.get(a)
+        if scaling is None:
+            raise ValueError(f"the trainer's branch multipliers are 1, 1/sqrt(blocks) and 1/blocks; this network's "
+                             f"is {a}")
+        fields.update(architecture="sew_add", block_layers=k, branch_scaling=scaling)
+    elif not net.plain and not (kinds[:1] == [LIF] and set(kinds) <= {LIF, Dense, Repeat}):
+        raise unsupported
+    widths = net.widths
+    if len(set(widths[1:-1])) > 1:
+        raise ValueError(f"the trainer's hidden layers share one width, this network's are {sorted(set(widths[1:-1]))}")
+    fields["width"] = widths[1] if len(widths) > 2 else 100
+    laws = {entry.layer.weights for entry in net.plan}
+    gains = {entry.layer.gain for entry in net.plan}
+    bias_vars = {entry.layer.bias_var for entry in net.plan}
+    if blocks and all(isinstance(law, Gaussian) for law in laws):
+        designed = sew_stds(len(net.neurons), fields["width"], fields["block_layers"], neuron.threshold, 1.0,
+                            widths[0], widths[-1], neuron.beta, T=net.T, reset=neuron.reset, branch_scale=a)
+        if not np.array_equal(net.weight_stds(), designed):
+            raise ValueError("the trainer draws explicit Gaussian stds only as the sew_add design (budget 1, "
+                             "theory.sew_network's default); give the layers one registry initialiser otherwise")
+        fields["init"] = "sew_add"
+    elif len(laws) == 1 and isinstance(next(iter(laws)), Init):
+        law = next(iter(laws))
+        params = dict(law.params)
+        mapped = {"alpha": "weight_alpha", "gain": "weight_gain", "rate": "weight_rate"}
+        context = {"T": net.T, "reset": neuron.reset, "tau": getattr(neuron.firing, "tau", None)}
+        for name, value in params.items():
+            if name in mapped:
+                fields[mapped[name]] = value
+            elif context.get(name, object()) != value:
+                raise ValueError(f"the trainer takes the initialiser's {name!r} from the network ({context.get(name)}); "
+                                 f"this network sets {name}={value!r}")
+        fields["init"] = law.name
+    else:
+        raise ValueError("the trainer draws every layer from one registry initialiser (or the sew_add design); this "
+                         "network's layers differ")
+    if len(gains) != 1 or len(bias_vars) != 1:
+        raise ValueError("the trainer gives every layer one gain and one bias variance; this network's layers differ")
+    fields["weight_scale"] = gains.pop()
+    bias_var = bias_vars.pop()
+    if bias_var > 0:
+        fields.update(bias=True, bias_std=float(np.sqrt(bias_var)))
+    return fields
+
+
+def train(config, data=None, **training) -> TrainResult:
+    """Train (or resume) the network of ``config``: a TrainConfig (or a dict of its fields), or a
+    theory.Network with the ``training`` fields (optimiser, data and I/O: lr, epochs, dataset,
+    log_path, ...; TrainConfig.from_network); returns a
     :class:`TrainResult` with the trained network and the history (see the module docstring).
     ``data``: a preloaded simulate.data.Dataset; ``config.train_size`` and ``config.test_size``
     then apply to it as to a loaded one (the first n images of each split; ValueError naming the
@@ -703,6 +819,10 @@ def train(config, data=None) -> TrainResult:
     destination (log_path, checkpoint_path, network_path) is checked writable and an existing
     checkpoint readable before any training starts; a run whose arrays cannot fit in the
     available memory is refused first (ValueError naming width, depth, batch sizes and steps)."""
+    if isinstance(config, Network):
+        config = TrainConfig.from_network(config, **training)
+    elif training:
+        raise ValueError(f"{sorted(training)} go with a theory.Network; a TrainConfig holds them itself")
     config = _as_config(config)
     for name in ("log_path", "checkpoint_path", "network_path"):
         if getattr(config, name):

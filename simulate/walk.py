@@ -30,7 +30,7 @@ from theory.network.layers import AvgPool, BatchNorm, Conv, Dense, Flatten, MaxP
 from . import encodings, kernels
 from .network import PARALLEL_WORK, lif_statistics
 
-__all__ = ["WalkResult", "draw", "forward"]
+__all__ = ["WalkResult", "draw", "draw_weights", "forward"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,10 @@ class WalkResult:
     out: np.ndarray
 
 
-def draw(net: Network, batch: int, rng: np.random.Generator):
-    """(weights, biases, inputs) of one finite network and batch (module docstring)."""
+def draw_weights(net: Network, rng: np.random.Generator) -> list:
+    """The weights of every weight layer, in the order of ``net.plan``, from its resolved law
+    (float64 draws cast to float32, as theory.inits.sample_weights draws), times its gain in
+    float32: dense (fan_in, width), convolutions (C_out, C_in, *kernel)."""
     weights = []
     for entry in net.plan:
         layer = entry.layer
@@ -58,6 +60,12 @@ def draw(net: Network, batch: int, rng: np.random.Generator):
         if layer.gain != 1.0:
             w = np.float32(layer.gain) * w
         weights.append(w)
+    return weights
+
+
+def draw(net: Network, batch: int, rng: np.random.Generator):
+    """(weights, biases, inputs) of one finite network and batch (module docstring)."""
+    weights = draw_weights(net, rng)
     biases = []
     for entry in net.plan:
         layer = entry.layer
