@@ -142,10 +142,10 @@ def sew_network(blocks, width=100, *, block_layers=1, connect="add", multiplier=
     last layer at the rate that raises the stream's mean by ``budget`` times the stem's rate over
     all blocks, solved on the temporal mean field at T with a static input of the encoding's std);
     any other registry name: that initialiser in every layer. ``encoding`` default static N(0, 1)."""
-    blocks = int(validation.positive_int(blocks, "blocks"))
+    blocks = validation.non_negative_int(blocks, "blocks")
     neuron = LIF(1.0, 0.5) if neuron is None else neuron
     encoding = Encoding("static") if encoding is None else encoding
-    a = (1.0 / np.sqrt(blocks) if connect == "add" else 1.0) if multiplier is None else multiplier
+    a = (1.0 / np.sqrt(blocks) if connect == "add" and blocks else 1.0) if multiplier is None else multiplier
     depth = 3 + blocks * int(validation.positive_int(block_layers, "block_layers"))
     block_count(depth, block_layers)
     if init == "sew_add":
