@@ -6,6 +6,8 @@ figure module is only compute/plot glue over public calls.
     gradient_norm_draws    per-layer ||dL/dW_l||^2 and ||delta_l||^2 by BPTT, per surrogate
     training_run           one training run of simulate.train with its test curve
     epochs_to              first epoch whose test accuracy reaches a target
+    count_correlation      per-layer correlation of two inputs' spike counts through a description
+    initial_statistics     per-layer rates and gradient norms of a training configuration at init
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from .backprop import loss_and_grads
 from .data import load_mnist
 from .network import run_network
 
-__all__ = ["spike_count_draws", "gradient_norm_draws", "training_run", "epochs_to"]
+__all__ = ["spike_count_draws", "gradient_norm_draws", "training_run", "epochs_to", "count_correlation",
+           "initial_statistics"]
 
 
 def spike_count_draws(depth, width, threshold, draws, seed) -> np.ndarray:
@@ -98,3 +101,69 @@ def epochs_to(accuracy, target) -> int:
     """Index of the first entry of ``accuracy`` (epoch 0 = untrained) >= target; -1 if none."""
     hits = np.nonzero(np.asarray(accuracy) >= target)[0]
     return int(hits[0]) if len(hits) else -1
+
+
+def count_correlation(net, input_correlation, *, pairs=16, networks=4, seed=0) -> dict:
+    """The simulated twin of the pair theory (docs/theory.md §9) on any description: ``networks``
+    independent draws of ``net`` (simulate.walk), each run on ``pairs`` input pairs whose two
+    members have correlation ``input_correlation`` (currents: x_b = c x_a + sqrt(1 - c^2) x', both
+    drawn from the encoding; bernoulli spikes: b copies a's spike with probability c, a fresh draw
+    otherwise). Per recorded row: the across-neuron (and across-pair) Pearson correlation of the
+    two members' spike counts over the T steps, and the rate. Returns {"correlation", "rate":
+    (networks, rows) float64} (NaN where a row is silent). Generator seeded with [seed, networks]."""
+    from . import walk
+    from theory import Network
+
+    if not isinstance(net, Network):
+        raise ValueError(f"net must be a theory.Network, got {type(net).__name__}")
+    c = float(np.clip(float(input_correlation), -1.0, 1.0))
+    if c != float(input_correlation):
+        raise ValueError(f"input_correlation must lie in [-1, 1], got {input_correlation!r}")
+    rng = np.random.default_rng([int(seed), int(networks)])
+    correlation, rate = [], []
+    for _ in range(int(networks)):
+        weights, biases, first = walk.draw(net, pairs, rng)
+        _, _, second = walk.draw(net, pairs, rng)
+        if net.encoding.spikes:
+            copy = rng.random(first.shape) < c
+            partner = np.where(copy, first, second)
+        else:
+            partner = (c * first + np.sqrt(1.0 - c * c) * second).astype(np.float32)
+        inputs = np.concatenate([first, partner], axis=1)
+        result = walk.forward(net, weights, biases, inputs, record_spikes=True)
+        row_corr = []
+        for s in result.spikes:
+            k = s.reshape(s.shape[0], s.shape[1], -1).sum(axis=0).astype(np.float64)   # (2 pairs, units)
+            a, b = k[:pairs].ravel(), k[pairs:].ravel()
+            row_corr.append(np.nan if a.std() == 0 or b.std() == 0 else float(np.corrcoef(a, b)[0, 1]))
+        correlation.append(row_corr)
+        rate.append(result.rate.mean(axis=1))
+    return {"correlation": np.array(correlation), "rate": np.array(rate)}
+
+
+def initial_statistics(config, data, batches=3) -> dict:
+    """A training configuration at initialisation (simulate.train.TrainConfig or a dict of its
+    fields): per-layer rates on ``data``'s test images (simulate.train.evaluate), and per-layer
+    gradient norms ||dL/dW_l|| (float64 norms of the float32 BPTT gradients, batches of
+    ``config.batch_size`` training images in order, the configuration's surrogate and scale).
+    Returns {"rates": list, "grad_norms": (batches, layers) array, "norm_ratio": the geometric
+    mean over hidden layers of ||dW_{l+1}|| / ||dW_l|| (NaN with fewer than 4 layers)}."""
+    from .train import TrainConfig, batch_pass, build_network, evaluate, neuron_kwargs
+    from .encodings import pixel_currents
+
+    config = TrainConfig(**config) if isinstance(config, dict) else config
+    config = config.validate()
+    n_classes = max(10, data.n_classes)
+    weights, biases = build_network(config, data.x_train.shape[1], n_classes)
+    rates = evaluate(weights, biases, data.x_test, data.y_test, config)["rates"]
+    norms = []
+    for b in range(int(batches)):
+        index = np.arange(config.batch_size * b, config.batch_size * (b + 1)) % len(data.x_train)
+        result = batch_pass(config)(weights, biases, pixel_currents(data.x_train[index], config.steps),
+                               data.y_train[index].astype(np.int64), surrogate=config.surrogate,
+                               surrogate_scale=config.surrogate_scale, **neuron_kwargs(config))
+        norms.append([float(np.linalg.norm(g.astype(np.float64))) for g in result.weight_grads])
+    norms = np.array(norms)
+    logs = np.log(np.maximum(norms, 1e-300))
+    ratio = float(np.exp(np.mean(np.diff(logs[:, 1:-1], axis=1)))) if norms.shape[1] > 3 else float("nan")
+    return {"rates": rates, "grad_norms": norms, "norm_ratio": ratio}

@@ -96,7 +96,7 @@ from .encodings import pixel_currents
 from .optim import SCHEDULES, Adam, learning_rate
 
 __all__ = ["TrainConfig", "TrainedNetwork", "TrainResult", "train", "describe", "build_network", "layer_widths", "evaluate",
-           "save_network", "load_network", "data_fingerprint", "main"]
+           "save_network", "load_network", "data_fingerprint", "batch_pass", "neuron_kwargs", "main"]
 
 NETWORK_FORMAT = "snn-init-network-1"
 CHECKPOINT_FORMAT = "snn-init-checkpoint-1"
@@ -326,7 +326,7 @@ def build_network(config: TrainConfig, n_inputs, n_classes):
     return weights, biases
 
 
-def _pass(config):
+def batch_pass(config):
     """forward_backward of the configured architecture (simulate.backprop's, or simulate.residual's)."""
     if config.architecture == "plain":
         return forward_backward
@@ -334,7 +334,7 @@ def _pass(config):
                              branch_scale=residual.config_scale(config))
 
 
-def _kwargs(config, noise_words=(), sample_offset=0):
+def neuron_kwargs(config, noise_words=(), sample_offset=0):
     """Neuron keywords of forward_backward; with escape firing also its noise: the seed is
     drawn from SeedSequence([seed, *noise_words]) (training: (epoch, batch); evaluation: none,
     with each test image's index as its sample number, so the test spikes do not depend on
@@ -352,8 +352,8 @@ def evaluate(weights, biases, images, labels, config) -> dict:
     total_loss, correct, rates = 0.0, 0, 0.0
     for start in range(0, len(images), config.eval_batch_size):
         x, y = images[start:start + config.eval_batch_size], labels[start:start + config.eval_batch_size]
-        result = _pass(config)(weights, biases, pixel_currents(x, config.steps), y.astype(np.int64),
-                                  backward=False, **_kwargs(config, sample_offset=start))
+        result = batch_pass(config)(weights, biases, pixel_currents(x, config.steps), y.astype(np.int64),
+                                  backward=False, **neuron_kwargs(config, sample_offset=start))
         total_loss += result.loss * len(y)
         correct += int(np.sum(np.argmax(result.counts, axis=1) == y))
         rates = rates + result.rates * len(y)
@@ -866,9 +866,9 @@ def _train(config, data):
         for batch in bar:
             index = order[batch * config.batch_size:(batch + 1) * config.batch_size]
             labels = data.y_train[index].astype(np.int64)
-            result = _pass(config)(weights, biases, pixel_currents(data.x_train[index], config.steps), labels,
+            result = batch_pass(config)(weights, biases, pixel_currents(data.x_train[index], config.steps), labels,
                                       surrogate=config.surrogate, surrogate_scale=config.surrogate_scale,
-                                      **_kwargs(config, (epoch, batch)))
+                                      **neuron_kwargs(config, (epoch, batch)))
             grads = result.weight_grads + (result.bias_grads or [])
             if not np.isfinite(result.loss) or not all(np.all(np.isfinite(g)) for g in grads):
                 raise FloatingPointError(f"non-finite loss or gradient at epoch {epoch}, batch {batch + 1} "

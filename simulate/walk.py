@@ -45,6 +45,7 @@ class WalkResult:
     active: np.ndarray
     stream: np.ndarray | None
     out: np.ndarray
+    spikes: list | None = None
 
 
 def draw_weights(net: Network, rng: np.random.Generator) -> list:
@@ -98,8 +99,9 @@ class _Spikes:
 
 
 class _Walk:
-    def __init__(self, net, weights, biases, noise_seed, sample_offset):
+    def __init__(self, net, weights, biases, noise_seed, sample_offset, record=False):
         self.net = net
+        self.recorded = [] if record else None
         self.params = iter(zip(net.plan, weights, biases))
         self.noise_seed, self.sample_offset = int(noise_seed), int(sample_offset)
         self.rows, self.stream = [], []
@@ -149,6 +151,8 @@ class _Walk:
         row = len(self.rows)
         spikes, index, count, stats = lif_statistics(drive, neuron, self.noise_seed, row, self.sample_offset)
         self.rows.append(stats)
+        if self.recorded is not None:
+            self.recorded.append(spikes.reshape((steps, batch) + shape))
         return _Spikes(spikes.reshape((steps, batch) + shape), index, count)
 
     def dense(self, layer, x):
@@ -233,9 +237,10 @@ class _Walk:
         return out
 
 
-def forward(net: Network, weights, biases, inputs, *, noise_seed=0, sample_offset=0) -> WalkResult:
+def forward(net: Network, weights, biases, inputs, *, noise_seed=0, sample_offset=0,
+            record_spikes=False) -> WalkResult:
     """Run ``net`` with the drawn parameters on ``inputs`` (T, B, *input) (module docstring)."""
-    walk = _Walk(net, weights, biases, noise_seed, sample_offset)
+    walk = _Walk(net, weights, biases, noise_seed, sample_offset, record_spikes)
     rows = []
     if net.encoding.spikes:
         x = _Spikes(np.ascontiguousarray(inputs, dtype=np.uint8))
@@ -249,7 +254,11 @@ def forward(net: Network, weights, biases, inputs, *, noise_seed=0, sample_offse
     rows += walk.rows
     rate, mem_mean, mem_var, active = (np.array([r[i] for r in rows]) for i in range(4))
     stream = np.array(walk.stream) if walk.stream else None
-    return WalkResult(rate, mem_mean, mem_var, active, stream, out.values if isinstance(out, _Spikes) else out)
+    recorded = None
+    if record_spikes:
+        recorded = ([np.ascontiguousarray(inputs, dtype=np.uint8)] if net.encoding.spikes else []) + walk.recorded
+    return WalkResult(rate, mem_mean, mem_var, active, stream, out.values if isinstance(out, _Spikes) else out,
+                      recorded)
 
 
 # the simulator's threshold for parallel kernels (re-exported for the benchmarks)

@@ -78,3 +78,27 @@ def test_compare_refuses_fractional_layers_and_nothing_comparable():
         simulate.compare(mc, theory.mean_field(net), layers=[True])
     with pytest.raises(ValueError, match="nothing to compare"):
         simulate.compare(mc, theory.gram_chain(net), quantities=["mem_var"])
+
+
+def test_count_correlation_of_identical_inputs_is_one_and_of_independent_ones_near_zero():
+    """Two identical static inputs through one network give identical spikes (correlation 1 in
+    every row that fires); independent inputs start uncorrelated at the input layer (|c| below
+    5 / sqrt(units x pairs): a fluctuation bound exceeded with probability below 1e-6)."""
+    from simulate.experiments import count_correlation
+    net = Network(depth=3, width=300, neuron=LIF(1.0, 0.5), T=3, encoding=Encoding("static"))
+    same = count_correlation(net, 1.0, pairs=8, networks=2, seed=3)
+    np.testing.assert_allclose(same["correlation"], 1.0, rtol=0, atol=1e-12)
+    diff = count_correlation(net, 0.0, pairs=8, networks=2, seed=3)
+    assert np.all(np.abs(diff["correlation"][:, 0]) < 5 / np.sqrt(300 * 8))
+
+
+def test_initial_statistics_match_evaluate_and_have_one_norm_per_layer():
+    from simulate.data import load_mnist
+    from simulate.experiments import initial_statistics
+    from simulate.train import TrainConfig, build_network, evaluate
+    data = load_mnist(192, 64)
+    config = TrainConfig(depth=6, width=32, steps=3)
+    stats = initial_statistics(config, data, batches=2)
+    weights, biases = build_network(config.validate(), 784, 10)
+    assert stats["rates"] == evaluate(weights, biases, data.x_test, data.y_test, config)["rates"]
+    assert stats["grad_norms"].shape == (2, 5) and np.isfinite(stats["norm_ratio"])

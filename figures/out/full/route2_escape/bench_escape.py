@@ -1,6 +1,15 @@
-"""Per-batch cost of forward_backward, deterministic vs escape firing (depth D weight layers, width 100, T 8, batch 64, 1 thread)."""
-import time, numba, numpy as np
+"""Per-batch cost of a training pass, deterministic vs escape firing (depth D weight layers, width
+100, T 8, batch 64, 1 thread): the escape neuron is the same kernel with its firing rule folded in.
+
+    python figures/out/full/route2_escape/bench_escape.py
+"""
+import time
+
+import numba
+import numpy as np
+
 from simulate.backprop import forward_backward
+
 numba.set_num_threads(1)
 rng = np.random.default_rng(0)
 for D in (50, 100):
@@ -12,5 +21,7 @@ for D in (50, 100):
         forward_backward(W, None, x, y, beta=0.5, threshold=1.0, **kw)
         times = []
         for rep in range(7):
-            t0 = time.perf_counter(); forward_backward(W, None, x, y, beta=0.5, threshold=1.0, **kw); times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            forward_backward(W, None, x, y, beta=0.5, threshold=1.0, **kw)
+            times.append(time.perf_counter() - t0)
         print(f"depth {D} {name}: median {np.median(times):.3f} s, min {min(times):.3f} s per batch")
