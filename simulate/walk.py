@@ -56,7 +56,7 @@ def draw_weights(net: Network, rng: np.random.Generator) -> list:
     for entry in net.plan:
         layer = entry.layer
         shape = (entry.fan_in, layer.width) if isinstance(layer, Dense) else \
-            (layer.channels, entry.fan_in // int(np.prod(layer.kernel))) + tuple(layer.kernel)
+            (layer.channels, entry.in_shape[0]) + layer.geometry(entry.in_shape)[0]
         w = draw_law(entry.law.spec(), shape, rng)
         if layer.gain != 1.0:
             w = np.float32(layer.gain) * w
@@ -174,34 +174,34 @@ class _Walk:
     def conv(self, layer, x):
         from . import conv_kernels as C
         weight, bias = self.weights(layer)
-        one_d = layer.dims == 1
+        values = x.values if isinstance(x, _Spikes) else x
+        _, stride, padding = layer.geometry(values.shape[2:])
+        one_d = len(stride) == 1
+        if one_d:
+            stride, padding = stride[0], padding[0]
         if isinstance(x, _Spikes):
             run = C.conv1d_spikes if one_d else C.conv2d_spikes
-            return run(x.values, weight, bias, layer.stride, layer.padding)
+            return run(x.values, weight, bias, stride, padding)
         run = C.conv1d_dense if one_d else C.conv2d_dense
-        return run(x, weight, bias, layer.stride, layer.padding)
+        return run(x, weight, bias, stride, padding)
 
     def pool(self, layer, x):
         from . import conv_kernels as C
         values = x.values if isinstance(x, _Spikes) else x
-        dims = values.ndim - 3
         kernel = layer.window(values.shape[2:])
-        if dims == 1:
-            values = values[..., None, :]
-            kernel = (1,) + tuple(kernel)
         run = C.max_pool if isinstance(layer, MaxPool) else C.avg_pool
-        out = run(np.ascontiguousarray(values), kernel, kernel)
-        if dims == 1:
-            out = out[..., 0, :]
-        return _Spikes(np.ascontiguousarray(out)) if isinstance(x, _Spikes) and out.dtype == np.uint8 else out
+        out = run(np.ascontiguousarray(values), kernel[0] if len(kernel) == 1 else kernel)
+        return _Spikes(np.ascontiguousarray(out)) if out.dtype == np.uint8 else out
 
     def batch_norm(self, layer, x):
         from . import conv_kernels as C
         if isinstance(x, _Spikes):
             raise ValueError("BatchNorm is simulated on currents (put it between a weight layer and a neuron)")
-        run = C.batch_norm if layer.over == "time" else C.batch_norm_per_step
         channels = x.shape[2]
-        return run(x, np.full(channels, layer.weight, np.float32), np.full(channels, layer.bias, np.float32), layer.eps)
+        normalised, _, _ = C.batch_norm(x, np.full(channels, layer.weight, np.float32),
+                                        np.full(channels, layer.bias, np.float32), eps=layer.eps,
+                                        per_step=layer.over == "step")
+        return normalised
 
     # ------------------------------------------------------------------ residual blocks
     def sew(self, block, x):

@@ -16,7 +16,9 @@ own stream value (its current sums n inputs, the unit's own one among them), so
     iand:  m' = m (1 - p), M'[t, t'] = M[t, t'] (1 - p_t - p_t' + B[t, t'])  (M_x' the same with M_x, B_x)
     and:   m' = m p,       M' = M o B,   M_x' = M_x o B_x
     MS:    the branch's current is Gaussian and independent of h: means, covariances, two-unit
-           covariances and shared offsets add.
+           covariances and shared offsets add (a branch ending in batch norm over time whose
+           offsets vary over the steps is a scale mixture of Gaussians: taken as the Gaussian of
+           the same moments).
 
 The dense SEW-ADD theory with its initialiser (sew_add: the per-layer stds that start every block
 near the identity) is theory.regimes.residual's; :func:`sew_network` builds that network as one
@@ -33,7 +35,8 @@ from theory.core.laws import Gaussian
 from theory.core.lif import LIF
 from theory.network.description import Encoding, Network
 from theory.network.layers import Dense, Init, Serial, serial
-from theory.network.signal import UNIFORM, Signal, current, spikes
+from theory.network import rules
+from theory.network.signal import Field, Signal, current, spikes
 from theory.regimes.residual import block_count, sew_stds
 
 __all__ = ["SEW", "MS", "CONNECTS", "sew_network"]
@@ -75,25 +78,32 @@ class SEW:
         x = ctx.apply(self.branch, signal)
         if x.kind != "spikes":
             raise ValueError("a SEW block's branch must end with a neuron")
-        m, M, p, B = signal.mean, signal.moment, x.mean, x.moment
-        both = np.outer(m, p) + np.outer(p, m)
         cross = None
+        if signal.cross is not None and x.cross is not None:
+            cross = self._combine(signal.mean, signal.cross, x.mean, x.cross)
+        if signal.positions is None and x.positions is None:
+            mean, second = self._moments(signal.mean, signal.moment, x.mean, x.moment)
+            ctx.record_stream(mean)
+            return spikes(signal.shape, mean, second, cross)
+        (m, M, _), (p, B, _) = rules.positions(signal), rules.positions(x)
+        mean, second = self._moments(m, M, p, B)
+        ctx.record_stream(mean.mean(axis=0))
+        return spikes(signal.shape, None, None, cross, positions=Field(mean, second))
+
+    def _moments(self, m, M, p, B):
+        """The block's output mean and second moment from the stream's (m, M) and the branch's
+        (p, B) (module docstring), for one law or position by position (leading axis)."""
+        return m + self.multiplier * p if self.connect == "add" else (m * (1.0 - p) if self.connect == "iand"
+                                                                       else m * p), self._combine(m, M, p, B)
+
+    def _combine(self, m, M, p, B):
+        outer = lambda x, y: x[..., :, None] * y[..., None, :]            # noqa: E731
         if self.connect == "add":
             a = self.multiplier
-            mean, second = m + a * p, M + a * both + a * a * B
-            if signal.cross is not None and x.cross is not None:
-                cross = signal.cross + a * both + a * a * x.cross
-        elif self.connect == "iand":
-            keep = 1.0 - p[:, None] - p[None, :]
-            mean, second = m * (1.0 - p), M * (keep + B)
-            if signal.cross is not None and x.cross is not None:
-                cross = signal.cross * (keep + x.cross)
-        else:
-            mean, second = m * p, M * B
-            if signal.cross is not None and x.cross is not None:
-                cross = signal.cross * x.cross
-        ctx.record_stream(mean)
-        return spikes(signal.shape, mean, second, cross)
+            return M + a * (outer(m, p) + outer(p, m)) + a * a * B
+        if self.connect == "iand":
+            return M * (1.0 - p[..., :, None] - p[..., None, :] + B)
+        return M * B
 
 
 @dataclass(frozen=True)
@@ -117,18 +127,23 @@ class MS:
             ctx.record_stream(signal.mean)
         ctx.block = 1 if ctx.block is None else ctx.block + 1
         y = ctx.apply(self.branch, signal)
-        if y.kind != "current" or y.sampler is not None:
-            raise ValueError("an MS block's branch must end with a Gaussian current (a weight layer or batch norm)")
-
-        def averaged(s):
-            factor = sum(f * v for f, v in s.spread)
-            return s.moment if factor == 1.0 else factor * s.moment
+        if y.kind != "current":
+            raise ValueError("an MS block's branch must end with a current (a weight layer or batch norm)")
+        if y.sampler is not None:
+            # batch norm over time with a time-varying offset gives each channel its own scale: a
+            # scale mixture of Gaussians, taken here as the Gaussian of the same moments
+            y = Signal("current", y.shape, y.mean, y.moment, y.cross, np.zeros_like(y.moment))
 
         def add(a, b):
             return None if a is None or b is None else a + b
-        ctx.record_stream(signal.mean + y.mean)
-        return Signal("current", signal.shape, signal.mean + y.mean, averaged(signal) + averaged(y),
-                      add(signal.cross, y.cross), add(signal.shared, y.shared), UNIFORM)
+        if signal.positions is None and y.positions is None:
+            ctx.record_stream(signal.mean + y.mean)
+            return Signal("current", signal.shape, signal.mean + y.mean, signal.moment + y.moment,
+                          add(signal.cross, y.cross), add(signal.shared, y.shared))
+        (m, C, S), (n, D, R) = rules.positions(signal), rules.positions(y)
+        shared = None if S is None or R is None else S + R
+        ctx.record_stream((m + n).mean(axis=0))
+        return current(signal.shape, None, None, add(signal.cross, y.cross), None, Field(m + n, C + D, shared))
 
 
 def sew_network(blocks, width=100, *, block_layers=1, connect="add", multiplier=None, inputs=784, classes=10,

@@ -77,13 +77,15 @@ class Encoding:
 
 @dataclass(frozen=True)
 class PlanEntry:
-    """One weight layer as built: the layer value, its fan-in and fan-out, the neuron after it and
-    the resolved law (theory.Gaussian / Uniform / Stable; the layer's gain not included)."""
+    """One weight layer as built: the layer value, its fan-in and fan-out, the neuron after it,
+    the resolved law (theory.Gaussian / Uniform / Stable; the layer's gain not included) and the
+    per-sample shape of its input."""
     layer: object
     fan_in: int
     fan_out: int
     neuron: LIF | None
     law: object
+    in_shape: tuple = ()
 
     @property
     def std(self):
@@ -403,20 +405,20 @@ class _BuildState:
             self.adjacent = True
         self.previous = kind
         if isinstance(leaf, WEIGHT_LAYERS):
-            self.pending.append((leaf,) + leaf.fans(shape))
+            self.pending.append((leaf,) + leaf.fans(shape) + (tuple(shape),))
         elif isinstance(leaf, LIF):
             self.neurons.append(leaf)
             self.rows.append(tuple(shape))
-            for layer, fan_in, fan_out in self.pending:
+            for layer, fan_in, fan_out, in_shape in self.pending:
                 self.plan.append(PlanEntry(layer, fan_in, fan_out, leaf,
-                                           self.resolver.law(layer.weights, fan_in, fan_out, leaf)))
+                                           self.resolver.law(layer.weights, fan_in, fan_out, leaf), in_shape))
             self.pending = []
         return out
 
     def close(self):
-        for layer, fan_in, fan_out in self.pending:
+        for layer, fan_in, fan_out, in_shape in self.pending:
             self.plan.append(PlanEntry(layer, fan_in, fan_out, None,
-                                       self.resolver.law(layer.weights, fan_in, fan_out, None)))
+                                       self.resolver.law(layer.weights, fan_in, fan_out, None), in_shape))
         self.pending = []
 
 

@@ -141,40 +141,51 @@ class Conv:
 
     def __post_init__(self):
         object.__setattr__(self, "channels", int(validation.positive_int(self.channels, "channels")))
-        dims = len(self.kernel) if isinstance(self.kernel, (tuple, list)) else 2
-        if dims not in (1, 2):
-            raise ValueError(f"kernel must have 1 or 2 dimensions, got {self.kernel!r}")
-        kernel = _pair(self.kernel, "kernel", dims)
-        if min(kernel) < 1:
-            raise ValueError(f"kernel must be >= 1, got {self.kernel!r}")
-        stride = _pair(self.stride, "stride", dims)
-        if min(stride) < 1:
-            raise ValueError(f"stride must be >= 1, got {self.stride!r}")
-        object.__setattr__(self, "kernel", kernel)
-        object.__setattr__(self, "stride", stride)
-        object.__setattr__(self, "padding", _pair(self.padding, "padding", dims))
+        for name, least in (("kernel", 1), ("stride", 1), ("padding", 0)):
+            value = getattr(self, name)
+            if isinstance(value, (tuple, list)):
+                if len(value) not in (1, 2):
+                    raise ValueError(f"{name} must be an integer or 1 or 2 integers, got {value!r}")
+                value = tuple(validation.non_negative_int(v, name) for v in value)
+            else:
+                value = validation.non_negative_int(value, name)
+            if min(value if isinstance(value, tuple) else (value,)) < least:
+                raise ValueError(f"{name} must be >= {least}, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "weights", weight_law(self.weights))
         object.__setattr__(self, "bias_var", float(validation.non_negative(self.bias_var, "bias_var")))
         object.__setattr__(self, "gain", float(validation.positive(self.gain, "gain")))
 
-    @property
-    def dims(self) -> int:
-        return len(self.kernel)
+    def geometry(self, shape):
+        """(kernel, stride, padding) as tuples over the input's spatial dimensions (an integer
+        applies to every dimension, as in torch)."""
+        dims = len(shape) - 1
+        if dims not in (1, 2):
+            raise ValueError(f"Conv needs input (channels, L) or (channels, H, W), got shape {tuple(shape)}")
+        out = []
+        for name in ("kernel", "stride", "padding"):
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                if len(value) != dims:
+                    raise ValueError(f"Conv {name} {value} has {len(value)} dimensions, its input {dims} "
+                                     f"(shape {tuple(shape)})")
+                out.append(value)
+            else:
+                out.append((value,) * dims)
+        return tuple(out)
 
     def out_shape(self, shape):
-        if len(shape) != self.dims + 1:
-            raise ValueError(f"Conv with a {self.dims}-d kernel needs input (channels, {'L' if self.dims == 1 else 'H, W'}), "
-                             f"got shape {shape}")
+        kernel, stride, padding = self.geometry(shape)
         sizes = []
-        for size, k, s, p in zip(shape[1:], self.kernel, self.stride, self.padding):
+        for size, k, s, p in zip(shape[1:], kernel, stride, padding):
             out = (size + 2 * p - k) // s + 1
             if out < 1:
-                raise ValueError(f"Conv kernel {self.kernel} (padding {self.padding}) is larger than its input {shape[1:]}")
+                raise ValueError(f"Conv kernel {kernel} (padding {padding}) is larger than its input {tuple(shape[1:])}")
             sizes.append(out)
         return (self.channels,) + tuple(sizes)
 
     def fans(self, shape):
-        taps = int(np.prod(self.kernel))
+        taps = int(np.prod(self.geometry(shape)[0]))
         return int(shape[0]) * taps, self.channels * taps
 
     def mean_field(self, signal, ctx):

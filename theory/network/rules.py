@@ -21,10 +21,10 @@ import numpy as np
 from theory.core.gaussian import orthant, tail
 from theory.core.lif import RESETS, membrane
 from theory.meanfield.temporal import dense_current_cov, layer_moments, psd_factor
-from theory.network.signal import UNIFORM, Signal, current, spikes
+from theory.network.signal import Field, Signal, current, spikes
 
 __all__ = ["dense", "conv", "lif", "max_pool", "avg_pool", "batch_norm", "flatten", "lif_paths",
-           "pair_current_paths"]
+           "pair_current_paths", "positions"]
 
 
 # --------------------------------------------------------------------------------- weight layers
@@ -60,26 +60,46 @@ def _stable_dense(layer, law, signal, ctx):
     return replace(out, sampler=("stable", law.alpha, scale))
 
 
-def _border_spread(layer, in_shape, out_shape):
-    """Classes of output positions by the fraction v/K of their kernel taps inside the input
-    (zero padding): ((fraction of positions, v/K), ...); uniform without padding."""
-    if not any(layer.padding):
-        return UNIFORM
+def _window_index(in_shape, out_shape, kernel, stride, padding):
+    """(P_out, K) index of the input position under each tap of each output position (row-major
+    positions), P_in where the tap falls in the zero padding."""
     per_dim = []
-    for size, out, k, s, p in zip(in_shape[1:], out_shape[1:], layer.kernel, layer.stride, layer.padding):
-        start = np.arange(out) * s - p
-        inside = np.clip(start[:, None] + np.arange(k)[None, :], -1, size)
-        per_dim.append(((inside >= 0) & (inside < size)).sum(axis=1) / k)
-    fractions = per_dim[0]
-    for more in per_dim[1:]:
-        fractions = np.multiply.outer(fractions, more)
-    values, counts = np.unique(np.round(fractions.ravel(), 12), return_counts=True)
-    return tuple((float(c) / fractions.size, float(v)) for v, c in zip(values, counts))
+    for size, out, k, s, pad in zip(in_shape[1:], out_shape[1:], kernel, stride, padding):
+        where = np.arange(out)[:, None] * s - pad + np.arange(k)[None, :]          # (out, k)
+        per_dim.append(np.where((where >= 0) & (where < size), where, -1))
+    sizes = in_shape[1:]
+    if len(per_dim) == 1:
+        index = per_dim[0]
+    else:
+        rows, cols = per_dim
+        index = np.where((rows[:, None, :, None] >= 0) & (cols[None, :, None, :] >= 0),
+                         rows[:, None, :, None] * sizes[1] + cols[None, :, None, :], -1)
+        index = index.reshape(rows.shape[0] * cols.shape[0], rows.shape[1] * cols.shape[1])
+    return np.where(index >= 0, index, int(np.prod(sizes)))
+
+
+def positions(signal):
+    """The per-position (mean (P, T), moment (P, T, T), shared or None) of a map's signal (the
+    uniform values repeated where it has no field)."""
+    P = signal.receptive
+    if signal.positions is not None:
+        return signal.positions.mean, signal.positions.moment, signal.positions.shared
+    shared = None if signal.shared is None else np.broadcast_to(signal.shared, (P,) + signal.shared.shape)
+    return (np.broadcast_to(signal.mean, (P,) + signal.mean.shape),
+            np.broadcast_to(signal.moment, (P,) + signal.moment.shape), shared)
+
+
+def _tap_sum(values, index):
+    """(1/K) sum over each output's K taps of ``values`` (P_in, ...), zero in the padding."""
+    padded = np.concatenate([values, np.zeros((1,) + values.shape[1:])])
+    return padded[index].mean(axis=1)
 
 
 def conv(layer, signal, ctx) -> Signal:
-    """Interior units: C = n sigma^2 M + bias_var, two positions of one channel X = n sigma^2 M_x +
-    bias_var (shared kernel and bias); border units of a padded map C (v / K)."""
+    """C = n sigma^2 M + bias_var with M the inputs' second moment averaged over the kernel's taps
+    at each output position (a border unit's padded taps add zero: (v/K) of the interior value
+    when its input is uniform), and the same for the shared offset; two positions of one channel
+    X = n sigma^2 M_x + bias_var (shared kernel and bias; interior value)."""
     law = ctx.law(layer)
     if law.std is None:
         raise ValueError("alpha-stable weights in a convolution have no mean-field rule here (dense layers only)")
@@ -87,10 +107,20 @@ def conv(layer, signal, ctx) -> Signal:
     out_shape = layer.out_shape(in_shape)
     fan_in = layer.fans(in_shape)[0]
     gain = float(fan_in) * (law.std * layer.gain) ** 2
-    cov = dense_current_cov(gain, _input_second(signal), layer.bias_var)
-    shared = dense_current_cov(gain, np.outer(signal.mean, signal.mean), layer.bias_var)
     cross = dense_current_cov(gain, signal.cross_second(), layer.bias_var) if signal.cross is not None else None
-    return current(out_shape, np.zeros(ctx.T), cov, cross, shared, _border_spread(layer, in_shape, out_shape))
+    zero_mean = np.zeros(ctx.T)
+    kernel, stride, padding = layer.geometry(in_shape)
+    if signal.positions is None and not any(padding):                # every unit sees K inputs of one law
+        cov = dense_current_cov(gain, _input_second(signal), layer.bias_var)
+        shared = dense_current_cov(gain, np.outer(signal.mean, signal.mean), layer.bias_var)
+        return current(out_shape, zero_mean, cov, cross, shared)
+    _input_second(signal)
+    mean, moment, _ = positions(signal)
+    second = moment + np.einsum("pt,ps->pts", mean, mean) if signal.kind == "current" else moment
+    index = _window_index(in_shape, out_shape, kernel, stride, padding)
+    cov = dense_current_cov(gain, _tap_sum(second, index), layer.bias_var)
+    shared = dense_current_cov(gain, _tap_sum(np.einsum("pt,ps->pts", mean, mean), index), layer.bias_var)
+    return current(out_shape, None, None, cross, None, Field(np.zeros((cov.shape[0], ctx.T)), cov, shared))
 
 
 def flatten(layer, signal, ctx) -> Signal:
@@ -127,24 +157,34 @@ def pair_current_paths(mean, cov, cross, rng, paths, units=2):
     return mean + shared + own
 
 
-def _classes(signal):
-    return signal.spread if signal.spread else UNIFORM
-
-
-def _combine(parts):
-    """Population moments of a layer made of unit classes [(fraction, LayerMoments)]."""
-    if len(parts) == 1:
-        return parts[0][1]
-    w = np.array([f for f, _ in parts])
-    stack = {k: np.stack([getattr(m, k) for _, m in parts]) for k in
-             ("rate", "mem_mean", "mem_var", "second_moment", "rate_se", "mem_mean_se", "mem_var_se")}
-    mean = np.tensordot(w, stack["mem_mean"], axes=1)
-    var = np.tensordot(w, stack["mem_var"] + stack["mem_mean"] ** 2, axes=1) - mean ** 2
-    se = {k: np.sqrt(np.tensordot(w ** 2, stack[k] ** 2, axes=1)) for k in ("rate_se", "mem_mean_se", "mem_var_se")}
+def _population(moments):
+    """Population moments of a layer whose positions have the per-position LayerMoments
+    ``moments`` (a list, one per position, equal weights): averages of rate, mean and second
+    moment, the variance over all units E[var + mean^2] - mean^2; standard errors averaged (the
+    positions share their random paths, so their errors are not independent)."""
     from theory.meanfield.temporal import LayerMoments
-    return LayerMoments(np.tensordot(w, stack["rate"], axes=1), mean, var,
-                        np.tensordot(w, stack["second_moment"], axes=1), se["rate_se"], se["mem_mean_se"],
-                        se["mem_var_se"])
+    if len(moments) == 1:
+        return moments[0]
+    stack = {k: np.stack([getattr(m, k) for m in moments]) for k in
+             ("rate", "mem_mean", "mem_var", "second_moment", "rate_se", "mem_mean_se", "mem_var_se")}
+    mean = stack["mem_mean"].mean(axis=0)
+    var = (stack["mem_var"] + stack["mem_mean"] ** 2).mean(axis=0) - mean ** 2
+    return LayerMoments(stack["rate"].mean(axis=0), mean, var, stack["second_moment"].mean(axis=0),
+                        stack["rate_se"].mean(axis=0), stack["mem_mean_se"].mean(axis=0), stack["mem_var_se"].mean(axis=0))
+
+
+def _per_position(neuron, signal, normals, ctx):
+    """LayerMoments of every position of a field (each distinct law computed once, with the same
+    random paths) and the output Field of the spikes."""
+    field = signal.positions
+    keys = np.concatenate([field.mean, field.moment.reshape(field.positions, -1)], axis=1)
+    distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).reshape(-1)
+    T = ctx.T
+    laws = [ctx.lif_moments(neuron, row[:T], row[T:].reshape(T, T), normals) for row in distinct]
+    per_position = [laws[i] for i in inverse]
+    out = Field(np.stack([m.rate for m in per_position]), np.stack([m.second_moment for m in per_position]))
+    return _population(per_position), out
 
 
 def _sampled_moments(s, u, spikes_b=None):
@@ -162,8 +202,8 @@ def _sampled_moments(s, u, spikes_b=None):
 
 def lif(neuron, signal, ctx) -> Signal:
     """The LIF map on a current (docs/theory.md §5): Gaussian currents by theory.meanfield.temporal's
-    layer_moments (deterministic firing) or theory.regimes.escape's (escape firing), per class of
-    units; sampled (max-pooled) currents by simulating the neuron on the paths; alpha-stable
+    layer_moments (deterministic firing) or theory.regimes.escape's (escape firing), position by
+    position where the map's positions differ (borders of padded convolutions); sampled (max-pooled) currents by simulating the neuron on the paths; alpha-stable
     currents at one step by the stable tail. Records the layer's rate and membrane statistics."""
     if signal.kind != "current":
         raise ValueError("a LIF neuron needs a current (put a weight layer before it), got spikes")
@@ -176,12 +216,14 @@ def lif(neuron, signal, ctx) -> Signal:
         s, u = lif_paths(paths, neuron, ctx.aux)
         moments, cross = _sampled_moments(s[:, 0], u[:, 0], s[:, 1] if ctx.spatial else None)
         cov = signal.moment
+    elif signal.positions is not None:
+        moments, positions = _per_position(neuron, signal, normals, ctx)
+        cov = signal.moment
+        cross = _gaussian_cross(neuron, signal, moments, ctx) if ctx.spatial else None
+        ctx.record_neuron(neuron, moments, cov)
+        return spikes(signal.shape, None, None, cross, source=(signal, neuron), positions=positions)
     else:
-        parts = []
-        for fraction, factor in _classes(signal):
-            cov = signal.moment if factor == 1.0 else factor * signal.moment
-            parts.append((fraction, ctx.lif_moments(neuron, signal.mean, cov, normals)))
-        moments = _combine(parts)
+        moments = ctx.lif_moments(neuron, signal.mean, signal.moment, normals)
         cov = signal.moment
         cross = _gaussian_cross(neuron, signal, moments, ctx) if ctx.spatial else None
     ctx.record_neuron(neuron, moments, cov)
@@ -224,9 +266,9 @@ def _window_units(layer, signal):
 
 
 def _averaged_cov(signal):
-    """The current covariance averaged over the classes of units (border units count less)."""
-    factor = sum(f * v for f, v in _classes(signal))
-    return signal.moment if factor == 1.0 else factor * signal.moment
+    """The current covariance averaged over the positions of the map (a pooling window's
+    positions are taken as one law: exact in the interior, an approximation at padded borders)."""
+    return signal.moment
 
 
 def _needs_cross(signal, what):
@@ -237,17 +279,26 @@ def _needs_cross(signal, what):
 
 def avg_pool(layer, signal, ctx) -> Signal:
     """Mean of K units: currents C' = C/K + (1 - 1/K) X (exact, Gaussian); spikes
-    M' = M/K + (1 - 1/K) M_x; two pooled units keep the cross moment."""
+    M' = M/K + (1 - 1/K) M_x; two pooled units keep the cross moment. Where the map's positions
+    differ, C (M) and the mean are averaged over each window's positions."""
     _needs_cross(signal, "AvgPool")
-    K = _window_units(layer, signal)
+    window = layer.window(signal.shape)
+    K = int(np.prod(window))
     shape = layer.out_shape(signal.shape)
+    if signal.kind == "current" and signal.sampler is not None:
+        raise ValueError("AvgPool of a max-pooled current is not modelled")
+    pooled = (lambda values: values / K + (1.0 - 1.0 / K) * signal.cross)
+    if signal.positions is None:
+        if signal.kind == "current":
+            return current(shape, signal.mean, pooled(signal.moment), signal.cross, signal.shared)
+        return spikes(shape, signal.mean, pooled(signal.moment), signal.cross)
+    index = _window_index(signal.shape, shape, window, window, (0,) * len(window))
+    mean, moment, shared = positions(signal)
+    within = lambda values: np.take(values, index, axis=0).mean(axis=1)      # noqa: E731
+    pooled_field = Field(within(mean), pooled(within(moment)), None if shared is None else within(shared))
     if signal.kind == "current":
-        if signal.sampler is not None:
-            raise ValueError("AvgPool of a max-pooled current is not modelled")
-        cov = _averaged_cov(signal) / K + (1.0 - 1.0 / K) * signal.cross
-        return current(shape, signal.mean, cov, signal.cross, signal.shared)
-    second = signal.moment / K + (1.0 - 1.0 / K) * signal.cross
-    return spikes(shape, signal.mean, second, signal.cross)
+        return current(shape, None, None, signal.cross, None, pooled_field)
+    return spikes(shape, None, None, signal.cross, positions=pooled_field)
 
 
 def max_pool(layer, signal, ctx) -> Signal:
@@ -272,7 +323,7 @@ def max_pool(layer, signal, ctx) -> Signal:
         centred_a, centred_b = a - out_mean, b - out_mean
         out_cov = 0.5 * (centred_a.T @ centred_a + centred_b.T @ centred_b) / ctx.samples
         out_cross = 0.5 * (centred_a.T @ centred_b + centred_b.T @ centred_a) / ctx.samples
-        return Signal("current", shape, out_mean, out_cov, out_cross, None, UNIFORM, sampler)
+        return Signal("current", shape, out_mean, out_cov, out_cross, None, None, sampler)
     if signal.source is None:
         raise ValueError("MaxPool of spikes needs the neuron that fired them right before it")
     driving, neuron = signal.source
@@ -300,18 +351,25 @@ def batch_norm(layer, signal, ctx) -> Signal:
     F = C - S
     cross = None if signal.cross is None else signal.cross - S
     w, b, eps = layer.weight, layer.bias, layer.eps
-    spread = _classes(signal)
+
+    def normalised(scale):
+        """The normalised current (mean b, covariance scale o (C - S)), position by position where
+        the map's positions differ (each position's own offset taken as removed)."""
+        cov = scale * (signal.moment - S)
+        cross_out = None if cross is None else scale * cross
+        if signal.positions is None:
+            return current(signal.shape, np.full(ctx.T, b), cov, cross_out, np.zeros_like(S))
+        field = signal.positions
+        shared = field.shared if field.shared is not None else np.zeros_like(field.moment)
+        normed = Field(np.full(field.mean.shape, b), scale * (field.moment - shared), np.zeros_like(field.moment))
+        return current(signal.shape, None, None, cross_out, None, normed)
+
     if layer.over == "step":
-        scale = 1.0 / np.sqrt(np.diag(F) + eps)
-        cov_scale = np.outer(scale, scale)
-        return current(signal.shape, np.full(ctx.T, b), w * w * cov_scale * (signal.moment - S),
-                       None if cross is None else w * w * cov_scale * cross, np.zeros_like(S), spread)
+        inverse_sd = 1.0 / np.sqrt(np.diag(F) + eps)
+        return normalised(w * w * np.outer(inverse_sd, inverse_sd))
     steady = np.allclose(S, S[0, 0], rtol=1e-12, atol=1e-15)
     if steady:
-        v = float(np.mean(np.diag(F)))
-        k = w * w / (v + eps)
-        return current(signal.shape, np.full(ctx.T, b), k * (signal.moment - S), None if cross is None else k * cross,
-                       np.zeros_like(S), spread)
+        return normalised(w * w / (float(np.mean(np.diag(F))) + eps))
     T = ctx.T
     z_factor, f_factor = psd_factor(S), psd_factor(F)
     x_factor = None if cross is None else psd_factor(cross)
@@ -332,4 +390,4 @@ def batch_norm(layer, signal, ctx) -> Signal:
     centred = draw - a_mean
     out_cov = np.einsum("pit,pis->ts", centred, centred) / (2 * ctx.samples)
     out_cross = 0.5 * (centred[:, 0].T @ centred[:, 1] + centred[:, 1].T @ centred[:, 0]) / ctx.samples
-    return Signal("current", signal.shape, a_mean, out_cov, out_cross, None, UNIFORM, sampler)
+    return Signal("current", signal.shape, a_mean, out_cov, out_cross, None, None, sampler)

@@ -11,8 +11,10 @@ layer's output has the same law over the T steps, and the theory needs only a fe
                           (spatial neighbours sharing a kernel; 0 for a dense layer), or None
         shared    (T, T)  Cov of the part every input sample shares (the unit's own offset
                           sum_k w_k E[x_k] plus its bias): what batch norm removes
-        spread    ((fraction, factor), ...): the variance factor of each class of units (border
-                          units of a padded convolution have fewer inputs); (1, 1) = uniform
+        positions None where every position of a map has the same law; else a :class:`Field` of
+                          the per-position mean, moment and shared part (P positions): a padded
+                          convolution's border units have fewer inputs, and the difference travels
+                          inwards layer after layer; mean/moment/shared are then the averages
         sampler   None for a Gaussian current; else sampler(rng, paths) -> (paths, 2, T) joint draws
                           of two distinct units (a max-pooled current is not Gaussian)
     kind "spikes" (0/1 spikes, or the integer/real-valued stream of a residual block):
@@ -31,9 +33,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Signal", "current", "spikes"]
+__all__ = ["Signal", "Field", "current", "spikes"]
 
-UNIFORM = ((1.0, 1.0),)
+
+@dataclass(frozen=True)
+class Field:
+    """Per-position statistics of a map's units (positions flattened, row-major): mean (P, T),
+    moment (P, T, T) (a current's covariance, or spikes' raw second moment), shared (P, T, T) or
+    None (a current's offset part)."""
+    mean: np.ndarray
+    moment: np.ndarray
+    shared: np.ndarray | None = None
+
+    @property
+    def positions(self) -> int:
+        return self.mean.shape[0]
+
+    def averages(self):
+        """(mean, moment, shared) averaged over the positions."""
+        shared = None if self.shared is None else self.shared.mean(axis=0)
+        return self.mean.mean(axis=0), self.moment.mean(axis=0), shared
 
 
 @dataclass(frozen=True)
@@ -45,7 +64,7 @@ class Signal:
     moment: np.ndarray
     cross: np.ndarray | None = None
     shared: np.ndarray | None = None
-    spread: tuple = UNIFORM
+    positions: Field | None = field(default=None, compare=False)
     sampler: object = field(default=None, compare=False)
     source: object = field(default=None, compare=False)
 
@@ -82,11 +101,17 @@ class Signal:
         return self.cross
 
 
-def current(shape, mean, cov, cross=None, shared=None, spread=UNIFORM, sampler=None) -> Signal:
+def current(shape, mean, cov, cross=None, shared=None, positions=None, sampler=None) -> Signal:
+    """A current; with ``positions`` (a Field) the given mean/cov/shared are replaced by its averages."""
+    if positions is not None:
+        mean, cov, shared = positions.averages()
     return Signal("current", tuple(shape), np.asarray(mean, dtype=np.float64), np.asarray(cov, dtype=np.float64),
-                  cross, shared, spread, sampler)
+                  cross, shared, positions, sampler)
 
 
-def spikes(shape, mean, second, cross=None, source=None) -> Signal:
+def spikes(shape, mean, second, cross=None, source=None, positions=None) -> Signal:
+    """Spikes (or a stream); with ``positions`` the given mean/second are replaced by its averages."""
+    if positions is not None:
+        mean, second, _ = positions.averages()
     return Signal("spikes", tuple(shape), np.asarray(mean, dtype=np.float64), np.asarray(second, dtype=np.float64),
-                  cross, None, UNIFORM, None, source)
+                  cross, None, positions, None, source)
