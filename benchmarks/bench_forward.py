@@ -1,6 +1,6 @@
 """Forward-pass benchmark of simulate.run_network against the dense float32 GEMM floor.
 
-    python benchmarks/bench_forward.py              timing (issue 3 configuration)
+    python benchmarks/bench_forward.py              timing (the reference configuration)
     python benchmarks/bench_forward.py --cold       also measure true JIT compile time
                                                     (empty Numba cache in a temp folder)
     python benchmarks/bench_forward.py --memory     width 4096, depth 100: peak RSS (subprocess)

@@ -1,4 +1,4 @@
-"""Cost of the pair theory at T = 8, depth 100 (issue 13's "under 10 s"): the infinite-width pair
+"""Cost of the pair theory at T = 8, depth 100 (target: under 10 s): the infinite-width pair
 mean field (theory.propagate_pair, default 20000 sampled paths per layer) and the exact
 finite-width pair chain (theory.chains.pair_chain, width 100, 64 chains), each after a warm-up call that
 loads or compiles the Numba kernels (its time printed separately). Wall clock, median of 3.

@@ -1,5 +1,5 @@
 """Sweeps on simulate.parallel: parallel efficiency with 2 local workers, the per-task overhead of
-the Dask path, and the per-worker cost of loading the Numba kernels (issue 15).
+the Dask path, and the per-worker cost of loading the Numba kernels.
 
     python benchmarks/bench_parallel.py                 all three (a few minutes on 2 cores)
     python benchmarks/bench_parallel.py --tasks 16      more grid points (a longer, steadier run)

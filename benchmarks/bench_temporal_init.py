@@ -1,4 +1,4 @@
-"""Temporal init: cost and answer of one call, the solver before issue 12 vs now, in one run.
+"""Temporal init: cost and answer of one call, the root-search solver vs the table, in one run.
 
     python benchmarks/bench_temporal_init.py            # every configuration below (18 min at load 10)
     python benchmarks/bench_temporal_init.py --only issue

@@ -1,5 +1,5 @@
 """Are two drawn galleries the same? For every figure both folders hold, figures.compare.differences:
-the data file bit for bit (measured wall times aside) and the tables its sidecar lists. Issue 15:
+the data file bit for bit (measured wall times aside) and the tables its sidecar lists. Purpose:
 "--full --scheduler local and --jobs 2 give the same gallery as a serial run of the same items".
 
     python paper_figs.py --full --only A,B --out /tmp/serial

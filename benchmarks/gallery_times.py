@@ -1,4 +1,4 @@
-"""Wall time per figure of a drawn gallery, read from its sidecars (issue 15: "the full gallery
+"""Wall time per figure of a drawn gallery, read from its sidecars ("the full gallery
 committed with its timings"). Each sidecar (OUT/data/NAME.json) keeps the record of the run that
 computed the figure: wall seconds, sub-steps computed and read from the cache, and where they ran
 (paper_figs.py writes it; a figure read whole from the cache keeps its computing run's record).

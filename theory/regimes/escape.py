@@ -400,4 +400,4 @@ def _escape_critical(fan_in, fan_out, threshold, beta, tau=0.5):
 INITIALISER = Initialiser("escape_critical",
           "std = sigma_w with chi = n sigma_w^2 E[f'(u)^2] = 1 at the stochastic fixed point q*, "
           "f(u) = Phi((u - theta)/tau)  (T = 1; docs/theory.md §9, stochastic firing)",
-          "this toolkit (escape-noise regime, issue 14)", params=("tau",), regime="escape", std=_escape_critical)
+          "this toolkit (escape-noise regime, docs/theory.md §9)", params=("tau",), regime="escape", std=_escape_critical)

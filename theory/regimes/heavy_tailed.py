@@ -1,5 +1,5 @@
 """Heavy-tailed (symmetric alpha-stable) weights: rate and pair-correlation maps, their critical
-point and the correlation depth scale (issue 14, route 3; docs/theory.md §9.5). Float64.
+point and the correlation depth scale (docs/theory.md §9, heavy-tailed weights). Float64.
 
 Route (Kusmierz, Ogawa & Toyoizumi, PRL 2020: threshold units with Gaussian couplings have a
 discontinuous transition to chaos, with power-law couplings a continuous one), for the deep
