@@ -1,11 +1,12 @@
 """Redraw every figure and table of the project: ``python paper_figs.py``.
 
-    python paper_figs.py                 quick preset (minutes on 2 cores)
-    python paper_figs.py --full          paper-scale versions (prints the expected duration)
+    python paper_figs.py                 quick preset (minutes on 2 cores; says how long at the start)
+    python paper_figs.py --full          paper-scale versions
     python paper_figs.py --preset medium --only training_curves   a named preset of some figures
     python paper_figs.py --only a,b      chosen figures;  --list  shows names and captions
     python paper_figs.py --out DIR       output folder (default figures/out)
-    python paper_figs.py --jobs N        independent computations in N local processes (joblib)
+    python paper_figs.py --jobs N        independent computations in N local processes (joblib; default:
+                                         every core this process may use; --jobs 1 runs serially)
     python paper_figs.py --scheduler tcp://HOST:8786   ... on a Dask cluster (pip install ".[distributed]")
     python paper_figs.py --scheduler local --jobs N    ... on a local Dask cluster of N processes
     python paper_figs.py --no-cache      recompute everything
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -28,7 +30,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 from figures import all_figures  # noqa: E402
-from figures.runner import run, summary  # noqa: E402
+from figures.cache import Cache  # noqa: E402
+from figures.runner import estimate, run, summary  # noqa: E402
 from simulate.parallel import Executor, MissingExtraError  # noqa: E402
 
 
@@ -37,6 +40,32 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity; os.cpu_count() where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _unwritable(folder: str) -> str | None:
+    """Why files cannot be written in ``folder`` (created if missing), or None if they can:
+    a probe file is created and removed (permission bits alone say nothing for root or on a
+    read-only file system)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" + \
+        (f" ({seconds / 3600:.1f} h)" if seconds >= 5400 else "")
 
 
 def main(argv=None) -> int:
@@ -56,8 +85,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="figures/out", help="output folder (default figures/out)")
     parser.add_argument("--cache-dir", default=".cache/figures", help="cache folder")
     parser.add_argument("--no-cache", action="store_true", help="recompute everything")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel local processes (default 1), or the "
-                                                            "size of the --scheduler local cluster")
+    cores = available_cores()
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"parallel local processes (default: the {cores} core(s) this process may use; "
+                             "--jobs 1 runs serially), or the size of the --scheduler local cluster")
     parser.add_argument("--scheduler", default=None,
                         help="run on a Dask cluster: 'tcp://HOST:8786' (a running 'dask scheduler') or 'local' "
                              "(a LocalCluster of --jobs processes); needs pip install \".[distributed]\"")
@@ -83,6 +114,8 @@ def main(argv=None) -> int:
     lacking = [spec.name for spec in chosen if preset not in spec.presets]
     if lacking:
         parser.error(f"--preset {preset}: not defined for {lacking}; choose figures that have it with --only")
+    if args.jobs is None:      # every core this process may use; a remote cluster brings its own workers
+        args.jobs = 1 if args.scheduler not in (None, "local") else cores
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
     try:   # a bad, missing or unreachable scheduler is the user's mistake: say so before any work
@@ -91,18 +124,19 @@ def main(argv=None) -> int:
             executor.client()
     except (ValueError, MissingExtraError) as error:
         parser.error(str(error))
-    for option, folder in (("--out", args.out), ("--cache-dir", None if args.no_cache else args.cache_dir)):
+    for option, folder in (("--out", args.out), ("--out", os.path.join(args.out, "data")),
+                           ("--cache-dir", None if args.no_cache else args.cache_dir)):
         if folder is not None:
-            try:   # an unusable destination is the user's mistake: say so before any work
-                os.makedirs(folder, exist_ok=True)
-            except OSError as error:
-                parser.error(f"{option} {folder!r}: cannot create the folder ({error.strerror})")
-    if preset == "full":
-        expected = sum(spec.expected_seconds.get("full", 0) for spec in chosen)
-        when = f"{expected:.0f} s" if expected < 120 else f"{expected / 60:.0f} min ({expected / 3600:.1f} h)"
-        print(f"--full: expected duration about {when} on a 2-core machine "
-              "(the committed full gallery's measured wall times with --jobs 2, plus 20 %; less for entries "
-              "already cached)", flush=True)
+            # an unusable destination is the user's mistake: say so before any work
+            reason = _unwritable(folder)
+            if reason is not None:
+                parser.error(f"{option} {folder!r}: cannot write there ({reason})")
+    cost = estimate(chosen, preset, Cache(None if args.no_cache else args.cache_dir))
+    unknown = f"; no measured time for {', '.join(cost['unknown'])}" if cost["unknown"] else ""
+    print(f"paper_figs: {len(chosen)} figure(s), preset {preset}: {len(cost['to_compute'])} to compute, "
+          f"{len(cost['cached'])} from the cache; expected about {_duration(cost['seconds'])} with {args.jobs} "
+          f"process(es) (the figures' wall times measured with --jobs 2 on a quiet 2-core machine"
+          f"{', plus 20 %' if preset == 'full' else ''}; longer on a busy or slower one){unknown}", flush=True)
 
     start = time.perf_counter()
     with executor:

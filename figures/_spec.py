@@ -7,6 +7,9 @@ A figure module defines ``FIGURE = FigureSpec(...)`` (or ``FIGURES = [...]``):
     plot(data, params) -> Figure      matplotlib only, no computation
     tables(data, params) -> {filename: text}     optional (markdown, CSV)
     agreement(data, params) -> str               optional one-line theory-vs-simulation summary
+    findings(data, params) -> str                optional: the caption's statements that carry numbers,
+                                                 computed from the data with the budget they hold for
+                                                 (the static caption says what is drawn, never a result)
 
 ``presets`` maps "quick" (default run, minutes), "full" (paper scale) and "tiny" (tests,
 seconds) to parameter dicts. Bump ``version`` whenever ``compute`` changes its numbers:
@@ -28,7 +31,9 @@ class FigureSpec:
     version: str = "1"
     tables: Callable[[dict, dict], dict] | None = None
     agreement: Callable[[dict, dict], str] | None = None
+    findings: Callable[[dict, dict], str] | None = None
     order: int = 100                      # position in the gallery (lower first)
+    title: str = ""                       # one line for the gallery's contents (default: the caption's start)
     expected_seconds: dict = field(default_factory=dict)   # preset -> wall seconds on 2 cores (full: measured + 20 %)
     # preset -> what that preset leaves out of the science and why (printed in the gallery)
     preset_notes: dict = field(default_factory=dict)

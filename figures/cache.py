@@ -64,25 +64,103 @@ def _imported_figures_modules(source: str) -> set:
     return names
 
 
-def code_version(module_name: str) -> str:
+def _bound_names(node) -> set:
+    """Names a module-level statement defines (def, class, assignment targets, imports)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    targets = node.targets if isinstance(node, ast.Assign) else \
+        [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _used_names(node) -> set:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _reachable_code(source: str, entry: str):
+    """The module-level statements of ``source`` that the function ``entry`` can reach (the
+    statements defining every name it uses, transitively, plus every statement that defines no
+    name, e.g. an ``if`` block), and the imports among them; None if ``entry`` is not defined at
+    module level. A docstring is not code."""
+    body = [node for node in ast.parse(source).body
+            if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                    and isinstance(node.value.value, str))]
+    defines = {}
+    for node in body:
+        for name in _bound_names(node):
+            defines.setdefault(name, []).append(node)
+    if entry not in defines:
+        return None
+    kept, todo, seen = [], [entry], set()
+    kept_ids = set()
+    for node in body:        # statements that define nothing are kept whole (conservative)
+        if not _bound_names(node):
+            kept.append(node)
+            kept_ids.add(id(node))
+            todo += list(_used_names(node))
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in defines.get(name, []):
+            if id(node) not in kept_ids:
+                kept_ids.add(id(node))
+                kept.append(node)
+                todo += list(_used_names(node))
+    return [node for node in body if id(node) in kept_ids]
+
+
+def code_version(module_name: str, entry: str | None = None) -> str:
     """Short hash of the code that computes an entry: the module's source, the source of every
     other ``figures`` module it uses (e.g. a shared training run), and all of theory/ and
     simulate/. Part of every cache key, so editing any of that code invalidates the entries it
-    computed even if nobody bumps the hand-written version (stale entries are never plotted)."""
+    computed even if nobody bumps the hand-written version (stale entries are never plotted).
+
+    ``entry``: the name of the module-level function whose results are cached (a figure's
+    ``compute``, a ``ctx.map`` function). In a ``figures`` module, where drawing code sits next
+    to computing code, only the code that function can reach is hashed (the statements defining
+    the names it uses, transitively; comments and docstrings aside), with the whole source of
+    every other figures module it uses; so editing a caption, a plot or a table keeps the
+    computed data. Any other module, or an entry not defined at module level, is hashed whole."""
     try:
         module = importlib.import_module(module_name)
         files = {inspect.getsourcefile(module)}
+        source = inspect.getsource(module)
     except (OSError, TypeError, ImportError):
         return "nosource"
-    owners = {getattr(value, "__module__", None) if not inspect.ismodule(value) else value.__name__
-              for value in vars(module).values()}
-    owners |= _imported_figures_modules(inspect.getsource(module))   # constants carry no __module__
+    reachable = None
+    if entry is not None and module_name.startswith("figures."):
+        reachable = _reachable_code(source, entry)
+    if reachable is None:
+        owners = {getattr(value, "__module__", None) if not inspect.ismodule(value) else value.__name__
+                  for value in vars(module).values()}
+        owners |= _imported_figures_modules(source)   # constants carry no __module__
+    else:
+        used = set().union(*(_used_names(node) for node in reachable)) if reachable else set()
+        owners = set()
+        for name in used:
+            value = vars(module).get(name)
+            if value is None:
+                continue
+            owners.add(value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None))
+        # constants imported from another figures module carry no __module__: their import statement says
+        owners |= _imported_figures_modules(ast.unparse(ast.Module(
+            body=[node for node in reachable if isinstance(node, ast.ImportFrom)
+                  and _bound_names(node) & used], type_ignores=[])))
+        files = set()
     for owner in owners:
         if isinstance(owner, str) and owner.startswith("figures.") and owner != module_name:
             files.add(inspect.getsourcefile(importlib.import_module(owner)))
     digest = hashlib.sha256(_library_version().encode())
     for path in sorted(files):
         digest.update(_source_hash(path).encode())
+    if reachable is not None:
+        digest.update(f"{module_name}:{entry}".encode())
+        for node in reachable:
+            digest.update(ast.dump(node, include_attributes=False).encode())
     return digest.hexdigest()[:12]
 
 
@@ -164,6 +242,16 @@ class Cache:
                 return decode(arrays)
         except Exception:  # corrupt entry: recompute rather than plot garbage
             return None
+
+    def contains(self, kind: str, key: str) -> bool:
+        """Whether an entry is stored under ``key`` (reads the stored key only, not the data)."""
+        if self.directory is None or not self.path(kind, key).exists():
+            return False
+        try:
+            with np.load(self.path(kind, key), allow_pickle=False) as arrays:
+                return _KEY_FIELD in arrays.files and str(arrays[_KEY_FIELD]) == key
+        except Exception:
+            return False
 
     def store(self, kind: str, key: str, data: dict) -> dict:
         """Write ``data`` and return it as a later load will (JSON values normalised), so

@@ -22,6 +22,8 @@ from theory import inits
 from theory.meanfield.pair import pair_fixed_point, propagate_pair
 from theory.chains.pair_chain import correlation_decay
 
+from matplotlib.patches import Patch
+
 from . import style
 from ._spec import FigureSpec
 
@@ -78,41 +80,137 @@ def compute(params, ctx):
     return data
 
 
+def resolved_layers(data, i):
+    """Layers at which row ``i``'s gaps are resolved: the mean field above MEAN_FIELD_FLOOR and
+    every chain above three standard errors (boolean per layer)."""
+    ok = np.asarray(data["field_gap"][i]) > MEAN_FIELD_FLOOR
+    for width in data["chain_widths"]:
+        ok &= np.asarray(data[f"chain_gap_{width}"][i]) > 3 * np.asarray(data[f"chain_gap_se_{width}"][i])
+    return ok
+
+
+def common_window(data, i) -> int:
+    """The last layer L such that every curve of row ``i`` is resolved at every layer 1..L (0 if
+    layer 1 is not): the window over which the figure fits every xi of the row."""
+    ok = resolved_layers(data, i)
+    last = 0
+    while last + 1 < ok.size and ok[last + 1]:
+        last += 1
+    return last
+
+
+def fit_window(gap, last, first=1):
+    """xi from an unweighted least-squares line through log gap over layers first..last (NaN if
+    fewer than two layers, inf if the gap does not shrink)."""
+    layers = np.arange(len(gap))
+    use = (layers >= first) & (layers <= last)
+    if use.sum() < 2 or not np.all(np.asarray(gap)[use] > 0):
+        return float("nan")
+    slope = np.polyfit(layers[use], np.log(np.asarray(gap)[use]), 1)[0]
+    return float("inf") if slope >= 0 else float(-1.0 / slope)
+
+
+def curves(data, i):
+    """(label, gap) of every curve of row ``i``: the mean field, then each chain width."""
+    return [("mean field", np.asarray(data["field_gap"][i]))] + \
+        [(f"chain width {w}", np.asarray(data[f"chain_gap_{w}"][i])) for w in data["chain_widths"]]
+
+
+def same_window_xi(data, i):
+    """{label: xi over layers 1..common_window} for row ``i``."""
+    last = common_window(data, i)
+    return {label: fit_window(gap, last) for label, gap in curves(data, i)}
+
+
+CHAIN_MARKERS = ("o", "s", "^")
+
+
 def plot(data, params):
     rows = data["rows"]
-    fig, axes = style.new_figure(1, len(rows), width=3.3 * len(rows), height=3.6, sharey=True)
+    panels = len(rows) + 1
+    ncols = 3 if panels > 4 else 2
+    nrows = -(-panels // ncols)
+    fig, axes = style.new_figure(nrows, ncols, width=4.0 * ncols + 0.4, height=3.3 * nrows + 0.9)
     layers = np.arange(params["depth"] + 1)
+    # x axes end where the data end: the deepest resolved layer of any row
+    end = max(int(np.max(np.nonzero(np.asarray(data["field_gap"][i]) > MEAN_FIELD_FLOOR)[0], initial=1))
+              for i in range(len(rows)))
     for i, (T, init) in enumerate(rows):
-        ax = axes[0, i]
+        ax = axes.flat[i]
+        colour = style.colour(init)
+        last = common_window(data, i)
+        if last >= 2:
+            ax.axvspan(0.6, last + 0.4, color=style.NEUTRAL["light"], alpha=0.25, linewidth=0)
+        xi = same_window_xi(data, i)
         gap = np.where(data["field_gap"][i] > MEAN_FIELD_FLOOR, data["field_gap"][i], np.nan)
-        ax.semilogy(layers, gap, "k-", lw=1.5, label=f"mean field (xi {data['xi_field'][i]:.2f})")
-        for k, (width, marker) in enumerate(zip(data["chain_widths"], "os^")):
-            chain = data[f"chain_gap_{width}"][i]
-            se = data[f"chain_gap_se_{width}"][i]
+        ax.semilogy(layers, gap, color=colour, lw=1.6, label="pair mean field (infinite width)")
+        for k, width in enumerate(data["chain_widths"]):
+            chain, se = data[f"chain_gap_{width}"][i], data[f"chain_gap_se_{width}"][i]
             shown = chain > 3 * se         # unresolved points are noise: not drawn
             shift = 0.15 * (k - (len(data["chain_widths"]) - 1) / 2)    # side by side, not on top
-            ax.errorbar(layers[shown] + shift, chain[shown], yerr=se[shown], fmt=marker, ms=3.5, capsize=2,
-                        label=f"chain width {width} (xi {data[f'xi_chain_{width}'][i]:.2f})")
+            ax.errorbar(layers[shown] + shift, chain[shown], yerr=se[shown], fmt=CHAIN_MARKERS[k % 3], ms=4,
+                        capsize=2, color=colour, mfc="white" if k == 0 else colour,
+                        label=f"exact pair chain, width {width} (+- se)")
         if np.isfinite(data["xi_c"][i]):
             start = gap[1] if np.isfinite(gap[1]) else data["field_gap"][i][1]
-            ax.semilogy(layers[1:], start * np.exp(-(layers[1:] - 1) / data["xi_c"][i]), "r--", lw=1,
-                        label=f"asymptotic slope (xi_c {data['xi_c'][i]:.2f})")
+            ax.semilogy(layers[1:], start * np.exp(-(layers[1:] - 1) / data["xi_c"][i]),
+                        color=style.NEUTRAL["mean_field"], ls="--", lw=1, label="asymptotic slope exp(-l / xi_c)")
         else:
-            ax.text(0.5, 0.05, "silent fixed point: no xi_c", transform=ax.transAxes, ha="center", fontsize=7)
-        ax.set_title(f"T = {T}, {style.label(init)}", fontsize=9)
+            ax.text(0.5, 0.05, "silent fixed point: no xi_c", transform=ax.transAxes, ha="center", fontsize=8)
+        text = [f"xi_c {data['xi_c'][i]:.2f}"]
+        if last >= 2:
+            text.append(f"layers 1-{last}: " + ", ".join(f"{v:.2f}" for v in xi.values()))
+            text.append("(mean field, " + ", ".join(f"w {w}" for w in data["chain_widths"]) + ")")
+        ax.text(0.97, 0.97, "\n".join(text), transform=ax.transAxes, ha="right", va="top", fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
+        ax.set_title(f"T = {T}, {style.label(init)}", fontsize=10)
         ax.set_xlabel("weight layer l")
+        ax.set_xlim(-0.3, end + 0.5)
         ax.set_ylim(1e-3, 1.5)
-        ax.legend(fontsize=6, loc="lower left")
-    axes[0, 0].set_ylabel("|c_l(c0 = 0.9) - c_l(c0 = 0.2)|")
+        if i % ncols == 0:
+            ax.set_ylabel("|c_l(c0 = 0.9) - c_l(c0 = 0.2)|")
+    ax = axes.flat[len(rows)]
+    steps = [T for T, _ in rows]
+    for i, (T, init) in enumerate(rows):
+        colour = style.sequence_colour(T, steps)
+        for k, (label, gap) in enumerate(curves(data, i)):
+            ok = resolved_layers(data, i) if k else np.asarray(data["field_gap"][i]) > MEAN_FIELD_FLOOR
+            ends = [L for L in range(2, len(gap)) if ok[1:L + 1].all()]
+            values = [fit_window(gap, L) for L in ends]
+            if k == 0:
+                ax.plot(ends, values, color=colour, lw=1.6, label=f"T = {T}")
+            else:
+                ax.plot(ends, values, linestyle="none", marker=CHAIN_MARKERS[(k - 1) % 3], ms=4, color=colour,
+                        mfc="white" if k == 1 else colour)
+    ax.set_xlabel("window end L (fit over layers 1..L)")
+    ax.set_ylabel("fitted xi (weight layers)")
+    ax.set_title("xi depends on the fit window", fontsize=10)
+    ax.legend(fontsize=8, title="line: mean field; markers: chains", title_fontsize=7)
+    ax.set_xlim(1.5, end + 0.5)
+    for extra in list(axes.flat)[panels:]:
+        extra.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles.append(Patch(color=style.NEUTRAL["light"], alpha=0.25))
+    labels.append("window where every curve is resolved (the fits in each panel's box)")
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
     return fig
 
 
 def tables(data, params):
-    header = ["T", "init", "xi_c (asymptotic)", "xi mean field (first layers)"] + \
-             [f"xi chain width {w}" for w in data["chain_widths"]]
+    ends = [L for L in (4, 6, 8, 10, 12, 16) if L <= params["depth"]]
+    header = (["T", "init", "xi_c (asymptotic)", "same window (layers)", "xi mean field"]
+              + [f"xi chain width {w}" for w in data["chain_widths"]]
+              + [f"mean field, layers 1-{L}" for L in ends]
+              + [f"theory's xi_transient fit, width {w} (gap > 3 se)" for w in data["chain_widths"]])
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, (T, init) in enumerate(data["rows"]):
-        cells = [str(T), init, f"{data['xi_c'][i]:.2f}", f"{data['xi_field'][i]:.2f}"]
+        last = common_window(data, i)
+        xi = same_window_xi(data, i)
+        field = np.asarray(data["field_gap"][i])
+        resolved_field = field > MEAN_FIELD_FLOOR
+        cells = [str(T), init, f"{data['xi_c'][i]:.2f}", f"1-{last}" if last >= 2 else "none"]
+        cells += [f"{v:.2f}" for v in xi.values()]
+        cells += [f"{fit_window(field, L):.2f}" if resolved_field[1:L + 1].all() else "unresolved" for L in ends]
         cells += [f"{data[f'xi_chain_{w}'][i]:.2f}" for w in data["chain_widths"]]
         md.append("| " + " | ".join(cells) + " |")
     return {"correlation_transient.md": "\n".join(md) + "\n"}
@@ -120,23 +218,68 @@ def tables(data, params):
 
 def agreement(data, params):
     micheli = [i for i, (_, init) in enumerate(data["rows"]) if init == "micheli"]
-    parts = [f"T={data['rows'][i][0]}: xi_c {data['xi_c'][i]:.2f}, first-layer xi {data['xi_field'][i]:.2f} (mean field)"
-             + "".join(f", {data[f'xi_chain_{w}'][i]:.2f} (width {w})" for w in data["chain_widths"])
-             for i in micheli]
-    return "paper's init: " + "; ".join(parts)
+    parts = []
+    for i in micheli:
+        last = common_window(data, i)
+        xi = same_window_xi(data, i)
+        parts.append(f"T={data['rows'][i][0]}: xi_c {data['xi_c'][i]:.2f}; over layers 1-{last} mean field "
+                     f"{xi['mean field']:.2f}" + "".join(f", width {w} {xi[f'chain width {w}']:.2f}"
+                                                         for w in data["chain_widths"]))
+    return "paper's init, every xi of a row fitted over the same layers: " + "; ".join(parts)
+
+
+def _span(values):
+    low, high = np.nanmin(values), np.nanmax(values)
+    return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}"
+
+
+def findings(data, params):
+    """Same-window comparison and the window dependence, from the data."""
+    micheli = [i for i, (_, init) in enumerate(data["rows"]) if init == "micheli"]
+    if not micheli:
+        return ""
+    lasts = [common_window(data, i) for i in micheli]
+    diffs = []
+    for i in micheli:
+        xi = same_window_xi(data, i)
+        diffs += [abs(xi[f"chain width {w}"] - xi["mean field"]) / xi["mean field"] for w in data["chain_widths"]]
+    spans = []
+    for i in micheli:
+        field = np.asarray(data["field_gap"][i])
+        ends = [L for L in range(2, field.size) if (field[1:L + 1] > MEAN_FIELD_FLOOR).all()]
+        values = [fit_window(field, L) for L in ends if L >= 4]
+        if values:
+            spans.append((data["rows"][i][0], min(values), max(values), min(ends[-1], max(L for L in ends))))
+    text = (f"Pair mean field ({params['samples']:,} samples) and exact pair chains ({params['chains']} chains per "
+            f"start, widths {', '.join(str(w) for w in data['chain_widths'])}), paper's init, depth {params['depth']}. "
+            f"Fitted over the same layers (1 to {min(lasts)}-{max(lasts)}, where every curve is resolved), the "
+            f"chains' xi differ from the mean field's by at most {100 * np.nanmax(diffs):.0f} %: at these widths the "
+            f"transient is the mean field's. xi_c is {_span(data['xi_c'])} at every T.")
+    if spans:
+        text += (" The fitted xi depends on the window: the mean field's moves over "
+                 + "; ".join(f"{lo:.2f}-{hi:.2f} at T = {T}" for T, lo, hi, _ in spans)
+                 + " as the window ends anywhere from layer 4 to the last resolved layer, so a depth rule built "
+                 "on a fitted xi_transient inherits the window as a free parameter.")
+    return text
 
 
 _BASE = {"width": 100, "threshold": 1.0, "beta": 0.5, "seed": 1, "chain_widths": [100, 1000]}
 FIGURE = FigureSpec(
     name="correlation_transient",
+    title="How fast two inputs become indistinguishable with depth, and the fit window",
     caption="Two inputs become indistinguishable over depth: the gap between the spike-count correlations of a "
-            "similar pair (c0 = 0.9) and a dissimilar pair (c0 = 0.2) at each weight layer, for the pair mean "
-            "field (black) and the exact finite-width pair chain (markers, with standard errors, drawn side by "
-            "side around each layer; unresolved points omitted), against the asymptotic decay set by xi_c (red). xi_c is the same at every T "
-            "(step 1's map dominates the fixed point), but over the first ten layers the gap decays more "
-            "slowly the more time steps there are: the later steps carry the difference while they are "
-            "still active. Static input, threshold 1, beta 0.5, subtract reset.",
-    compute=compute, plot=plot, tables=tables, agreement=agreement, order=64, version="1",
+            "similar pair (c0 = 0.9) and a dissimilar pair (c0 = 0.2) at each weight layer, one panel per T, for "
+            "the pair mean field (line) and the exact finite-width pair chain (markers with standard errors, side "
+            "by side around each layer; unresolved points omitted), against the asymptotic decay set by xi_c "
+            "(black dashed). Each panel's box gives xi fitted to every curve over the same layers (grey band: "
+            "the layers where every curve is resolved; an unweighted line through log gap). xi_c is the same at "
+            "every T (step 1's map dominates the fixed point), but over the first layers the gap decays more "
+            "slowly the more time steps there are: the later steps carry the difference while they are still "
+            "active. Last panel: the fitted xi against the end of its window, which has no natural choice. The "
+            "table adds the theory's own xi_transient fit (the one theory.trainability uses: weighted, over the "
+            "layers where the chain's gap exceeds 3 se), whose window differs from row to row. Static input, "
+            "threshold 1, beta 0.5, subtract reset.",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=64, version="1",
     presets={
         "quick": {**_BASE, "depth": 12, "steps": [2, 8, 16], "inits": ["micheli"], "samples": 20000, "chains": 64},
         "full": {**_BASE, "depth": 16, "steps": [1, 2, 4, 8, 16], "inits": ["micheli"], "samples": 40000,

@@ -96,13 +96,51 @@ def plot(data, params):
     ax.axvline(data["critical_threshold"], color="k", linestyle=":", linewidth=1.0)
     ax.set_yscale("log")
     ax.set_ylim(None, max_width * 2.6)
-    ax.text(data["critical_threshold"], 0.03, r" $\theta_c$ = %.2f: no width suffices above" % data["critical_threshold"],
+    ax.text(data["critical_threshold"], 0.03, r" $\theta_c$ = %.2f: fixed point unstable above" % data["critical_threshold"],
             rotation=90, va="bottom", ha="left", fontsize=8, transform=ax.get_xaxis_transform())
     ax.set_xlabel(r"threshold $\theta$")
     ax.set_ylabel(f"minimum width for {100 * params['survival']:.0f} % survival")
     ax.set_title("Width the paper's init needs (exact chain, one step)")
     ax.legend(loc="upper left", fontsize=7.5)
     return fig
+
+
+def above_critical(data, params) -> list:
+    """For each threshold above theta_c: (threshold, [(depth, min width or None, survival at
+    max_width or NaN)]), from the data."""
+    out = []
+    for t, widths, reached in zip(data["thresholds"], data["min_width"], data["survival_at_max"]):
+        if t > data["critical_threshold"]:
+            out.append((float(t), [(int(d), None if np.isnan(w) else int(w), float(r))
+                                   for d, w, r in zip(data["depths"], widths, reached)]))
+    return out
+
+
+def findings(data, params) -> str:
+    """What holds above theta_c, from the data: which depths some width up to max_width keeps
+    alive, and which no width up to it does."""
+    crit, max_width = data["critical_threshold"], params["max_width"]
+    parts = []
+    for t, per_depth in above_critical(data, params):
+        found = [f"depth {d} needs width {w}" for d, w, _ in per_depth if w is not None]
+        beyond = [(d, r) for d, w, r in per_depth if w is None]
+        text = f"threshold {t:g}: " + ", ".join(found)
+        if beyond:
+            reached = "; ".join(f"{r:.2f} at depth {d}" for d, r in beyond if np.isfinite(r))
+            text += ((", " if found else "") + f"depth {', '.join(str(d) for d, _ in beyond)} exceed"
+                     f"{'s' if len(beyond) == 1 else ''} max_width {max_width}"
+                     + (f" (survival at width {max_width}: {reached})" if reached else ""))
+        parts.append(text)
+    if not parts:
+        return f"theta_c = {crit:.3f}; no threshold above it on this grid."
+    some = any(w is not None for _, per_depth in above_critical(data, params) for _, w, _ in per_depth)
+    verdict = ("yet a network of a given depth still survives at a large enough finite width: \"no width "
+               "suffices\" holds only for the deeper networks, and only as far as the search went"
+               if some else
+               "and no depth reaches the target within the widths searched; the survival reached at "
+               "max_width says how close each depth comes, so this grid cannot say whether a wider layer would do")
+    return (f"Exact chain, one step, {100 * params['survival']:.0f} % survival, widths searched up to {max_width}. "
+            f"Above theta_c = {crit:.3f} the paper's fixed point is unstable, {verdict}: " + "; ".join(parts) + ".")
 
 
 def tables(data, params):
@@ -136,15 +174,16 @@ def tables(data, params):
 _BASE = {"depths": [10, 50, 100], "survival": 0.99, "sigma_depth": 100, "max_depth": 1000}
 FIGURE = FigureSpec(
     name="finite_width_min_width",
+    title="Minimum width for 99 % survival versus threshold, and a finite-width sigma",
     caption="Smallest width at which the paper's init keeps layer 10, 50 or 100 spiking in 99 % of "
             "weight draws (exact spike-count chain, one time step, N(0, 1) inputs), versus threshold, "
-            "densely sampled between 1 and the critical threshold theta_c ~ 1.19 where the paper's fixed "
+            "densely sampled between 1 and the critical threshold theta_c (dotted) where the paper's fixed "
             "point loses stability: the required width grows steeply towards theta_c (like g'(q*)^(2 depth)) "
             "and exceeds the search bound max_width (dashed; triangles above it, labelled with the "
-            "survival the chain reaches at max_width) for the deeper networks before theta_c is reached; "
-            "above theta_c survival saturates near 1/2 at any width. The table repeats those survivals, the finite-width "
+            "survival the chain reaches at max_width) for the deeper networks before theta_c is reached. "
+            "The findings say which depths still survive above theta_c. The table repeats those survivals, the finite-width "
             "sigma (expected rate at depth 100 kept at Q(1)) and the depth each sigma buys.",
-    compute=compute, plot=plot, tables=tables, order=61, version="2",
+    compute=compute, plot=plot, tables=tables, findings=findings, order=61, version="2",
     presets={
         "quick": {**_BASE, "thresholds": [0.25, 0.5, 0.75, 0.9, 1.0, 1.05, 1.1, 1.15, 1.18, 1.25],
                   "max_width": 2500,
@@ -155,5 +194,5 @@ FIGURE = FigureSpec(
                  "max_depth": 30, "sigma_widths": [30]},
     },
     expected_seconds={"quick": 55, "full": 100},
-    preset_notes={"full": "search bound max_width 5000 instead of 20,000 (widths above it are drawn as \"> 5000\" with the survival reached there), for the 3-hour budget on 2 cores that the full gallery must fit (issue 15)."},
+    preset_notes={"full": "search bound max_width 5000 instead of 20,000 (widths above it are drawn as \"> 5000\" with the survival reached there), for the 3-hour budget on 2 cores that the full gallery must fit."},
 )

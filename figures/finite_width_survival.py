@@ -138,6 +138,27 @@ def agreement(data, params):
             f"at width {data['sim_widths'][j]} (95 % CI): {widest}")
 
 
+def findings(data, params) -> str:
+    """Per threshold, from the exact chain at depth: survival over the width grid and, where
+    about half the networks die at any width, the rate of those that survive."""
+    parts = []
+    widths = data["widths"]
+    for i, t in enumerate(data["thresholds"]):
+        survival, rate = data["chain_survival"][i], data["chain_rate"][i]
+        wide = widths >= 100
+        lo, hi = float(np.min(survival[wide])), float(np.max(survival[wide]))
+        if hi < 0.9:
+            parts.append(f"at threshold {t:g} survival to layer {params['depth']} stays between {lo:.2f} and {hi:.2f} "
+                         f"over the widths from 100 to {widths[-1]} (it never approaches 1), and the networks that survive fire at "
+                         f"{rate[-1] / survival[-1]:.3f} (chain rate / survival at width {widths[-1]}; mean field "
+                         f"{data['meanfield_rate'][i]:.3f})")
+        else:
+            reach = widths[np.argmax(survival >= 0.99)] if np.any(survival >= 0.99) else None
+            parts.append(f"at threshold {t:g} survival is at least 0.99 " + (f"from grid width {reach} on"
+                                                                            if reach is not None else "at no width of the grid"))
+    return f"Exact spike-count chain, depth {params['depth']}: " + "; ".join(parts) + "."
+
+
 def tables(data, params):
     rows = ["| threshold | width | chain survival | simulated survival (95 % CI) | chain rate | simulated rate | mean-field rate |",
             "|---|---|---|---|---|---|---|"]
@@ -157,6 +178,7 @@ _BASE = {"depth": 100, "thresholds": [0.5, 1.0, 1.5], "width_min": 10, "width_ma
          "seed": 0, "wide_from": 1000}
 FIGURE = FigureSpec(
     name="finite_width_survival",
+    title="Survival and rate of layer 100 versus width: exact chain, simulation, mean field",
     caption="Probability that layer 100 still spikes (left) and its mean rate (right, silent networks "
             "count as 0) versus width, for the paper's init at thresholds 0.5, 1 and 1.5, one time step. "
             "Lines: exact spike-count Markov chain; points: simulation with run_network up to width 1000, "
@@ -164,10 +186,10 @@ FIGURE = FigureSpec(
             "depth 100 survives (fresh weights per draw, 95 % intervals; the number of draws per point is in "
             "the table, most at threshold 1 for the widest networks; rates below 1e-4 and silent draws drawn "
             "at 1e-4); dashed: Gaussian mean field, "
-            "which predicts the rate Q(theta) at every width and depth. Above theta ~ 1.19 the paper's "
-            "fixed point is unstable: fluctuations send each network either to silence or to the upper "
-            "fixed point (rate 0.176 at theta 1.5), and about half die at any width.",
-    compute=compute, plot=plot, agreement=agreement, tables=tables, order=60, version="2",
+            "which predicts the rate Q(theta) at every width and depth. Above the critical threshold theta_c "
+            "(figure theory_length_map) the paper's fixed point is unstable: fluctuations send each network "
+            "either to silence or to the upper fixed point (findings: the numbers).",
+    compute=compute, plot=plot, agreement=agreement, findings=findings, tables=tables, order=60, version="2",
     presets={
         # the widest simulated networks cost most (depth 100 x width^2 weights per draw): their draws are
         # spent mainly at threshold 1, the README's headline regime (width >= 1000)
@@ -179,5 +201,5 @@ FIGURE = FigureSpec(
                  "sim_draws_wide": [2, 2, 2]},
     },
     expected_seconds={"quick": 180, "full": 230},
-    preset_notes={"full": "no simulated width 3000 (the exact chain covers it; one draw there costs about 9 times a width-1000 draw) and 200 draws per width below 1000 instead of 400 (binomial standard error at most 0.035), for the 3-hour budget on 2 cores that the full gallery must fit (issue 15)."},
+    preset_notes={"full": "no simulated width 3000 (the exact chain covers it; one draw there costs about 9 times a width-1000 draw) and 200 draws per width below 1000 instead of 400 (binomial standard error at most 0.035), for the 3-hour budget on 2 cores that the full gallery must fit."},
 )

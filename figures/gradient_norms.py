@@ -96,48 +96,85 @@ def _positive(values):
     return np.where(values > 0, values, np.nan)
 
 
+def survivors(data, surrogate) -> list:
+    """Initialisers whose predicted gradient is positive at every layer (forward pass alive)."""
+    return [name for name in data["inits"]
+            if np.all(np.isfinite(_positive(data[f"pred_{name}_{surrogate}"])))]
+
+
+CHI_FIT_FIRST = 5       # measured chi: slope of log ||dW_l||^2 over layers CHI_FIT_FIRST..depth-1
+
+
+def measured_chi(data, name, surrogate, confidence=0.95):
+    """chi measured from the BPTT draws: per draw, exp(-slope) of log ||dW_l||^2 / ||delta_L||^2
+    against l over layers CHI_FIT_FIRST..depth-1 (||dW_l||^2 ~ prod of the gains above l); the
+    mean over draws with a Student-t interval. NaN where a draw has a zero gradient there."""
+    ratio = np.asarray(data[f"meas_{name}_{surrogate}"], dtype=float)
+    layers = np.asarray(data["layers"])
+    use = (layers >= CHI_FIT_FIRST) & (layers <= layers[-1] - 1)
+    if use.sum() < 2 or np.any(ratio[:, use] <= 0):
+        return np.nan, np.nan, np.nan
+    chis = np.exp(-np.polyfit(layers[use], np.log(ratio[:, use]).T, 1)[0])
+    mean = float(chis.mean())
+    if chis.size < 2:
+        return mean, np.nan, np.nan
+    half = stats.t.ppf(0.5 + confidence / 2, chis.size - 1) * chis.std(ddof=1) / np.sqrt(chis.size)
+    return mean, mean - half, mean + half
+
+
+def _panel(ax, data, surrogate, names, layers):
+    drawn, underflow, zero_measured = [], [], []
+    for name in names:
+        colour = style.colour(name)
+        predicted = _positive(data[f"pred_{name}_{surrogate}"])
+        centre, low, high = _geometric(data[f"meas_{name}_{surrogate}"])
+        if np.all(np.isnan(predicted)) and np.all(np.isnan(centre)):
+            underflow.append(style.label(name))
+            continue
+        drawn.append(predicted)
+        ax.plot(layers, predicted, color=colour, **style.THEORY, **style.line_style(name, names))
+        if np.all(np.isnan(centre)):
+            zero_measured.append(style.label(name))
+        ax.errorbar(layers, centre, yerr=[centre - low, high - centre], color=colour,
+                    **style.simulation_style(name, names))
+    ax.set_yscale("log")
+    if drawn:
+        top, bottom = np.nanmax([np.nanmax(p) for p in drawn]), np.nanmin([np.nanmin(p) for p in drawn])
+        span = max(np.log10(top / bottom), 1.0)
+        ax.set_ylim(bottom * 10 ** (-0.08 * span), top * 10 ** (0.08 * span))
+    notes = []
+    if underflow:
+        notes.append(textwrap.fill("not drawable: " + ", ".join(underflow), 34)
+                     + "\n(gradient < 1e-308: float64 underflow;\nBPTT gives exactly 0)")
+    if zero_measured:
+        notes.append(textwrap.fill("lines only, BPTT gives exactly 0 (float32 underflow): "
+                                   + ", ".join(zero_measured), 34))
+    if notes:       # an empty legend placed where it hides the fewest lines ("best")
+        box = ax.legend(handles=[], title="\n".join(notes), loc="best", title_fontsize=6.5, framealpha=0.9)
+        box.get_title().set_multialignment("left")
+
+
 def plot(data, params):
+    """Top row: the initialisers whose forward pass survives (their own y range, so the gradient's
+    growth or decay per layer is visible); bottom row: the others, which die within a few layers."""
     surrogates = data["surrogates"]
-    ncols = 2
-    nrows = (len(surrogates) + 1) // ncols
-    fig, axes = style.new_figure(nrows, ncols, width=10.0, height=3.9 * nrows + 0.6, sharex=True)
+    fig, axes = style.new_figure(2, len(surrogates), width=3.4 * len(surrogates) + 0.6, height=7.6, sharex=True)
     layers = data["layers"]
     for index, s in enumerate(surrogates):
-        ax = axes[index // ncols, index % ncols]
-        drawn, underflow, zero_measured = [], [], []
-        for name in data["inits"]:
-            colour = style.colour(name)
-            predicted = _positive(data[f"pred_{name}_{s}"])
-            centre, low, high = _geometric(data[f"meas_{name}_{s}"])
-            if np.all(np.isnan(predicted)) and np.all(np.isnan(centre)):
-                underflow.append(style.label(name))
-                continue
-            drawn.append(predicted)
-            ax.plot(layers, predicted, color=colour, **style.THEORY, **style.line_style(name, data["inits"]))
-            if np.all(np.isnan(centre)):
-                zero_measured.append(style.label(name))
-            ax.errorbar(layers, centre, yerr=[centre - low, high - centre], color=colour,
-                        **style.simulation_style(name, data["inits"]))
-        ax.set_yscale("log")
-        # every initialiser whose gradient float64 can hold is inside the y range
-        top, bottom = np.nanmax([np.nanmax(p) for p in drawn]), np.nanmin([np.nanmin(p) for p in drawn])
-        ax.set_ylim(bottom * 1e-4, top * 1e4)
-        ax.set_title(f"{s} (scale {SURROGATES[s][1]:g})")
-        ax.set_ylabel(r"$\|\partial L/\partial W_l\|^2 / \|\delta_L\|^2$")
-        notes = []
-        if underflow:
-            notes.append(textwrap.fill("not drawable: " + ", ".join(underflow), 40)
-                         + "\n(gradient < 1e-308: float64 underflow;\nBPTT gives exactly 0)")
-        if zero_measured:
-            notes.append(textwrap.fill("lines only, BPTT gives exactly 0 (float32 underflow): "
-                                       + ", ".join(zero_measured), 40))
-        if notes:       # an empty legend placed where it hides the fewest lines ("best")
-            box = ax.legend(handles=[], title="\n".join(notes), loc="best", title_fontsize=6.5, framealpha=0.9)
-            box.get_title().set_multialignment("left")
-        if index // ncols == nrows - 1:
-            ax.set_xlabel("layer l")
-    for index in range(len(surrogates), nrows * ncols):
-        axes[index // ncols, index % ncols].axis("off")
+        alive = survivors(data, s)
+        top, bottom = axes[0, index], axes[1, index]
+        _panel(top, data, s, alive, layers)
+        _panel(bottom, data, s, [n for n in data["inits"] if n not in alive], layers)
+        chis = [f"{style.label(n).split(' (')[0]}:\n{measured_chi(data, n, s)[0]:.3f} "
+                f"[{measured_chi(data, n, s)[1]:.3f}, {measured_chi(data, n, s)[2]:.3f}], theory "
+                f"{data[f'chi_{n}_{s}']:.3f}" for n in alive if n == "micheli"]
+        top.set_title(f"{s} (scale {SURROGATES[s][1]:g}): forward pass alive"
+                      + ("\nchi from the BPTT slope (95 % CI), " + "; ".join(chis) if chis else ""), fontsize=8)
+        bottom.set_title(f"{s}: forward pass dies", fontsize=9)
+        bottom.set_xlabel("layer l")
+        if index == 0:
+            for ax in (top, bottom):
+                ax.set_ylabel(r"$\|\partial L/\partial W_l\|^2 / \|\delta_L\|^2$")
     handles = [Line2D([], [], color=style.colour(n), marker=style.marker(n), markersize=4,
                       **{**style.THEORY, **style.line_style(n, data["inits"])}, label=style.label(n))
                for n in data["inits"]]
@@ -146,7 +183,7 @@ def plot(data, params):
         labels[data["inits"].index("micheli_temporal")] += f" (std solved for T = {params['temporal_T']})"
     fig.legend(handles, labels, loc="outside lower center", ncol=5, fontsize=8)
     fig.suptitle(f"Gradient norms at init, T = 1, width {params['width']}, theta {params['threshold']:g} "
-                 f"(lines: theory, typical value; points: BPTT, geometric mean of {params['draws']} draws)",
+                 f"(lines: theory, typical value; points: BPTT, geometric mean of {params['draws']} draws, 95 % CI)",
                  fontsize=9)
     return fig
 
@@ -177,9 +214,21 @@ def tables(data, params):
         values = [data[f"chi_{name}_{s}"] for s in data["surrogates"]]
         chi_rows.append(f"| {name} | " + " | ".join(f"{v:.3g}" for v in values) + " |")
         csv.append(f"{name}," + ",".join(f"{v:.6g}" for v in values))
+    measured = [f"| init | " + " | ".join(f"{s} theory / BPTT (95 % CI)" for s in data["surrogates"]) + " |",
+                "|---|" + "---|" * len(data["surrogates"])]
+    for name in data["inits"]:
+        cells = []
+        for s in data["surrogates"]:
+            mean, low, high = measured_chi(data, name, s)
+            cells.append(f"{data[f'chi_{name}_{s}']:.3g} / " + ("-" if not np.isfinite(mean) else
+                         f"{mean:.3f} [{low:.3f}, {high:.3f}]"))
+        measured.append(f"| {name} | " + " | ".join(cells) + " |")
     text = ("Backward gain chi per surrogate at the paper's init (theta = %g, width %d)\n\n" % (params["threshold"], params["width"])
             + "\n".join(rows) + "\n\nchi of the first hidden layer per initialiser (forward mean field from q0 = 1)\n\n"
-            + "\n".join(chi_rows) + "\n")
+            + "\n".join(chi_rows) + "\n\nchi: theory (first hidden layer) / measured from the BPTT draws (exp(-slope) "
+            "of log ||dW_l||^2 over layers %d..%d, mean over %d draws with a 95 %% t-interval; '-' where a draw's "
+            "gradient is 0 there)\n\n" % (CHI_FIT_FIRST, params["depth"] - 1, params["draws"])
+            + "\n".join(measured) + "\n")
     return {"gradient_norms.md": text, "gradient_norms_chi.csv": "\n".join(csv) + "\n"}
 
 
@@ -189,14 +238,17 @@ _BASE = {"depth": 30, "n_classes": 10, "threshold": 1.0, "beta": 0.5, "seed": 0,
                    "fluctuation", "ding"]}
 FIGURE = FigureSpec(
     name="gradient_norms",
+    title="Gradient norm per layer at initialisation per surrogate: theory and BPTT, chi",
     caption="Per-layer weight-gradient norm at initialisation relative to the output error, "
             "||dL/dW_l||^2 / ||delta_L||^2, one time step, depth 30, for every initialiser (colour; the "
             "temporal init with its std solved for T = 10 steps, drawn here at the first step) and four "
             "surrogates (panels, snnTorch default scales). Lines: theory (n p_{l-1} prod chi, typical value "
             "with the finite-width spread of the gains); points: BPTT of the training code, geometric mean "
-            "over independent draws with 95 % intervals. Curves stop where the forward pass is silent (the "
-            "weight gradient is then exactly 0). Each panel's y range holds every initialiser whose "
-            "gradient float64 can represent; a note in the panel names those it cannot draw (gradient "
+            "over independent draws with 95 % intervals. Top row: the initialisers whose forward pass "
+            "survives, on their own y range; bottom row: those whose forward pass dies, whose curves stop "
+            "where it is silent (the weight gradient is then exactly 0). Each top panel's title gives "
+            "the paper's init's chi measured from the slope of the BPTT profile (mean over draws, 95 % "
+            "t-interval) next to the theory's. A note in a panel names the initialisers it cannot draw (gradient "
             "below 1e-308) and those whose BPTT gradient underflows float32 to exactly 0 (line only). "
             + style.OVERLAP_NOTE + ". Triangular (snnTorch) has g^2 = scale^2 and equals "
             "straight-through at scale 1.",

@@ -18,9 +18,13 @@ SHOWN_LAYERS = (0, 1, 2, 3, 5, 10, 20, 50, 100)
 
 def simulate_init(item: dict) -> dict:
     """Monte Carlo of one initialiser (float32 simulation, float64 statistics)."""
+    # the theory lines of this figure use the registry's defaults (the temporal init solved for
+    # T = 10, subtract reset); the simulation says so explicitly, since monte_carlo would otherwise
+    # solve it for this network's own T = 1
+    params = {"T": 10, "reset": "subtract"} if item["init"] == "micheli_temporal" else None
     mc = monte_carlo(item["init"], item["depth"], item["width"], threshold=item["threshold"],
                      beta=item["beta"], steps=1, batch=item["batch"], draws=item["draws"],
-                     seed=item["seed"], confidence=item["confidence"], keep_active=True)
+                     seed=item["seed"], confidence=item["confidence"], keep_active=True, init_params=params)
     sample_silent = (mc.active[:, :, 0, :] == 0).mean(axis=(0, 2))
     return {"rate": mc.rate[:, 0], "rate_se": mc.rate_se[:, 0], "rate_low": mc.rate_low[:, 0],
             "rate_high": mc.rate_high[:, 0], "q": mc.mem_var[:, 0], "q_se": mc.mem_var_se[:, 0],
@@ -61,8 +65,13 @@ def _errorbar(ax, x, mean, low, high, colour, name):
     ax.errorbar(x, shown, yerr=[lower, upper], color=colour, **style.simulation_style(name))
 
 
+def survivors(data) -> list:
+    """Initialisers whose simulated layers are never all silent (the lines the zoom panels show)."""
+    return [name for name in data["names"] if np.all(np.asarray(data[f"sim_rate_{name}"]) > 0)]
+
+
 def plot(data, params):
-    fig, axes = style.new_figure(1, 3, width=13.5, height=5.0)
+    fig, axes = style.new_figure(2, 3, width=13.5, height=8.6)
     layer = data["layer"]
     # every layer up to 10, then about 12 points per decade on the log part of the x axis
     pick = np.unique(np.concatenate([np.arange(min(11, len(layer))),
@@ -91,9 +100,9 @@ def plot(data, params):
         ax.set_ylim(FLOOR / 2, None)
         ax.axhline(FLOOR, color="0.6", linewidth=0.8, linestyle=":")
         ax.set_ylabel(ylabel + f"   (0 drawn at {FLOOR:g})")
-    rate_ax.set_title("(a) rate, first step (dashed: exact finite-width chain)")
-    q_ax.set_title("(b) membrane variance, first step")
-    silent_ax.set_title("(c) fraction of samples silent")
+    rate_ax.set_title("(a) rate, first step (dashed: exact finite-width chain)", fontsize=10)
+    q_ax.set_title("(b) membrane variance, first step", fontsize=10)
+    silent_ax.set_title("(c) fraction of samples silent", fontsize=10)
     silent_ax.set_ylabel("P(layer silent)")
     silent_ax.set_ylim(-0.03, 1.03)
     for ax in axes[0]:
@@ -105,15 +114,85 @@ def plot(data, params):
         ax.set_xlabel("layer (linear to 10, log beyond)")
     silent_ax.plot([], [], color="0.3", linestyle="--", label="exact finite-width chain")
     silent_ax.plot([], [], color="0.3", marker="o", linestyle="none", label="simulation")
-    silent_ax.legend(loc="center right", fontsize=7)
+    silent_ax.legend(loc="center right", fontsize=8)
+    _zoom(axes[1], data, params)
     handles, labels = rate_ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 5), fontsize=8,
-               title="lines: mean-field theory; points: simulation (same colour)",
+               title="lines: mean-field theory; dashed: exact finite-width chain; points: simulation (same colour)",
                title_fontsize=8)
     fig.suptitle(f"Depth propagation at θ = {params['threshold']}, width {params['width']}, T = 1 "
                  f"(run_network, {params['draws']} draws x {params['batch']} samples, "
                  f"{100 * params['confidence']:g}% t-intervals)", fontsize=10)
     return fig
+
+
+def _zoom(axes, data, params):
+    """Bottom row: the surviving initialisers on linear axes at every layer, as the percentage
+    by which the simulation (band: its interval) and the finite-width chain (dashed) depart from
+    the mean field (zero line), so the slow finite-width decline that the log panels flatten shows."""
+    names = survivors(data)
+    layer = data["layer"]
+    rate_ax, q_ax, silent_ax = axes
+    for name in names:
+        colour = style.colour(name)
+        for ax, key in ((rate_ax, "rate"), (q_ax, "q")):
+            theory = np.asarray(data[f"theory_{key}_{name}"], dtype=float)
+
+            def relative(values):
+                return 100.0 * (np.asarray(values, dtype=float) / theory - 1.0)
+            if name == names[0]:      # the first survivor (the paper's init) with its interval
+                ax.fill_between(layer, relative(data[f"sim_{key}_low_{name}"]),
+                                relative(data[f"sim_{key}_high_{name}"]), color=colour, alpha=0.2, linewidth=0)
+            ax.plot(layer, relative(data[f"sim_{key}_{name}"]), color=colour, linewidth=0.7,
+                    alpha=1.0 if name == names[0] else 0.6)
+        rate_ax.plot(layer, 100.0 * (np.asarray(data[f"chain_rate_{name}"]) / data[f"theory_rate_{name}"] - 1.0),
+                     color=colour, linestyle="--", linewidth=1.4)
+        silent_ax.plot(layer, data[f"chain_silent_{name}"], color=colour, linestyle="--")
+        silent_ax.plot(layer, data[f"sim_silent_{name}"], color=colour, marker=style.marker(name), markersize=2,
+                       linestyle="none")
+    for ax in (rate_ax, q_ax):
+        ax.axhline(0.0, color=style.NEUTRAL["mean_field"], linewidth=1.0)
+    shown = ", ".join(style.label(n) for n in names) or "none"
+    rate_ax.set_title("(d) zoom: rate vs the mean field (0 line), survivors", fontsize=10)
+    q_ax.set_title("(e) zoom: membrane variance vs the mean field", fontsize=10)
+    silent_ax.set_title("(f) zoom: P(layer silent), survivors", fontsize=10)
+    rate_ax.set_ylabel("rate / mean field - 1  (%)\nthin: simulation; dashed: chain")
+    q_ax.set_ylabel("Var[u] / mean field - 1  (%)")
+    silent_ax.set_ylabel("P(layer silent)")
+    for ax in axes:
+        ax.set_xlim(0, layer[-1])
+        ax.set_xlabel("layer (linear)")
+    rate_ax.text(0.02, 0.03, f"shown: {shown}\nband: {style.label(names[0]) if names else ''} simulation's interval",
+                 transform=rate_ax.transAxes, fontsize=7, va="bottom")
+
+
+def findings(data, params) -> str:
+    """The caption's statements about the paper's init, computed from the data: the simulated
+    rate at the last layer with its interval, the chain's and the mean field's prediction, and at
+    how many layers each prediction lies inside the simulation's interval."""
+    if "micheli" not in data["names"]:
+        return ""
+    depth, width = params["depth"], params["width"]
+    low, high, sim = data["sim_rate_low_micheli"], data["sim_rate_high_micheli"], data["sim_rate_micheli"]
+    theory, chain = data["theory_rate_micheli"], data["chain_rate_micheli"]
+    inside = (low <= theory) & (theory <= high)
+    chain_inside = (low <= chain) & (chain <= high)
+    outside = np.nonzero(~inside)[0]
+    measured = f"{sim[-1]:.3f} [{low[-1]:.3f}, {high[-1]:.3f}] at layer {depth}"
+    flat = "at every depth" if np.allclose(theory, theory[0], rtol=1e-6) else f"at layer {depth}"
+    counts = (f"The mean field ({theory[-1]:.3f} {flat}) is inside the interval at {inside.sum()} of "
+              f"{inside.size} layers" + (f" (first outside: layer {outside[0]})" if outside.size else "")
+              + f", the finite-width chain at {chain_inside.sum()} of {chain_inside.size}.")
+    if inside[-1]:
+        head = (f"Paper's init at width {width}: the simulation gives {measured}; at this budget the interval holds "
+                f"both the mean field and the exact finite-width chain ({chain[-1]:.3f}), so it cannot tell them apart "
+                f"at depth. ")
+    else:
+        head = (f"Paper's init at width {width}: the rate does not stay at the mean field's Q(θ) through {depth} layers; "
+                f"the simulation gives {measured}, which the exact finite-width chain predicts ({chain[-1]:.3f}): "
+                f"finite width, not the mean field, sets the rate at depth. ")
+    return (head + counts + f" The drop is the samples whose layer fell silent (P(silent) at layer {depth}: chain "
+            f"{data['chain_silent_micheli'][-1]:.3f}, simulation {data['sim_silent_micheli'][-1]:.3f}).")
 
 
 def _first_silent(values):
@@ -161,6 +240,7 @@ def agreement(data, params):
 _QUICK = dict(threshold=1.0, width=1000, depth=100, beta=0.5, batch=32, draws=8, seed=100, confidence=0.95)
 FIGURE = FigureSpec(
     name="sim_depth_propagation",
+    title="Rate and membrane variance over 100 layers for every initialiser: theory and simulation",
     caption="The paper's central picture, simulated with run_network: threshold 1, width 1000, first "
             "step (T = 1) from rest, i.i.d. N(0, 1) input currents, depth 100, every initialiser of the "
             "registry for the plain LIF stack (escape-noise, residual and heavy-tailed entries belong to other "
@@ -168,13 +248,15 @@ FIGURE = FigureSpec(
             "(theory.inits.predict) as lines, simulation means over independent draws (fresh weights and "
             "inputs) as points with Student-t intervals; exact zeros are drawn on the dotted floor. "
             "Dashed in (a): expected rate from the exact finite-width spike-count chain (theory.chains.spike_count), "
-            "which explains the slow decline of the paper's init at width 1000 (samples that fall silent). "
+            "which explains the slow decline of the paper's init at this width (samples that fall silent). "
             "(c) fraction of samples whose layer is silent: exact finite-width spike-count chain (dashed) "
-            "against simulation. The paper's init keeps the rate at Q(1) = 0.159 through 100 layers; "
-            "Kaiming, Xavier, LeCun and the PyTorch default are silent within a few layers. beta = 0.5 "
+            "against simulation. (d-f) zoom on the initialisers that survive, linear axes, every layer: the "
+            "simulated rate and membrane variance as a percentage departure from their mean field (thin lines; "
+            "band: the paper's init's interval; dashed: the chain), and P(silent). Kaiming, Xavier, LeCun and the PyTorch default are silent within a few "
+            "layers; the mean-field lines are theory.inits.predict for every initialiser. beta = 0.5 "
             "enters only the initialisers that use it (T = 1 does not depend on it). "
             + style.OVERLAP_NOTE + ".",
-    compute=compute, plot=plot, tables=tables, agreement=agreement, order=20, version="2",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=20, version="2",
     expected_seconds={"quick": 160, "full": 200},
     presets={"quick": _QUICK,
              "full": {**_QUICK, "batch": 128, "draws": 20},

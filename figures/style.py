@@ -19,6 +19,10 @@ INIT_COLOURS = {
     "pytorch_default": "#7f7f7f",
     "fluctuation": "#9467bd",
     "ding": "#bcbd22",
+    # the other regimes' initialisers (escape noise, heavy-tailed weights, residual blocks)
+    "escape_critical": "#e7ba52",
+    "stable": "#7b4173",
+    "sew_add": "#00a087",
 }
 _FALLBACK = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -34,7 +38,29 @@ INIT_LABELS = {
     "pytorch_default": "PyTorch default",
     "fluctuation": "fluctuation-driven",
     "ding": "Ding et al.",
+    "escape_critical": "escape noise, critical (this toolkit)",
+    "stable": "Cauchy / alpha-stable weights",
+    "sew_add": "residual SEW-ADD blocks (this toolkit)",
 }
+
+# What is not an initialiser (a kind of estimate, a reference line, a threshold) is drawn in
+# black, greys or a sequential map, never in an initialiser's colour.
+NEUTRAL = {"mean_field": "black", "reference": "0.35", "chain": "0.45", "light": "0.7"}
+
+
+def sequence_colour(value, values, cmap="viridis"):
+    """Colour of one value of an ordered parameter (threshold, T, ...) on a sequential map, so it
+    is never mistaken for an initialiser's colour."""
+    import numpy as np
+    ordered = np.sort(np.asarray(values, dtype=float))
+    position = np.searchsorted(ordered, value) / max(len(ordered) - 1, 1)
+    return plt.get_cmap(cmap)(0.05 + 0.8 * position)
+
+
+def regime_colour(fields: dict) -> str:
+    """Colour of a training regime given as TrainConfig fields (figure deep_training's REGIMES):
+    its initialiser's colour (``fields["init"]``), so a regime matches its init in every figure."""
+    return colour(fields["init"])
 
 RC = {
     "figure.dpi": 110,

@@ -132,6 +132,7 @@ _BASE = {"threshold": 1.0, "reset": "subtract", "encoding": "gaussian", "steps":
          "init_samples": 10000, "init_depth": 100}
 FIGURE = FigureSpec(
     name="temporal_heatmaps",
+    title="Rate per layer and time step: mean field, finite-width chain, simulation",
     caption="Firing rate per layer (vertical) and time step (horizontal) for the paper's init, the "
             "authors' leak/reset variant and the temporal init of this toolkit, at leak beta 0, 0.5 "
             "and 0.9 (subtract reset, i.i.d. N(0,1) input currents). Each triple: temporal mean-field "

@@ -23,6 +23,10 @@ PHASE_COLOURS = {"silent": "#404040", "stable": "#ccebc5", "growing": "#fed9a6",
                  "oscillating": "#decbe4"}
 
 
+RESET_TITLES = {"subtract": "subtract reset", "zero": "reset to zero", "none": "no reset",
+                "subtract_leaky": "subtract reset, leaky (SpikingJelly's soft reset)"}
+
+
 def phase_row(item):
     """Phases along beta for one (reset, threshold): the rate profile of layer ``depth`` under
     the temporal map (paper's gain 1/Q(theta), i.i.d. N(0, 1) input), classified."""
@@ -95,7 +99,7 @@ def plot(data, params):
             agree = sim_phase == _theory_phase_at(data, reset, threshold, beta)
             ax.plot(beta, threshold, marker="o" if agree else "X", markersize=9, markeredgecolor="black",
                     markeredgewidth=1.2, color=PHASE_COLOURS[phases[sim_phase]], linestyle="none")
-        ax.set_title(f"{reset} reset")
+        ax.set_title(RESET_TITLES.get(reset, f"{reset} reset"))
         ax.set_xlabel(r"leak $\beta$")
         if k == 0:
             ax.set_ylabel(r"threshold $\theta$")
@@ -131,6 +135,7 @@ _BASE = {"beta_min": 0.0, "beta_max": 0.95, "threshold_min": 0.25, "threshold_ma
                           ["zero", 1.0, 0.5], ["subtract", 0.5, 0.5]]}
 FIGURE = FigureSpec(
     name="temporal_phase",
+    title="Phase of the activity over time at depth, over leak, threshold and reset",
     caption="Phase of the per-step activity at depth under the paper's init (weight gain 1/Q(theta)), "
             "from the temporal mean-field, over leak beta and threshold theta, for each reset mode: "
             "silent (died over depth), stable in time, growing, decaying, or oscillating across time "
@@ -148,5 +153,5 @@ FIGURE = FigureSpec(
              "tiny": {**_BASE, "beta_points": 3, "threshold_points": 3, "depth": 5, "steps": 4,
                       "samples": 300, "check_width": 60, "check_points": [["subtract", 1.0, 0.0]]}},
     expected_seconds={"quick": 90, "full": 450},
-    preset_notes={"full": "a 30 x 24 (beta, threshold) grid with 5000 mean-field samples per cell instead of 39 x 36 with 10,000, for the 3-hour budget on 2 cores that the full gallery must fit (issue 15)."},
+    preset_notes={"full": "a 30 x 24 (beta, threshold) grid with 5000 mean-field samples per cell instead of 39 x 36 with 10,000, for the 3-hour budget on 2 cores that the full gallery must fit."},
 )

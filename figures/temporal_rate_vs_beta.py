@@ -134,6 +134,7 @@ _BASE = {"threshold": 1.0, "reset": "subtract", "encoding": "gaussian", "steps":
          "init_samples": 10000, "init_depth": 100, "init_chains": 64}
 FIGURE = FigureSpec(
     name="temporal_rate_vs_beta",
+    title="Rate at depth versus the leak, and the temporal init that keeps it",
     caption="Time-averaged firing rate of the deepest layer versus the leak beta (subtract reset, "
             "i.i.d. N(0,1) input, T = 10) for the paper's init, the authors' leak/reset variant, the "
             "temporal init solved on the infinite-width mean field (finite_width=False), and the temporal "
@@ -152,5 +153,5 @@ FIGURE = FigureSpec(
              "tiny": {**_BASE, "depth": 4, "width": 60, "steps": 3, "samples": 500, "batch": 2, "draws": 2,
                       "betas": [0.0, 0.5], "init_samples": 500, "init_depth": 20, "chains": 4}},
     expected_seconds={"quick": 120, "full": 170},
-    preset_notes={"full": "six leak values (0, 0.2, 0.4, 0.6, 0.8, 0.9) instead of ten, simulated width 1000 instead of 2000 and 20,000 mean-field samples instead of 30,000, for the 3-hour budget on 2 cores that the full gallery must fit (issue 15)."},
+    preset_notes={"full": "six leak values (0, 0.2, 0.4, 0.6, 0.8, 0.9) instead of ten, simulated width 1000 instead of 2000 and 20,000 mean-field samples instead of 30,000, for the 3-hour budget on 2 cores that the full gallery must fit."},
 )

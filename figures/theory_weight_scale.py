@@ -56,6 +56,7 @@ _PARAMS = {"threshold_min": 0.0, "threshold_max": 3.0, "points": 121, "coarse_po
            "beta": 0.5, "slow": ["micheli_temporal"]}
 FIGURE = FigureSpec(
     name="theory_weight_scale",
+    title="Weight scale of every initialiser versus threshold",
     caption="Weight standard deviation times sqrt(fan_in) versus threshold for every initialiser of "
             "the plain LIF stack in the registry (fan_in 1000, beta 0.5 where an initialiser uses it; the temporal init is "
             "found by a root search, so it is drawn at the marked thresholds only, and is missing where "

@@ -15,6 +15,7 @@ weight layers; a stack of L LIF layers has L - 1 weight layers, so L* is drawn a
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import patheffects
 
 from simulate.experiments import training_run
 from theory.network.description import LIF, Encoding, Network
@@ -24,7 +25,7 @@ from . import style
 from ._spec import FigureSpec
 
 TRAINS = 0.2    # twice chance (10 classes): fixed before the sweep was run
-# "training starts" (the issue's cheaper signal), fixed before it was first computed: the mean
+# "training starts" (a cheaper signal than accuracy), fixed before it was first computed: the mean
 # training loss of batches STARTS_STEPS - STARTS_WINDOW + 1 .. STARTS_STEPS of the first epoch is
 # at least STARTS_MARGIN nats below chance, ln 10 (the loss of equal output counts)
 STARTS_STEPS, STARTS_WINDOW, STARTS_MARGIN = 50, 10, 0.1
@@ -141,10 +142,17 @@ def _inside(data, predicted, slack=0.0):
     return int(np.sum((low <= predicted + slack) & (predicted - slack <= high)))
 
 
+# what is not an initialiser is drawn in black, white and greys (style.NEUTRAL)
+XI_C_STYLE = {"color": "black", "linestyle": (0, (1.5, 1.0)),
+              "path_effects": [patheffects.withStroke(linewidth=4.5, foreground="white")]}
+TRANSIENT_STYLE = {"color": "white", "path_effects": [patheffects.withStroke(linewidth=4.5, foreground="black")]}
+
+
 def plot(data, params):
     rows, depths = data["rows"], data["depths"]
     first_start = tuple(np.argwhere(data["starts"])[0]) if "starts" in data and data["starts"].any() else None
-    fig, axes = style.new_figure(1, 2, width=11.5, height=0.5 * len(rows) + 2.8)
+    fig, axes = style.new_figure(1, 2, width=12.5, height=0.55 * len(rows) + 3.0,
+                                 gridspec_kw={"width_ratios": [1.6, 1.0]})
     ax = axes[0, 0]
     image = ax.imshow(100 * data["accuracy"], aspect="auto", cmap="viridis", vmin=0, vmax=100, origin="lower")
     ax.set_xticks(range(len(depths)), [str(d) for d in depths])
@@ -164,39 +172,62 @@ def plot(data, params):
                         if (i, j) == first_start else None)
         predicted = data["xi_c"][i] * SCHOENHOLZ_CONSTANT + 1.0
         if not np.isfinite(predicted):      # silent fixed point: no correlation, no prediction
-            ax.text(len(depths) - 0.5, i + 0.32, "no active fixed point at infinite width: no L* ",
+            ax.text(len(depths) - 0.5, i - 0.3, "no active fixed point at infinite width: no 6 xi_c + 1 ",
                     ha="right", va="center", fontsize=6.5, color="white")
             continue
         x = np.interp(predicted, depths, np.arange(len(depths)), left=-0.5, right=len(depths) - 0.5)
-        ax.plot([x, x], [i - 0.45, i + 0.05], color="red", lw=2.5,
-                label=f"predicted L* + 1 = {SCHOENHOLZ_CONSTANT:g} xi_c + 1" if i == 0 else None)
+        ax.plot([x, x], [i - 0.45, i - 0.02], lw=2.2, dash_capstyle="butt", **XI_C_STYLE,
+                label=f"{SCHOENHOLZ_CONSTANT:g} xi_c + 1 (Schoenholz et al.'s constant)" if i == 0 else None)
+    labelled = False
     for i in range(len(rows)):
         transient = TRANSIENT_CONSTANT * data["xi_transient"][i] + 1.0
         if np.isfinite(transient):
             x = np.interp(transient, depths, np.arange(len(depths)), left=-0.5, right=len(depths) - 0.5)
-            ax.plot([x, x], [i - 0.05, i + 0.45], color="orange", lw=2.5,
-                    label=f"transient rule {TRANSIENT_CONSTANT:g} xi_transient + 1" if i == 0 else None)
-    fig.colorbar(image, ax=ax, label="test accuracy after the budget (%)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=7, frameon=False)
-    ax.set_title(f"MNIST {params['train_size']} images x {params['epochs']} epoch(s), width {params['width']}, "
-                 f"beta {params['beta']}{' unless the row says' if 'rows' in params else ''}; 'trains' = accuracy >= "
-                 f"{100 * TRAINS:.0f} %", fontsize=9)
-    ax = axes[0, 1]
-    labels = [label.replace(", ", "\n") for label in rows]
-    ax.bar(np.arange(len(rows)) - 0.27, np.nan_to_num(data["xi_c"]), width=0.27, label="xi_c (pair mean field)",
-           color="#444444")
-    for i in np.nonzero(~np.isfinite(data["xi_c"]))[0]:
-        ax.text(i - 0.27, 0.05, "silent:\nno xi_c", ha="center", va="bottom", fontsize=6, rotation=90)
-    ax.bar(np.arange(len(rows)), data["xi_transient"], width=0.27, label="xi_transient (first layers, width n)",
-           color="orange", yerr=data["xi_transient_se"], capsize=2)
-    ax.bar(np.arange(len(rows)) + 0.27, np.minimum(data["xi_grad"], 50), width=0.27,
-           label="xi_grad = 1/|ln chi_T|", color="#aaaaaa")
-    ax.set_xticks(range(len(rows)), labels, fontsize=7)
-    ax.set_ylabel("depth scale (weight layers)")
-    ax.legend(fontsize=7)
-    ax.set_title("depth scales per row: xi_c and xi_grad at the fixed point (infinite width),\n"
-                 "xi_transient over the first layers (exact pair chain at the network's width)", fontsize=8)
+            ax.plot([x, x], [i + 0.02, i + 0.45], lw=2.2, solid_capstyle="butt", **TRANSIENT_STYLE,
+                    label=None if labelled else f"transient rule {TRANSIENT_CONSTANT:g} xi_transient + 1")
+            labelled = True
+    fig.colorbar(image, ax=ax, label="test accuracy after the budget (%)", pad=0.01)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), fontsize=7, frameon=False, ncol=1)
+    ax.set_title(f"MNIST {params['train_size']:,} images x {params['epochs']} epoch(s), width {params['width']}, "
+                 f"beta {params['beta']}{' unless the row says' if 'rows' in params else ''}; one seed; 'trains' = "
+                 f"accuracy >= {100 * TRAINS:.0f} %", fontsize=9)
+    _scales(axes[0, 1], data)
     return fig
+
+
+def _scales(ax, data):
+    """Right panel: the depth scales of each row as horizontal bars, on the heatmap's rows (so
+    every label is the heatmap's), with the value written at each bar's end."""
+    rows = len(data["rows"])
+    y = np.arange(rows)
+    h = 0.26
+    xi_c = np.asarray(data["xi_c"], dtype=float)
+    transient, se = np.asarray(data["xi_transient"], dtype=float), np.asarray(data["xi_transient_se"], dtype=float)
+    grad = np.asarray(data["xi_grad"], dtype=float)
+    finite = np.concatenate([xi_c[np.isfinite(xi_c)], (transient + np.nan_to_num(se))[np.isfinite(transient)],
+                             grad[np.isfinite(grad)]])
+    top = 1.25 * min(np.max(finite, initial=1.0), 3.0 * np.max(np.concatenate([xi_c[np.isfinite(xi_c)],
+                                                                                 transient[np.isfinite(transient)],
+                                                                                 [1.0]])))
+    bars = (("xi_c (pair mean field, infinite width)", xi_c, None, {"color": "black"}, h),
+            ("xi_transient (exact pair chain, width n; +- se)", transient, se,
+             {"color": "white", "edgecolor": "black", "hatch": "////"}, 0.0),
+            ("xi_grad = 1 / |ln chi_T| (infinite width)", grad, None, {"color": style.NEUTRAL["light"]}, -h))
+    for label, values, err, kwargs, offset in bars:
+        shown = np.where(np.isfinite(values), np.minimum(values, top), 0.0)
+        ax.barh(y + offset, shown, height=h, label=label, xerr=None if err is None else np.nan_to_num(err),
+                capsize=2, linewidth=0.6, **kwargs)
+        ends = shown + (np.nan_to_num(err) if err is not None else 0.0)
+        for yi, value, end in zip(y + offset, values, ends):
+            text = "none" if not np.isfinite(value) else f"{value:.2f}" + (" >" if value > top else "")
+            ax.text(end, yi, " " + text, va="center", ha="left", fontsize=6.5)
+    ax.set_yticks(y, [""] * rows)
+    ax.set_ylim(-0.5, rows - 0.5)
+    ax.set_xlim(0, top * 1.18)
+    ax.set_xlabel("depth scale (weight layers)")
+    ax.grid(axis="y", visible=False)
+    ax.set_title("depth scales of each row (same rows as the left panel)", fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), fontsize=7, frameon=False)
 
 
 def tables(data, params):
@@ -228,6 +259,22 @@ def tables(data, params):
     return {f"{params.get('table', 'trainability_phase')}.md": "\n".join(md) + "\n"}
 
 
+def findings(data, params) -> str:
+    """The caption's claims about the two depth rules, counted from the data of this run."""
+    rows = len(data["rows"])
+    fixed = _inside(data, SCHOENHOLZ_CONSTANT * data["xi_c"] + 1.0)
+    rule = TRANSIENT_CONSTANT * data["xi_transient"] + 1.0
+    transient = _inside(data, rule)
+    within = _inside(data, rule, slack=3 * TRANSIENT_CONSTANT * np.nan_to_num(data["xi_transient_se"], nan=0.0))
+    defined = int(np.sum(np.isfinite(data["xi_c"])))
+    return (f"MNIST {params['train_size']:,} training images x {params['epochs']} epoch, "
+            f"{params['test_size']:,} test images, one seed per cell; theory with {params['samples']:,} samples. "
+            f"Schoenholz et al.'s rule, {SCHOENHOLZ_CONSTANT:g} xi_c + 1 LIF layers, lands inside the measured band "
+            f"in {fixed} of {rows} rows" + (f" ({rows - defined} of them have no xi_c)" if defined < rows else "")
+            + f"; the transient rule "
+            f"{TRANSIENT_CONSTANT:g} xi_transient + 1 in {transient} of {rows} (within 3 se of the band in {within}).")
+
+
 def agreement(data, params):
     rows = len(data["rows"])
     fixed = _inside(data, SCHOENHOLZ_CONSTANT * data["xi_c"] + 1.0)
@@ -255,18 +302,21 @@ def agreement(data, params):
 _BASE = {"width": 100, "beta": 0.5, "threshold": 1.0, "seed": 42, "batch_size": 64, "samples": 4000}
 FIGURE = FigureSpec(
     name="trainability_phase",
+    title="Trainable depth over depth x T, against two depth rules",
     caption="How deep can a spiking MLP be trained? Test accuracy on MNIST after a fixed budget for each "
             "depth (columns, LIF layers) and number of time steps T and initialiser (rows), with the "
             "trainable depth predicted from the correlation depth scale of the pair mean field, "
-            "L* = 6 xi_c weight layers (red bars; Schoenholz et al.'s constant, checked here), and the "
-            "predicted depth scales xi_c and xi_grad per row (right). The slope of the pair map is the "
+            "L* = 6 xi_c weight layers (dashed black marks, lower half of a row; Schoenholz et al.'s constant), and the "
+            "predicted depth scales xi_c, xi_transient and xi_grad of each row (right, on the same rows). The slope of the pair map is the "
             "largest per-step slope and step 1 is the one-step map, so xi_c does not grow with T; rows "
-            "whose infinite-width fixed point is silent (Kaiming) have no xi_c and no red bar. Orange: the "
+            "whose infinite-width fixed point is silent (Kaiming) have no xi_c and no dashed mark. Solid white marks (upper half): the "
             "transient rule, L* = 4 xi_transient with xi_transient the decay of the difference between two "
-            "inputs over the first 12 layers on the exact pair chain at the network's width (it grows with T). "
-            "White triangles: cells where training starts, the issue's cheaper signal (mean training loss of "
+            "inputs on the exact pair chain at the network's width, fitted over those of the first 12 layers where "
+            "the gap exceeds 3 standard errors (it grows with T; its value depends on that window: figure "
+            "correlation_transient). "
+            "White triangles: cells where training starts, a cheaper signal (mean training loss of "
             "steps 41-50 at least 0.1 nats below chance, ln 10).",
-    compute=compute, plot=plot, tables=tables, agreement=agreement, order=65, version="3",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=65, version="3",
     presets={
         "quick": {**_BASE, "depths": [4, 6, 8, 12, 16, 24], "steps": [2, 8], "inits": ["micheli"],
                   "train_size": 10000, "test_size": 1000, "epochs": 1},
@@ -282,12 +332,13 @@ FIGURE = FigureSpec(
 # the other knobs of the diagram, one changed at a time from the T = 8 row of the paper's init
 KNOBS = FigureSpec(
     name="trainability_knobs",
+    title="The trainability diagram's other knobs: leak, reset, width, weight gain, bias",
     caption="The trainability diagram's other knobs, one at a time from the paper's init at T = 8 (beta 0.5, width "
             "100, subtract reset): slower leak (beta 0.9), no leak (integrate-and-fire, beta 1), zero reset and "
             "wider networks (width 300; the full preset adds width 1000, the weight gain (every weight times "
-            "0.9, 1.2 or 1.5) and a bias variance (biases N(0, 0.3^2) or N(0, 0.6^2))), with both predicted boundaries (red: 6 xi_c + 1, orange: 4 xi_transient + 1) "
+            "0.9, 1.2 or 1.5) and a bias variance (biases N(0, 0.3^2) or N(0, 0.6^2))), with both predicted boundaries (dashed black: 6 xi_c + 1, solid white: 4 xi_transient + 1) "
             "on the measured accuracy. A test of the transient rule beyond the time steps it was measured on.",
-    compute=compute, plot=plot, tables=tables, agreement=agreement, order=65.5, version="1",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=65.5, version="1",
     presets={
         "quick": {**_BASE, "depths": [6, 8, 10, 12, 16], "table": "trainability_knobs",
                   "rows": [{"steps": 8, "init": "micheli", "beta": 0.9}, {"steps": 8, "init": "micheli", "beta": 1.0},

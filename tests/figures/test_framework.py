@@ -163,7 +163,7 @@ def test_code_version_tracks_the_module_source():
     from figures.cache import code_version
 
     first = code_version("figures.theory_length_map")
-    assert len(first) == 12 and first != code_version("figures.theory_depth_profile")
+    assert len(first) == 12 and first != code_version("figures.theory_weight_scale")
     assert code_version("no.such.module") == "nosource"
 
 
@@ -185,3 +185,120 @@ def test_code_version_covers_library_and_shared_figure_modules(monkeypatch):
     monkeypatch.setattr(cache, "_source_hash", lambda p: real(p) + ("x" if p.endswith("kernels.py") else ""))
     monkeypatch.setattr(cache, "_library_version", cache._library_version.__wrapped__)
     assert cache.code_version("figures.theory_length_map") != length_map
+
+
+def test_code_version_of_a_compute_function_ignores_drawing_code(monkeypatch):
+    """In a figures module the cached data depend on the code the computing function reaches,
+    not on the caption, plot or tables: editing those keeps the cache; editing a helper or a
+    constant that compute uses, or an import, does not."""
+    import inspect
+
+    from figures import cache, trainability_phase
+
+    source = inspect.getsource(trainability_phase)
+    real = inspect.getsource
+
+    def with_source(text):
+        monkeypatch.setattr(inspect, "getsource", lambda obj: text if obj is trainability_phase else real(obj))
+        return cache.code_version("figures.trainability_phase", "compute")
+
+    base = with_source(source)
+    assert base == cache.code_version("figures.trainability_phase", "compute")
+    edits_kept = [source.replace("def plot(data, params):\n", "def plot(data, params):\n    pass\n"),
+                  source.replace('How deep can a spiking MLP be trained?', 'How deep?'),
+                  source.replace("def tables(data, params):\n", "def tables(data, params):  # note\n"),
+                  source.replace('"""Trainability phase diagram', '"""Phase diagram')]
+    for edited in edits_kept:
+        assert edited != source and with_source(edited) == base
+    edits_changed = [source.replace("TRAINS = 0.2", "TRAINS = 0.3"),
+                     source.replace("STARTS_STEPS, STARTS_WINDOW, STARTS_MARGIN = 50, 10, 0.1",
+                                    "STARTS_STEPS, STARTS_WINDOW, STARTS_MARGIN = 50, 10, 0.2"),
+                     source.replace('return {"test_accuracy": result["test_accuracy"],',
+                                    'return {"test_accuracy": result["test_accuracy"][:],'),
+                     source.replace("import numpy as np\n", "import numpy as np\nimport math\n")]
+    for edited in edits_changed[:3]:
+        assert edited != source and with_source(edited) != base
+    # a new import that compute does not use changes nothing; the whole module without an entry does
+    assert with_source(edits_changed[3]) == base
+    assert cache.code_version("figures.trainability_phase") != base
+
+
+def test_code_version_of_other_modules_is_the_whole_module():
+    from figures.cache import code_version
+
+    assert code_version(__name__, "square") == code_version(__name__)
+
+
+def test_cli_jobs_defaults_to_the_cores_this_process_may_use(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(paper_figs.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(paper_figs, "run", lambda specs, executor=None, **k: seen.append(executor.jobs) or [])
+    args = ["--only", "theory_length_map", "--out", str(tmp_path / "out"), "--no-cache", "--quiet"]
+    assert paper_figs.main(args) == 0 and seen == [3]
+    assert paper_figs.main(args + ["--jobs", "1"]) == 0 and seen == [3, 1]
+
+
+@pytest.mark.parametrize("option", ["--out", "--cache-dir"])
+def test_cli_folder_that_exists_but_cannot_be_written_fails_before_any_work(option, tmp_path, capsys, monkeypatch):
+    """A folder that exists but refuses new files: one line, exit 2, nothing computed. Permission
+    bits do not stop root, so the refusal is simulated where files are created (the probe)."""
+    import tempfile
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    real = tempfile.NamedTemporaryFile
+
+    def refuse(*args, dir=None, **kwargs):
+        if dir is not None and str(dir).startswith(str(folder)):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(paper_figs, "run", lambda *a, **k: pytest.fail("figures drawn despite an unwritable folder"))
+    other = "--cache-dir" if option == "--out" else "--out"
+    with pytest.raises(SystemExit) as stop:
+        paper_figs.main(["--only", "theory_length_map", option, str(folder), other, str(tmp_path / "other")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and "cannot write there (Permission denied)" in err[0]
+
+
+def test_cli_unwritable_folder_really_refused_when_not_root(tmp_path, capsys, monkeypatch):
+    import os
+    if os.geteuid() == 0:
+        pytest.skip("permission bits do not stop root")
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    monkeypatch.setattr(paper_figs, "run", lambda *a, **k: pytest.fail("figures drawn despite an unwritable folder"))
+    try:
+        with pytest.raises(SystemExit) as stop:
+            paper_figs.main(["--only", "theory_length_map", "--out", str(folder), "--no-cache"])
+    finally:
+        folder.chmod(0o755)
+    assert stop.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+def test_cli_says_how_long_the_run_will_take(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(paper_figs, "run", lambda *a, **k: [])
+    assert paper_figs.main(["--only", "theory_length_map,theory_weight_scale", "--out", str(tmp_path / "o"),
+                            "--cache-dir", str(tmp_path / "c"), "--quiet"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "2 figure(s), preset quick: 2 to compute, 0 from the cache; expected about" in first
+
+
+def test_estimate_counts_cached_figures_as_a_redraw(tmp_path):
+    from figures.runner import REDRAW_SECONDS, estimate
+    counter = []
+    spec = FigureSpec(**{**_toy_spec(counter).__dict__, "expected_seconds": {"tiny": 50}})
+    cache = Cache(tmp_path / "cache")
+    assert estimate([spec], "tiny", cache) == {"seconds": 50, "to_compute": ["toy"], "cached": [], "unknown": []}
+    render(spec, "tiny", tmp_path / "out", cache, progress=False)
+    assert estimate([spec], "tiny", cache)["seconds"] == REDRAW_SECONDS
+    assert estimate([spec], "quick", cache)["unknown"] == ["toy"]
+
+
+def test_one_progress_line_for_the_gallery(tmp_path, capsys):
+    from figures.runner import run
+    counter = []
+    run([_toy_spec(counter)], preset="tiny", out_dir=tmp_path / "out", cache_dir=tmp_path / "c", progress=True)
+    err = capsys.readouterr().err
+    assert "gallery" in err and "figure 1/1 toy" in err

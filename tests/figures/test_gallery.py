@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from figures._spec import FigureSpec
-from figures.runner import redraw_command, run, write_gallery
+from figures.runner import redraw_command, run, without_timings, write_gallery
 
 
 def _spec(name, order):
@@ -27,12 +27,10 @@ SPECS = [_spec("alpha", 1), _spec("beta", 2), _spec("gamma", 3)]
 
 
 def _entries(readme):
-    return [line[3:] for line in readme.read_text().splitlines() if line.startswith("## ")]
+    return [line[4:] for line in readme.read_text().splitlines() if line.startswith("### ")]
 
 
-def _without_timings(text):
-    """The gallery less its "Run:" lines (measured wall times differ from run to run)."""
-    return [line for line in text.splitlines() if not line.startswith("Run: ")]
+_without_timings = without_timings      # the gallery less the lines that hold measured wall times
 
 
 def test_fresh_clone_partial_run_keeps_every_entry(tmp_path):
@@ -56,15 +54,15 @@ def test_entry_without_sidecar_is_kept_from_the_readme(tmp_path):
     out = tmp_path / "out"
     run(SPECS, all_specs=SPECS, preset="quick", out_dir=out, cache_dir=None, progress=False)
     readme = out / "README.md"
-    gamma = readme.read_text().split("## gamma")[1]
+    gamma = readme.read_text().split("### gamma")[1]
     (out / "data" / "gamma.json").unlink()            # e.g. a gallery written before sidecars were kept
     (out / "data" / "alpha.json").unlink()
     run([SPECS[0]], all_specs=SPECS, preset="medium", out_dir=out, cache_dir=None, progress=False)
     text = readme.read_text()
     assert _entries(readme) == ["alpha", "beta", "gamma"]
-    assert text.split("## gamma")[1] == gamma
-    assert "Redraw: `python paper_figs.py --preset medium --only alpha`" in text
-    assert "Preset `medium`" in text.split("## beta")[0]
+    assert text.split("### gamma")[1] == gamma
+    assert f"Redraw: `python paper_figs.py --preset medium --only alpha --out {out.as_posix()}`" in text
+    assert "Preset `medium`" in text.split("### beta")[0]
 
 
 def test_figure_never_drawn_has_no_entry(tmp_path):
