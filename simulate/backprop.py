@@ -15,16 +15,21 @@ g(u - theta) in place of the step's, the reset detached (simulate/bptt_kernels.p
 
 The layers are processed one at a time over all T steps, because within a layer the only
 recursion is the membrane's: every product covers T*B rows at once. The forward records,
-per (t, b), the list of spiking neurons, and the currents are row gathers over these lists
-(the float32 sums of simulate.run_network, bit for bit). The two backward products,
-S^T dI and dI W^T, are dense BLAS calls run single-threaded (see BlasThreads): an
-index-list gather for S^T dI was slower than sgemm (benchmarks/RESULTS.md). dtype: float32
-weights -> float32 simulation (the default); float64 weights -> float64 throughout (tests).
-Deterministic, and independent of the Numba thread count (tested with 1 and 2 threads).
+per (t, b), the list of spiking neurons (and the membranes, when there is a backward pass);
+the currents are row gathers over these lists, fused with the LIF update (the float32 sums of
+simulate.run_network, bit for bit). The backward uses the spikes' sparsity too: S^T dI gathers,
+for each input neuron, the dI rows of the steps where it fired (the lists transposed), and
+dI W^T, the one dense product, is fused with the LIF backward of the layer below. No BLAS:
+every product and sum has one summation order, fixed by simulate/bptt_kernels.py and without
+FMA contraction, so the loss and the gradients are the same bits on every CPU kind, with any
+BLAS and any number of threads (tests/simulate/test_reproducible.py pins them). Against the
+BLAS products of earlier versions the gradients moved within float32 rounding (another order
+of summation). dtype: float32 weights -> float32 simulation (the default); float64 weights ->
+float64 throughout (tests).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -56,7 +61,15 @@ class BatchResult:
     rates: np.ndarray
     weight_grads: list | None = None
     bias_grads: list | None = None
-    spikes: list | None = None
+    spike_source: object = field(default=None, repr=False)
+
+    @property
+    def spikes(self):
+        """Every layer's spikes (T, B, n_l), built on first access (the passes keep index lists)."""
+        source = self.spike_source
+        if source is None or isinstance(source, list):
+            return source
+        return source.get()
 
 
 def validate_batch(weights, biases, currents, labels, beta, threshold, reset, surrogate, surrogate_scale):
@@ -122,9 +135,9 @@ def _real_array(value, name, dtype):
 class BlasThreads:
     """Run the BLAS single-threaded inside a block, restoring its thread count afterwards.
 
-    The products here are small (T*B x 100 x 100); a multi-threaded BLAS busy-waits between
-    them, and on a shared 2-core machine that made a depth-50 batch several times slower
-    (benchmarks/RESULTS.md). ``threadpoolctl.threadpool_limits`` finds the BLAS numpy loaded
+    The training passes no longer call a BLAS; the benchmarks use this for their GEMM floor. For
+    small products (T*B x 100 x 100) a multi-threaded BLAS busy-waits between them, and on a
+    shared 2-core machine that made a depth-50 batch several times slower (benchmarks/RESULTS.md). ``threadpoolctl.threadpool_limits`` finds the BLAS numpy loaded
     (OpenBLAS, MKL, BLIS, Accelerate) portably. The controller is built once (it inspects the
     loaded libraries) and reused: entering a block only sets the thread count.
     """
@@ -145,38 +158,92 @@ class BlasThreads:
 
 
 def cross_entropy(counts, labels):
-    """Mean CE of softmax(counts) and its gradient w.r.t. counts (float64, max-shifted)."""
-    shifted = counts - counts.max(axis=1, keepdims=True)
-    log_z = np.log(np.exp(shifted).sum(axis=1))
-    rows = np.arange(len(labels))
-    loss = float(np.mean(log_z - shifted[rows, labels]))
-    grad = np.exp(shifted - log_z[:, None])
-    grad[rows, labels] -= 1.0
-    return loss, grad / len(labels)
+    """Mean CE of softmax(counts) and its gradient w.r.t. counts (float64, max-shifted; compiled,
+    so the bits do not depend on numpy's SIMD exp: bptt_kernels.cross_entropy)."""
+    return loss_and_grad_counts(np.ascontiguousarray(counts, dtype=np.float64),
+                                np.ascontiguousarray(labels, dtype=np.int64))
 
 
 def layer_currents(spikes, active, weight, bias, binary):
-    """I = s @ W (+ b) for (T, B, n_in) spikes -> (T, B, n_out); row gathers when binary."""
-    steps, batch, n_in = spikes.shape
+    """I = s @ W (+ b) for (T, B, n_in) spikes -> (T, B, n_out): row gathers over the index
+    lists ``active`` when binary, else the dense product with zeros skipped (the same summation
+    order, simulate/bptt_kernels.py)."""
+    steps, batch, n_in = spikes.shape if spikes is not None else active[0].shape
+    out = np.empty((steps * batch, weight.shape[1]), weight.dtype)
     if binary:
         index, count = active
-        out = np.empty((steps * batch, weight.shape[1]), weight.dtype)
         has_bias = bias is not None
         K.gather_currents(index.reshape(steps * batch, n_in), count.reshape(-1), weight,
                           bias if has_bias else weight[0, :0], has_bias, out)
     else:
-        with BlasThreads():
-            out = spikes.reshape(steps * batch, n_in) @ weight
+        K.rows_times_matrix(np.ascontiguousarray(spikes.reshape(steps * batch, n_in)), weight, out)
         if bias is not None:
             out += bias
     return out.reshape(steps, batch, weight.shape[1])
 
 
-def _weight_grad(spikes, grad_currents):
-    """dW = S^T dI over all T*B rows (BLAS sgemm/dgemm)."""
-    steps, batch, n_in = spikes.shape
-    grad_flat = grad_currents.reshape(steps * batch, -1)
-    return spikes.reshape(steps * batch, n_in).T @ grad_flat
+def weight_grad(inputs, active, grad_currents):
+    """dW = x^T dI over all T*B rows (x the layer's input): for binary spikes given by their
+    index lists ``active`` (index (T, B, n_in), count (T, B)), a gather of dI rows over the rows
+    where each input fired (the lists transposed); for real-valued x (``active`` None) the dense
+    product of the transposed copy. Both sum over rows in increasing order (the same bits)."""
+    if active is not None:
+        index, count = active
+        out = np.empty((index.shape[2], grad_currents.shape[2]), grad_currents.dtype)
+        K.binary_weight_grad(index, count, grad_currents, out)
+        return out
+    rows = grad_currents.shape[0] * grad_currents.shape[1]
+    grad_flat = grad_currents.reshape(rows, -1)
+    transposed = np.ascontiguousarray(inputs.reshape(rows, -1).T)
+    out = np.empty((transposed.shape[0], grad_flat.shape[1]), grad_flat.dtype)
+    K.rows_times_matrix(transposed, grad_flat, out)
+    return out
+
+
+def input_grad(grad_currents, weight):
+    """dL/dx = dI W^T (T, B, n_in) from dI (T, B, n_out): the dense product with the transposed
+    weights, summed over the outputs in increasing order (simulate/bptt_kernels.py)."""
+    steps, batch, n_out = grad_currents.shape
+    out = np.empty((steps * batch, weight.shape[0]), grad_currents.dtype)
+    K.rows_times_matrix(grad_currents.reshape(steps * batch, n_out), np.ascontiguousarray(weight.T), out)
+    return out.reshape(steps, batch, weight.shape[0])
+
+
+def bias_grad(grad_currents):
+    """db = sum of dI over all T*B rows, in increasing row order."""
+    out = np.empty(grad_currents.shape[2], grad_currents.dtype)
+    K.column_sums(grad_currents.reshape(-1, grad_currents.shape[2]), out)
+    return out
+
+
+def loss_and_grad_counts(counts, labels):
+    """(loss, dL/dcounts) of the mean softmax cross-entropy (float64; bptt_kernels.cross_entropy)."""
+    grad = np.empty_like(counts)
+    loss = K.cross_entropy(counts, labels, grad)
+    return float(loss), grad
+
+
+class _Spikes:
+    """Every layer's spikes, built on first access: the binary ones from their index lists (the
+    training passes keep only those), the smooth ones as recorded."""
+
+    def __init__(self, layers, dtype):
+        self._layers = layers          # per layer: an array, or (index, count, width)
+        self._dtype = dtype
+        self._built = None
+
+    def get(self):
+        if self._built is None:
+            self._built = [self._build(layer) for layer in self._layers]
+        return self._built
+
+    def _build(self, layer):
+        if isinstance(layer, np.ndarray):
+            return layer
+        index, count, width = layer
+        out = np.empty(count.shape + (width,), self._dtype)
+        K.spikes_from_lists(index, count, out)
+        return out
 
 
 def forward_backward(weights, biases, currents, labels, *, beta, threshold, reset="subtract",
@@ -221,49 +288,64 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     reset_index = reset_code(reset)
     beta_d, threshold_d = dtype(beta), dtype(threshold)
     slope_d = dtype(smooth_slope if smooth_slope is not None else 0.0)
+    tau_d = dtype(escape_noise if escape else 0.0)
 
     steps, batch, _ = currents.shape
-    spikes, mems, actives = [], [], []
-    layer_input = currents
+    spikes, mems, actives = [], [], []    # spikes: dense arrays in smooth mode, else None
     for layer in range(len(weights) + 1):
-        if layer > 0:
+        key = layer_key(noise_seed, layer) if escape else np.uint64(0)
+        width = currents.shape[2] if layer == 0 else weights[layer - 1].shape[1]
+        shape = (steps, batch, width)
+        # layer 0's membranes never enter the backward pass, nor any membrane without one
+        mem = np.empty(shape if layer > 0 and backward else (0,) + shape[1:], dtype)
+        index = np.empty(shape, np.int32)
+        count = np.empty(shape[:2], np.int32)
+        if layer > 0 and not smooth:
             bias = None if biases is None else biases[layer - 1]
-            layer_input = layer_currents(spikes[-1], actives[-1], weights[layer - 1], bias, binary=not smooth)
-        # layer 0's membranes never enter the backward pass: do not store them
-        mem = np.empty_like(layer_input) if layer > 0 else np.empty((0,) + layer_input.shape[1:], dtype)
-        out = np.empty_like(layer_input)
-        index = np.empty(layer_input.shape, np.int32)
-        count = np.empty(layer_input.shape[:2], np.int32)
-        K.lif_forward(layer_input, beta_d, threshold_d, reset_index, slope_d, int(escape),
-                      dtype(escape_noise if escape else 0.0), layer_key(noise_seed, layer) if escape else np.uint64(0),
-                      sample_offset, firing == "expected", mem, out, index, count)
+            weight = weights[layer - 1]
+            K.binary_layer_forward(weight, weight[0, :0] if bias is None else bias, bias is not None,
+                                   actives[-1][0], actives[-1][1], beta_d, threshold_d, reset_index, int(escape),
+                                   tau_d, key, sample_offset, mem, index, count)
+            out = None
+        else:
+            layer_input = currents if layer == 0 else layer_currents(
+                spikes[-1], None, weights[layer - 1], None if biases is None else biases[layer - 1], binary=False)
+            out = np.empty(shape if smooth else (0,) + shape[1:], dtype)
+            K.lif_forward(layer_input, beta_d, threshold_d, reset_index, slope_d, int(escape), tau_d, key,
+                          sample_offset, firing == "expected", mem, out, index, count)
+            out = out if smooth else None
         spikes.append(out)
         mems.append(mem)
         actives.append((index, count))
     if smooth:
         rates = np.array([float(s.mean(dtype=np.float64)) for s in spikes])
+        counts = spikes[-1].sum(axis=0, dtype=np.float64)
     else:
-        rates = np.array([count.sum(dtype=np.int64) / s.size for s, (_, count) in zip(spikes, actives)])
-    counts = spikes[-1].sum(axis=0, dtype=np.float64)
-    loss, grad_counts = cross_entropy(counts, labels)
-    result = BatchResult(loss=loss, counts=counts, rates=rates, spikes=spikes)
+        rates = np.array([count.sum(dtype=np.int64) / index.size for index, count in actives])
+        counts = np.empty((batch, weights[-1].shape[1]))
+        K.spike_counts(actives[-1][0], actives[-1][1], weights[-1].shape[1], counts)
+    loss, grad_counts = loss_and_grad_counts(counts, labels)
+    sources = spikes if smooth else [(index, count, index.shape[2]) for index, count in actives]
+    result = BatchResult(loss=loss, counts=counts, rates=rates, spike_source=_Spikes(sources, dtype))
     if not backward:
         return result
 
-    grad_spikes = np.ascontiguousarray(np.broadcast_to(grad_counts.astype(dtype), spikes[-1].shape))
+    grad_out = grad_counts.astype(dtype)[None]          # the same dL/ds at every step
     weight_grads = [None] * len(weights)
     bias_grads = None if biases is None else [None] * len(weights)
-    with BlasThreads():
-        for layer in range(len(weights), 0, -1):
-            grad_currents = np.empty_like(grad_spikes)
-            K.lif_backward(grad_spikes, mems[layer], beta_d, threshold_d, reset_index, code, dtype(scale),
-                           grad_currents)
-            weight_grads[layer - 1] = _weight_grad(spikes[layer - 1], grad_currents)
-            if bias_grads is not None:
-                bias_grads[layer - 1] = grad_currents.sum(axis=(0, 1))
-            if layer > 1:   # no weights feed layer 0: its spike gradient is never needed
-                flat = grad_currents.reshape(steps * batch, -1) @ weights[layer - 1].T
-                grad_spikes = flat.reshape(steps, batch, -1)
+    grad_currents = None
+    for layer in range(len(weights), 0, -1):
+        above = grad_currents
+        grad_currents = np.empty(mems[layer].shape, dtype)
+        if above is None:
+            K.lif_backward(grad_out, mems[layer], beta_d, threshold_d, reset_index, code, dtype(scale), grad_currents)
+        else:   # dL/ds = dI_above W_above^T, fused with this layer's LIF backward
+            K.backward_through(above, weights[layer], mems[layer], beta_d, threshold_d, reset_index, code,
+                               dtype(scale), grad_currents)
+        weight_grads[layer - 1] = weight_grad(spikes[layer - 1], None if smooth else actives[layer - 1],
+                                              grad_currents)
+        if bias_grads is not None:
+            bias_grads[layer - 1] = bias_grad(grad_currents)
     result.weight_grads = weight_grads
     result.bias_grads = bias_grads
     return result

@@ -22,7 +22,9 @@ index[t, b, k BLOCK : k BLOCK + count[k, t, b]] in increasing order, so reading 
 in order lists all active inputs in increasing order.
 
 Every output element is written by exactly one item and every partial statistic is summed in
-a fixed order, so results do not depend on the number of threads or their scheduling.
+a fixed order, so results do not depend on the number of threads or their scheduling, nor on
+the CPU kind: no kernel here has fastmath (no FMA contraction, no reassociation), and vector
+lanes only ever run over independent outputs, so SSE2, AVX2 and AVX-512 give the same bits.
 """
 
 from __future__ import annotations
@@ -139,17 +141,43 @@ def _lif_block(u, s, current, beta, threshold, reset_code, firing_code, tau, row
     return count
 
 
-@njit(cache=True, fastmath={"reassoc", "nsz"})
+@njit(cache=True)
 def _moments(u):
-    """(sum u, sum u^2) in float64. Reassociation lets the sum vectorise; the order is fixed
-    by the compiled code, so the result is still the same on every run and thread count."""
-    total = 0.0
-    total_sq = 0.0
-    for j in range(u.shape[0]):
-        value = np.float64(u[j])
-        total += value
-        total_sq += value * value
-    return total, total_sq
+    """(sum u, sum u^2) in float64, in one fixed order on every CPU: element j goes to lane
+    j mod 4 (four scalar sums in increasing j), the lanes are added as (l0 + l1) + (l2 + l3).
+    No reassociation (a vectorised reduction's partial sums follow the vector width, so the
+    float64 statistics would differ between SSE2, AVX2 and AVX-512 machines in the last bits)."""
+    n = u.shape[0]
+    full = n - n % 4
+    s0 = s1 = s2 = s3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    for j in range(0, full, 4):
+        v0 = np.float64(u[j])
+        v1 = np.float64(u[j + 1])
+        v2 = np.float64(u[j + 2])
+        v3 = np.float64(u[j + 3])
+        s0 += v0
+        s1 += v1
+        s2 += v2
+        s3 += v3
+        q0 += v0 * v0
+        q1 += v1 * v1
+        q2 += v2 * v2
+        q3 += v3 * v3
+    rest = n - full
+    if rest > 0:
+        v0 = np.float64(u[full])
+        s0 += v0
+        q0 += v0 * v0
+    if rest > 1:
+        v1 = np.float64(u[full + 1])
+        s1 += v1
+        q1 += v1 * v1
+    if rest > 2:
+        v2 = np.float64(u[full + 2])
+        s2 += v2
+        q2 += v2 * v2
+    return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
 
 
 @njit(cache=True)

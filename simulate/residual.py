@@ -28,9 +28,11 @@ is the identity, so its Jacobian is 1):
     dL/dx_{j,i-1} = dI_{j,i} W_{j,i}^T,  dI = lif_backward(dL/dx_{j,i}),  dW = x_{j,i-1}^T dI
 
 The compiled kernels of the plain network are reused (bptt_kernels.lif_forward / lif_backward,
-and gather_currents for the stem, whose input spikes are binary); the products with the stream
-are dense BLAS calls (float32 in training, float64 in the tests), single-threaded like the plain
-path's. ``smooth_slope`` selects the smooth test mode (logistic spikes, exact gradient).
+row gathers over the index lists where a layer's input is binary: the stem and the inner layers
+of a block); the products with the stream are the toolkit's dense kernel
+(bptt_kernels.rows_times_matrix), no BLAS: every product sums in increasing index order without
+FMA, so the gradients are the same bits on every CPU kind (simulate/bptt_kernels.py).
+``smooth_slope`` selects the smooth test mode (logistic spikes, exact gradient).
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ from theory.regimes.residual import block_count
 from theory.core.surrogates import surrogate_code
 
 from . import bptt_kernels as K
-from .backprop import BatchResult, BlasThreads, cross_entropy, layer_currents, validate_batch
+from .backprop import (BatchResult, bias_grad, input_grad, layer_currents, loss_and_grad_counts,
+                       validate_batch, weight_grad)
 
 __all__ = ["ARCHITECTURES", "BRANCH_SCALINGS", "ResidualBatchResult", "block_count", "branch_scale",
            "forward_backward", "config_scale"]
@@ -72,6 +75,7 @@ class ResidualBatchResult(BatchResult):
 
 
 def _lif(currents, beta_d, threshold_d, reset_index, slope_d, keep_mem=True):
+    """A LIF layer on dense currents: (membranes or a 0-row array, spikes (T, B, n), index lists)."""
     mem = np.empty_like(currents) if keep_mem else np.empty((0,) + currents.shape[1:], currents.dtype)
     out = np.empty_like(currents)
     index = np.empty(currents.shape, np.int32)
@@ -82,12 +86,7 @@ def _lif(currents, beta_d, threshold_d, reset_index, slope_d, keep_mem=True):
 
 
 def _dense(inputs, weight, bias):
-    steps, batch, n_in = inputs.shape
-    with BlasThreads():
-        out = inputs.reshape(steps * batch, n_in) @ weight
-    if bias is not None:
-        out += bias
-    return out.reshape(steps, batch, weight.shape[1])
+    return layer_currents(inputs, None, weight, bias, binary=False)
 
 
 def forward_backward(weights, biases, currents, labels, *, beta, threshold, reset="subtract",
@@ -122,29 +121,35 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     # forward: layer_inputs[i] is what weights[i] multiplies; mems[i] the membrane it drives
     _, s0, active0 = _lif(currents, beta_d, threshold_d, reset_index, slope_d, keep_mem=False)
     mem, s1, _ = _lif(layer_currents(s0, active0, weights[0], bias(0), binary=not smooth),
-                      beta_d, threshold_d, reset_index, slope_d)
-    layer_inputs, mems, spikes = [s0], [mem], [s0, s1]
+                      beta_d, threshold_d, reset_index, slope_d, keep_mem=backward)
+    # what weights[i] multiplies, and its index lists when it is binary (else None)
+    layer_inputs, input_lists, mems, spikes = [s0], [None if smooth else active0], [mem], [s0, s1]
     stream = s1.astype(dtype, copy=True)
     stream_mean = [float(stream.mean(dtype=np.float64))]
     for block in range(n_blocks):
-        branch = stream
+        branch, lists = stream, None
         for inner in range(k):
             index = 1 + block * k + inner
             layer_inputs.append(branch)
-            mem, branch, _ = _lif(_dense(branch, weights[index], bias(index)), beta_d, threshold_d,
-                                  reset_index, slope_d)
+            input_lists.append(lists)
+            currents_in = (_dense(branch, weights[index], bias(index)) if lists is None else
+                           layer_currents(branch, lists, weights[index], bias(index), binary=True))
+            mem, branch, active = _lif(currents_in, beta_d, threshold_d, reset_index, slope_d, keep_mem=backward)
+            lists = None if smooth else active
             mems.append(mem)
             spikes.append(branch)
         stream = stream + branch if a == 1.0 else stream + a_d * branch
         stream_mean.append(float(stream.mean(dtype=np.float64)))
     layer_inputs.append(stream)
-    mem, out, _ = _lif(_dense(stream, weights[-1], bias(len(weights) - 1)), beta_d, threshold_d, reset_index, slope_d)
+    input_lists.append(None)
+    mem, out, _ = _lif(_dense(stream, weights[-1], bias(len(weights) - 1)), beta_d, threshold_d, reset_index, slope_d,
+                       keep_mem=backward)
     mems.append(mem)
     spikes.append(out)
     rates = np.array([float(s.mean(dtype=np.float64)) for s in spikes])
     counts = out.sum(axis=0, dtype=np.float64)
-    loss, grad_counts = cross_entropy(counts, labels)
-    result = ResidualBatchResult(loss=loss, counts=counts, rates=rates, spikes=spikes,
+    loss, grad_counts = loss_and_grad_counts(counts, labels)
+    result = ResidualBatchResult(loss=loss, counts=counts, rates=rates, spike_source=spikes,
                                  stream_mean=np.array(stream_mean))
     if not backward:
         return result
@@ -155,26 +160,24 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
 
     def through(index, grad_spikes, need_input_grad=True):
         """dL/dI of layer ``index``'s LIF from dL/ds; stores dW, db; returns dL/d(its input)."""
-        grad_currents = np.empty_like(grad_spikes)
+        grad_currents = np.empty(mems[index].shape, dtype)
         K.lif_backward(np.ascontiguousarray(grad_spikes), mems[index], beta_d, threshold_d, reset_index, code,
                        scale_d, grad_currents)
-        flat = grad_currents.reshape(steps * batch, -1)
-        weight_grads[index] = layer_inputs[index].reshape(steps * batch, -1).T @ flat
+        weight_grads[index] = weight_grad(layer_inputs[index], input_lists[index], grad_currents)
         if bias_grads is not None:
-            bias_grads[index] = grad_currents.sum(axis=(0, 1))
+            bias_grads[index] = bias_grad(grad_currents)
         if not need_input_grad:
             return None
-        return (flat @ weights[index].T).reshape(steps, batch, -1)
+        return input_grad(grad_currents, weights[index])
 
-    with BlasThreads():
-        grad_out = np.ascontiguousarray(np.broadcast_to(grad_counts.astype(dtype), out.shape))
-        grad_stream = through(len(weights) - 1, grad_out)
-        for block in range(n_blocks - 1, -1, -1):
-            grad_branch = grad_stream if a == 1.0 else a_d * grad_stream
-            for inner in range(k - 1, -1, -1):
-                grad_branch = through(1 + block * k + inner, grad_branch)
-            grad_stream = grad_stream + grad_branch
-        through(0, grad_stream, need_input_grad=False)
+    grad_out = grad_counts.astype(dtype)[None]          # the same dL/ds at every step
+    grad_stream = through(len(weights) - 1, grad_out)
+    for block in range(n_blocks - 1, -1, -1):
+        grad_branch = grad_stream if a == 1.0 else a_d * grad_stream
+        for inner in range(k - 1, -1, -1):
+            grad_branch = through(1 + block * k + inner, grad_branch)
+        grad_stream = grad_stream + grad_branch
+    through(0, grad_stream, need_input_grad=False)
     result.weight_grads = weight_grads
     result.bias_grads = bias_grads
     return result

@@ -167,9 +167,9 @@ def test_forward_spikes_equal_run_network():
     operation order) on random configurations, every reset, with and without biases.
 
     Exact on any CPU: both are Numba kernels summing the active weight rows in increasing row
-    order and applying theory.core.lif.membrane; none has fastmath 'contract' (so no FMA) and only
-    the float64 moment sums (not compared here) are reassociated, so vector width (generic
-    SSE2 vs AVX2 vs AVX-512) changes no float32 value."""
+    order and applying theory.core.lif.membrane; none has fastmath (no FMA contraction, no
+    reassociation), so vector width (generic SSE2 vs AVX2 vs AVX-512) changes no value
+    (tests/simulate/test_reproducible.py)."""
     network = pytest.importorskip("simulate.network")
     rng = np.random.default_rng(17)
     for trial in range(6):
@@ -200,3 +200,81 @@ def test_bad_input_raises_named_errors():
     with pytest.raises(ValueError, match=r"weights\[0\]"):
         loss_and_grads([np.zeros((5, 3), np.float32)], None, cur, np.array([0, 1]), beta=0.5,
                        threshold=1.0, reset="zero")
+
+
+def test_products_sum_in_the_documented_order():
+    """bptt_kernels' products are sequential sums in increasing index order without FMA: equal,
+    bit for bit, to NumPy float32 elementwise steps out = out + x[:, k] * M[k] (each product
+    rounded, then added). The sparse forms (row gathers over index lists, the transposed lists
+    for s^T dI) and the fused backward give the same bits as the dense ones."""
+    from simulate import bptt_kernels as K
+    rng = np.random.default_rng(23)
+    for rows, depth, width in [(7, 5, 3), (13, 70, 37), (64, 100, 100)]:
+        x = rng.standard_normal((rows, depth)).astype(np.float32)
+        x[rng.random(x.shape) < 0.3] = 0.0
+        m = rng.standard_normal((depth, width)).astype(np.float32)
+        expected = np.zeros((rows, width), np.float32)
+        for k in range(depth):
+            expected = expected + x[:, k:k + 1] * m[k]
+        out = np.empty((rows, width), np.float32)
+        K.rows_times_matrix(x, m, out)
+        np.testing.assert_array_equal(out, expected)
+    # binary inputs: gathers and the transposed lists against the dense product
+    steps, batch, n_in, n_out = 4, 7, 50, 30
+    spikes = (rng.random((steps, batch, n_in)) < 0.2).astype(np.float32)
+    index = np.zeros((steps, batch, n_in), np.int32)
+    count = np.zeros((steps, batch), np.int32)
+    for t in range(steps):
+        for b in range(batch):
+            active = np.flatnonzero(spikes[t, b])
+            index[t, b, :len(active)] = active
+            count[t, b] = len(active)
+    weight = rng.standard_normal((n_in, n_out)).astype(np.float32)
+    dense = np.empty((steps * batch, n_out), np.float32)
+    K.rows_times_matrix(spikes.reshape(-1, n_in), weight, dense)
+    gathered = np.empty_like(dense)
+    K.gather_currents(index.reshape(-1, n_in), count.reshape(-1), weight, weight[0, :0], False, gathered)
+    np.testing.assert_array_equal(gathered, dense)
+    grad = rng.standard_normal((steps, batch, n_out)).astype(np.float32)
+    dense_dw = np.empty((n_in, n_out), np.float32)
+    K.rows_times_matrix(np.ascontiguousarray(spikes.reshape(-1, n_in).T), grad.reshape(-1, n_out), dense_dw)
+    sparse_dw = np.empty_like(dense_dw)
+    K.binary_weight_grad(index, count, grad, sparse_dw)
+    np.testing.assert_array_equal(sparse_dw, dense_dw)
+    # fused dI W^T + LIF backward against the two steps
+    mem = rng.uniform(0, 2, (steps, batch, n_in)).astype(np.float32)
+    weight_above = rng.standard_normal((n_in, n_out)).astype(np.float32)
+    grad_spikes = np.empty((steps * batch, n_in), np.float32)
+    K.rows_times_matrix(grad.reshape(-1, n_out), np.ascontiguousarray(weight_above.T), grad_spikes)
+    args = (np.float32(0.5), np.float32(1.0))
+    for reset in (0, 1):
+        two_step = np.empty((steps, batch, n_in), np.float32)
+        K.lif_backward(grad_spikes.reshape(steps, batch, n_in), mem, *args, reset, 0, np.float32(2.0), two_step)
+        fused = np.empty_like(two_step)
+        K.backward_through(grad, weight_above, mem, *args, reset, 0, np.float32(2.0), fused)
+        np.testing.assert_array_equal(fused, two_step)
+
+
+def test_forward_leaves_its_inputs_alone_and_any_thread_count_gives_the_same_bits():
+    numba = pytest.importorskip("numba")
+    rng = np.random.default_rng(31)
+    weights, biases = _network(rng, [60, 40, 40, 10], np.float32, True)
+    currents = rng.uniform(0, 2, (5, 9, 60)).astype(np.float32)
+    labels = rng.integers(0, 10, 9)
+    kept = [w.copy() for w in weights] + [b.copy() for b in biases] + [currents.copy()]
+    before = numba.get_num_threads()
+    runs = []
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            runs.append(forward_backward(weights, biases, currents, labels, beta=0.5, threshold=1.0))
+    finally:
+        numba.set_num_threads(before)
+    for array, copy in zip(weights + biases + [currents], kept):
+        np.testing.assert_array_equal(array, copy)
+    for other in runs[1:]:
+        assert other.loss == runs[0].loss
+        for a, b in zip(other.weight_grads + other.bias_grads, runs[0].weight_grads + runs[0].bias_grads):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(other.spikes, runs[0].spikes):
+            np.testing.assert_array_equal(a, b)
