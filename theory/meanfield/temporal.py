@@ -126,7 +126,7 @@ def _fire_given(a, sd, threshold):
     return (a > threshold).astype(np.float64)
 
 
-def lif_moments(current_mean, current_cov, threshold, beta, reset, normals) -> LayerMoments:
+def lif_moments(current_mean, current_cov, threshold, beta, reset, normals, tau=None, rng=None) -> LayerMoments:
     """Monte Carlo (conditional, common random numbers) moments of a LIF layer, float64.
 
     The current is I = mu + L z, z = ``normals`` (paths, T) standard normals, C = L L^T.
@@ -138,6 +138,11 @@ def lif_moments(current_mean, current_cov, threshold, beta, reset, normals) -> L
 
     and the path continues with u[t] = a_t + L[t,t] z_t. Standard errors: sample std of the
     per-path terms / sqrt(paths) (delta method for the variance).
+
+    Escape firing (``tau``, theory.regimes.escape: P(s = 1 | u) = Phi((u - theta)/tau)): averaging
+    the escape function over the step's own innovation gives the conditional firing probability
+    exactly, P(s[t] = 1 | past) = Q((theta - a_t) / sqrt(L[t,t]^2 + tau^2)), and the path's spike
+    is drawn with ``rng``: s[t] ~ Bernoulli(Q((theta - u[t]) / tau)).
     """
     normals = np.asarray(normals, dtype=np.float64)
     paths, steps = normals.shape
@@ -153,10 +158,14 @@ def lif_moments(current_mean, current_cov, threshold, beta, reset, normals) -> L
     s_prev = np.zeros(paths)
     for t in range(steps):
         a = leak_reset(u_prev, s_prev, threshold, beta, reset) + conditional[t]
-        prob[t] = _fire_given(a, sds[t], threshold)
         drive[t] = a
         u_prev = a + sds[t] * normals[:, t]
-        s_prev = (u_prev > threshold).astype(np.float64)
+        if tau is None:
+            prob[t] = _fire_given(a, sds[t], threshold)
+            s_prev = (u_prev > threshold).astype(np.float64)
+        else:
+            prob[t] = tail((threshold - a) / np.sqrt(sds[t] ** 2 + tau * tau))
+            s_prev = (rng.random(paths) < tail((threshold - u_prev) / tau)).astype(np.float64)
         spikes[t] = s_prev
     rate = prob.mean(axis=1)
     # M[t, t'] for t' < t is E[P(s[t] | past) s[t']]; the diagonal is the rate

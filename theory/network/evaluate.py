@@ -23,13 +23,12 @@ from theory.chains.gram import temporal_chain
 from theory.chains.spike_count import spike_count_chain
 from theory.core.laws import Stable
 from theory.core.lif import LIF
-from theory.meanfield.temporal import TemporalPropagation, input_layer, layer_moments, resolve_method
+from theory.meanfield.temporal import TemporalPropagation, input_layer, layer_moments, lif_moments, resolve_method
 from theory.network import rules
 from theory.network.description import Network, kinds
 from theory.network.layers import AvgPool, Conv, MaxPool
 from theory.network.profile import Profile
 from theory.network.signal import current, spikes
-from theory.regimes.escape import escape_moments
 
 __all__ = ["mean_field", "spike_count", "gram_chain", "MeanField", "check_network"]
 
@@ -77,8 +76,8 @@ class MeanField:
             return layer_moments(mean, cov, neuron.threshold, neuron.beta, neuron.reset, self.method, normals)
         if normals is None:
             normals = self.aux.standard_normal((self.samples, self.T))
-        return escape_moments(mean, cov, neuron.threshold, neuron.beta, neuron.reset, neuron.firing.tau, normals,
-                              self.aux)
+        return lif_moments(mean, cov, neuron.threshold, neuron.beta, neuron.reset, normals, neuron.firing.tau,
+                           self.aux)
 
     def apply(self, layer, signal):
         if isinstance(layer, LIF):

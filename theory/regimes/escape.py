@@ -68,11 +68,10 @@ import snn_validation as validation
 from theory.core.scales import gain_scale
 from theory.core.gaussian import tail
 from theory.core.lif import Firing
-from theory.meanfield.temporal import LayerMoments, leak_reset, psd_factor
 from theory.core.laws import Initialiser
 from theory.meanfield.pair import bivariate_tail
 
-__all__ = ["Escape", "escape_moments", "NETWORKS", "escape_rate", "length_map", "fixed_point_variance", "correlation_map",
+__all__ = ["Escape", "NETWORKS", "escape_rate", "length_map", "fixed_point_variance", "correlation_map",
            "correlation_slope", "chi", "EscapePoint", "escape_fixed_point", "critical_sigma",
            "propagate_pair", "max_xi_sigma", "predict"]
 
@@ -95,45 +94,6 @@ class Escape(Firing):
         if not np.isfinite(np.float32(tau)) or np.float32(tau) <= 0:
             raise ValueError(f"tau must be finite and > 0 in float32 (the simulation's dtype), got {self.tau!r}")
         object.__setattr__(self, "tau", tau)
-
-
-
-def escape_moments(mean, cov, threshold, beta, reset, tau, normals, rng) -> LayerMoments:
-    """Temporal moments of a LIF layer with escape firing driven by a Gaussian current process
-    (mean ``mean``, covariance ``cov`` = L L^T), float64; the escape counterpart of
-    theory.meanfield.temporal.lif_moments. Per path, given the past, the step's membrane is
-    a_t + L[t, t] z_t with a_t the leak/reset term plus the conditional mean, and averaging the
-    escape function over z_t gives the conditional firing probability exactly:
-
-        P(s[t] = 1 | past) = Phi((a_t - theta) / sqrt(L[t, t]^2 + tau^2))
-
-    (averaged over the paths for the rate and for M[t, t'] with the earlier spikes), then the
-    path continues with u = a_t + L[t, t] z_t and s[t] ~ Bernoulli(Phi((u - theta)/tau)) drawn
-    with ``rng``. At T = 1: rate = Q((theta - mean) / sqrt(C + tau^2)), the one-step map of this
-    module. ``normals``: (paths, T) standard normals."""
-    normals = np.asarray(normals, dtype=np.float64)
-    paths, steps = normals.shape
-    mean = np.broadcast_to(np.asarray(mean, dtype=np.float64), (steps,))
-    factor = psd_factor(cov)
-    sds = np.diag(factor)
-    conditional = mean[:, None] + np.einsum("tk,nk->tn", np.tril(factor, -1), normals)
-    prob, drive, fired = np.empty((steps, paths)), np.empty((steps, paths)), np.empty((steps, paths))
-    u_prev, s_prev = np.zeros(paths), np.zeros(paths)
-    for t in range(steps):
-        a = leak_reset(u_prev, s_prev, threshold, beta, reset) + conditional[t]
-        prob[t] = tail((threshold - a) / np.sqrt(sds[t] ** 2 + tau * tau))
-        drive[t] = a
-        u_prev = a + sds[t] * normals[:, t]
-        s_prev = (rng.random(paths) < tail((threshold - u_prev) / tau)).astype(np.float64)
-        fired[t] = s_prev
-    rate = prob.mean(axis=1)
-    second = np.tril(np.einsum("tn,sn->ts", prob, fired) / paths, -1)
-    second = second + second.T + np.diag(rate)
-    mem_mean = drive.mean(axis=1)
-    centred = (drive - mem_mean[:, None]) ** 2 + (sds * sds)[:, None]
-    errors = [x.std(axis=1, ddof=1) / np.sqrt(paths) for x in (prob, drive, centred)] if paths > 1 \
-        else [np.zeros(steps)] * 3
-    return LayerMoments(rate, mem_mean, centred.mean(axis=1), second, *errors)
 
 
 def _check(threshold, tau, bias_var):
