@@ -29,6 +29,7 @@ float64 throughout (tests).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -223,6 +224,38 @@ def loss_and_grad_counts(counts, labels):
     return float(loss), grad
 
 
+class _Workspace(threading.local):
+    """Per-thread buffers for the arrays a pass uses internally and never returns (membranes,
+    dI), kept from one call to the next while the network's shapes stay the same. Fresh
+    (T, B, n) arrays per layer and batch cost page faults: the C library gives the freed memory
+    back to the system at the end of each batch (about 7 % of a depth-100 batch, measured with
+    benchmarks/bench_train.py). At most ``LIMIT`` bytes are kept; larger passes allocate."""
+    LIMIT = 512 * 2**20
+
+    def __init__(self):
+        self.key = None
+        self.arrays = {}
+        self.kept = 0
+
+    def begin(self, key):
+        """Start a pass over a network with this signature (shapes, dtype, options)."""
+        if key != self.key:
+            self.key, self.arrays, self.kept = key, {}, 0
+
+    def array(self, name, shape, dtype):
+        array = self.arrays.get(name)
+        if array is not None and array.shape == shape and array.dtype == dtype:
+            return array
+        array = np.empty(shape, dtype)
+        if self.kept + array.nbytes <= self.LIMIT:
+            self.arrays[name] = array
+            self.kept += array.nbytes
+        return array
+
+
+_WORK = _Workspace()
+
+
 class _Spikes:
     """Every layer's spikes, built on first access: the binary ones from their index lists (the
     training passes keep only those), the smooth ones as recorded."""
@@ -291,13 +324,15 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     tau_d = dtype(escape_noise if escape else 0.0)
 
     steps, batch, _ = currents.shape
+    _WORK.begin((currents.shape, tuple(w.shape for w in weights), np.dtype(dtype).str, smooth, backward))
     spikes, mems, actives = [], [], []    # spikes: dense arrays in smooth mode, else None
     for layer in range(len(weights) + 1):
         key = layer_key(noise_seed, layer) if escape else np.uint64(0)
         width = currents.shape[2] if layer == 0 else weights[layer - 1].shape[1]
         shape = (steps, batch, width)
         # layer 0's membranes never enter the backward pass, nor any membrane without one
-        mem = np.empty(shape if layer > 0 and backward else (0,) + shape[1:], dtype)
+        mem = (_WORK.array(("mem", layer), shape, dtype) if layer > 0 and backward else
+               np.empty((0,) + shape[1:], dtype))
         index = np.empty(shape, np.int32)
         count = np.empty(shape[:2], np.int32)
         if layer > 0 and not smooth:
@@ -336,7 +371,7 @@ def forward_backward(weights, biases, currents, labels, *, beta, threshold, rese
     grad_currents = None
     for layer in range(len(weights), 0, -1):
         above = grad_currents
-        grad_currents = np.empty(mems[layer].shape, dtype)
+        grad_currents = _WORK.array(("grad", layer % 2), mems[layer].shape, dtype)
         if above is None:
             K.lif_backward(grad_out, mems[layer], beta_d, threshold_d, reset_index, code, dtype(scale), grad_currents)
         else:   # dL/ds = dI_above W_above^T, fused with this layer's LIF backward
