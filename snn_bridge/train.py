@@ -25,6 +25,8 @@ command line's choices are the dict's keys when it is built):
 * ``spikeinit``: :func:`snn_bridge.spikeinit.spikeinit_` (rate ``spikeinit_rate``, the model's T,
   the stem's input second moment measured on the training images unless ``input_second_moment``
   is given); it also sets the ATan scale of every neuron.
+* ``toolkit``: :func:`toolkit_initialiser`, the bridge's ``initialize_`` on the translated model
+  (micheli per layer for its neuron; SEW-ADD blocks near the identity; BN weight bn_alpha x threshold).
 * ``kaiming_bn`` (tdBN style, Zheng et al. AAAI 2021; needs ``--bn``): Kaiming weights
   N(0, 2 / fan_in) and every BN weight alpha * threshold (``bn_alpha``, default 1), BN bias 0.
 
@@ -80,11 +82,12 @@ from tqdm.auto import tqdm
 from simulate.data import DEBIAN_FASHION_MNIST, Dataset, load_dataset
 from theory import inits
 
-from . import fans, init_
+from .nninit import fans, init_
 from .models import FAMILIES, HEADS, LIBRARIES, READOUTS, RESETS, ModelConfig, build_model
 from .spikeinit import spikeinit_
 
 __all__ = ["TorchTrainConfig", "TorchTrainResult", "INITIALISERS", "registry_initialiser", "spikeinit_initialiser",
+           "toolkit_initialiser",
            "kaiming_bn_initialiser", "train", "build", "evaluate", "data_fingerprint", "build_parser", "main"]
 
 CHECKPOINT_FORMAT = "snn-init-torch-checkpoint-1"
@@ -139,12 +142,34 @@ def kaiming_bn_initialiser(model, config):
     return {**report, "init": "kaiming_bn", "bn_weight": gamma}
 
 
+def toolkit_initialiser(model, config):
+    """The bridge's own initialiser (:func:`snn_bridge.initialize_`): the model translated into the
+    toolkit's description, every weight from the registry's ``micheli`` for the neuron after it,
+    evaluated on that description (static input of std sqrt(input_second_moment), the run's T);
+    SEW-ADD models with blocks that start near the identity (``residual="near_identity"``: each
+    of the N blocks fires at the stem's rate / N); batch norms at weight bn_alpha x threshold, bias 0.
+    A readout with no neuron after it (``--readout current_sum``) keeps PyTorch's default draw."""
+    from .initialize import initialize_
+    report = initialize_(model, "micheli", input_shape=config.model_config().input_shape, T=config.steps,
+                         encoding="static", input_std=math.sqrt(config.input_second_moment),
+                         residual="near_identity" if config.family == "sew_add" else "plain",
+                         bn_weight=config.bn_alpha * config.threshold, unpaired="list", trainable_depth=False,
+                         warn=False, generator=torch.Generator().manual_seed(int(config.seed)), samples=4000,
+                         seed=int(config.seed))
+    return {"init": "toolkit", "residual": "near_identity" if config.family == "sew_add" else "plain",
+            "layers": [{"name": r.module, "fan_in": r.fan_in, "std": float(r.std), "gain": float(r.gain)}
+                       for r in report.layers],
+            "predicted_rates": {n.module: float(np.mean(n.rate)) for n in report.neurons},
+            "unpaired": report.unpaired, "notes": report.notes}
+
+
 INITIALISERS = {
     "micheli": registry_initialiser("micheli"),
     "kaiming": registry_initialiser("kaiming"),
     "pytorch_default": registry_initialiser("pytorch_default"),
     "spikeinit": spikeinit_initialiser,
     "kaiming_bn": kaiming_bn_initialiser,
+    "toolkit": toolkit_initialiser,
 }
 
 
@@ -189,7 +214,7 @@ class TorchTrainConfig:
     learn_beta: bool = _option(False, "train beta (snnTorch learn_beta, SpikingJelly ParametricLIFNode)")
     init: str = _option("micheli", "weight initialiser", lambda: tuple(INITIALISERS))
     spikeinit_rate: float = _option(0.1, "--init spikeinit: target firing rate in (0, 0.5)")
-    input_second_moment: float | None = _option(None, "--init spikeinit: E[x^2] of the input pixels (None: measured "
+    input_second_moment: float | None = _option(None, "--init spikeinit, toolkit: E[x^2] of the input pixels (None: measured "
                                                       "on the training images)")
     bn_alpha: float = _option(1.0, "--init kaiming_bn: BN weight = bn_alpha x threshold (tdBN's alpha)")
     dataset: str = _option("mnist", "mnist (embedded) or fashion_mnist (Debian's dataset-fashion-mnist)",
