@@ -121,86 +121,154 @@ def fire_row(u, s, spikes_row, threshold, firing_code, tau, row, j0):
             spikes_row[j] = np.uint8(fired)
 
 
-@njit(cache=True)
-def _lif_block(u, s, current, beta, threshold, reset_code, firing_code, tau, row, spikes_row, index_row, j0):
-    """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8);
-    write the absolute indices (j0 + j) of the spiking ones to index_row[:count]; return count.
+@njit(cache=True, inline="always")
+def _fire_moments(u, s, current, spikes_row, acc_sum, acc_sq, beta, threshold, code):
+    """The deterministic step of a block, for reset ``code`` (a literal: the branch in membrane
+    folds away and the loops vectorise): u <- membrane(u, s, current), s and spikes_row <-
+    [u > theta], acc_sum += u and acc_sq += u^2 in float64 (per neuron: vertical sums over the
+    samples of a group, no reduction across lanes); returns the number of spikes. The same
+    operations per neuron as membrane_row followed by fire_row; three loops (one fused loop
+    vectorised worse: benchmarks/RESULTS.md)."""
+    n = uint64(u.shape[0])
+    for j in range(n):
+        value = membrane(u[j], s[j], current[j], beta, threshold, code)
+        u[j] = value
+        fired = value > threshold
+        s[j] = np.float32(fired)
+        spikes_row[j] = np.uint8(fired)
+    spikes = 0
+    for j in range(n):
+        spikes += np.int64(spikes_row[j])
+    for j in range(n):
+        wide = np.float64(u[j])
+        acc_sum[j] += wide
+        acc_sq[j] += wide * wide
+    return spikes
 
-    The membrane update is :func:`membrane_row` (vectorised, one loop per reset mode), the
-    spike :func:`fire_row` (one loop per firing rule).
+
+@njit(cache=True, inline="always")
+def _lif_block(u, s, current, beta, threshold, reset_code, firing_code, tau, row, spikes_row, index_row, j0,
+               scratch, acc_sum, acc_sq):
+    """Advance one step for a block of neurons in place (u, s float32; spikes_row uint8); add u
+    and u^2 to the float64 rows acc_sum, acc_sq; write the absolute indices (j0 + j) of the
+    spiking ones to index_row[:count]; return count.
+
+    Deterministic firing: one fused pass per reset (:func:`_fire_moments`). Escape firing:
+    :func:`membrane_row`, :func:`fire_row`, then the sums. ``scratch`` (int32, BLOCK entries)
+    holds the index list while it is built, branch-free (always write, advance on a spike: a
+    branch at rate ~0.1 mispredicts); only its ``count`` entries are copied to ``index_row``, so
+    a sparse layer's lists touch a fraction of their (T, B, n) array (benchmarks/RESULTS.md).
     """
-    width = u.shape[0]
-    membrane_row(u, s, current, beta, threshold, reset_code)
-    fire_row(u, s, spikes_row, threshold, firing_code, tau, row, j0)
-    # a separate loop: the ones above then vectorise (faster per neuron: benchmarks/RESULTS.md).
-    # Branch-free: always write, advance only on a spike (a branch at rate ~0.16 mispredicts).
+    width = uint64(u.shape[0])
+    if firing_code == 0:
+        if reset_code == 0:
+            spikes = _fire_moments(u, s, current, spikes_row, acc_sum, acc_sq, beta, threshold, 0)
+        elif reset_code == 1:
+            spikes = _fire_moments(u, s, current, spikes_row, acc_sum, acc_sq, beta, threshold, 1)
+        elif reset_code == 3:
+            spikes = _fire_moments(u, s, current, spikes_row, acc_sum, acc_sq, beta, threshold, 3)
+        else:
+            spikes = _fire_moments(u, s, current, spikes_row, acc_sum, acc_sq, beta, threshold, 2)
+    else:
+        membrane_row(u, s, current, beta, threshold, reset_code)
+        fire_row(u, s, spikes_row, threshold, firing_code, tau, row, j0)
+        spikes = 0
+        for j in range(width):
+            spikes += np.int64(spikes_row[j])
+            wide = np.float64(u[j])
+            acc_sum[j] += wide
+            acc_sq[j] += wide * wide
+    if spikes == 0:
+        return 0
     count = 0
-    for j in range(width):
-        index_row[count] = j0 + j
+    for j in range(u.shape[0]):
+        scratch[count] = j0 + j
         count += np.int64(spikes_row[j])
+    for a in range(count):
+        index_row[a] = scratch[a]
     return count
 
 
 @njit(cache=True)
-def _moments(u):
-    """(sum u, sum u^2) in float64, in one fixed order on every CPU: element j goes to lane
-    j mod 4 (four scalar sums in increasing j), the lanes are added as (l0 + l1) + (l2 + l3).
-    No reassociation (a vectorised reduction's partial sums follow the vector width, so the
-    float64 statistics would differ between SSE2, AVX2 and AVX-512 machines in the last bits)."""
-    n = u.shape[0]
+def _lane_sum(x):
+    """Sum of a float64 row in one fixed order on every CPU: element j goes to lane j mod 4
+    (four scalar sums in increasing j), the lanes are added as (l0 + l1) + (l2 + l3). No
+    reassociation (a vectorised reduction's partial sums follow the vector width, so the sums
+    would differ between SSE2, AVX2 and AVX-512 machines in the last bits)."""
+    n = x.shape[0]
     full = n - n % 4
     s0 = s1 = s2 = s3 = 0.0
-    q0 = q1 = q2 = q3 = 0.0
     for j in range(0, full, 4):
-        v0 = np.float64(u[j])
-        v1 = np.float64(u[j + 1])
-        v2 = np.float64(u[j + 2])
-        v3 = np.float64(u[j + 3])
-        s0 += v0
-        s1 += v1
-        s2 += v2
-        s3 += v3
-        q0 += v0 * v0
-        q1 += v1 * v1
-        q2 += v2 * v2
-        q3 += v3 * v3
+        s0 += x[j]
+        s1 += x[j + 1]
+        s2 += x[j + 2]
+        s3 += x[j + 3]
     rest = n - full
     if rest > 0:
-        v0 = np.float64(u[full])
-        s0 += v0
-        q0 += v0 * v0
+        s0 += x[full]
     if rest > 1:
-        v1 = np.float64(u[full + 1])
-        s1 += v1
-        q1 += v1 * v1
+        s1 += x[full + 1]
     if rest > 2:
-        v2 = np.float64(u[full + 2])
-        s2 += v2
-        q2 += v2 * v2
-    return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
+        s2 += x[full + 2]
+    return (s0 + s1) + (s2 + s3)
+
+
+GROUP = 8      # samples per work item: their membrane sums add per neuron before one lane sum
 
 
 @njit(cache=True)
 def _item_place(item, batch, width):
-    """(column block, sample, first column, block width) of a block-major work item."""
-    block = item // batch
+    """(column block, first sample, samples, first column, block width) of a block-major work
+    item: a block of BLOCK neurons and a group of up to GROUP consecutive samples."""
+    groups = (batch + GROUP - 1) // GROUP
+    block = item // groups
     first = block * BLOCK
-    return block, item % batch, first, min(BLOCK, width - first)
+    b0 = (item % groups) * GROUP
+    return block, b0, min(GROUP, batch - b0), first, min(BLOCK, width - first)
+
+
+@njit(cache=True)
+def _store_moments(acc_sum, acc_sq, block, b0, samples, part_sum, part_sumsq):
+    """The group's statistics: per step the lane sums of the per-neuron float64 sums, stored at
+    the group's first sample; the other samples of the group get 0 (the totals over samples are
+    what run_network reports)."""
+    for t in range(acc_sum.shape[0]):
+        part_sum[block, t, b0] = _lane_sum(acc_sum[t])
+        part_sumsq[block, t, b0] = _lane_sum(acc_sq[t])
+        for b in range(b0 + 1, b0 + samples):
+            part_sum[block, t, b] = 0.0
+            part_sumsq[block, t, b] = 0.0
+
+
+@njit(cache=True)
+def items(nblocks, batch):
+    """Number of work items of a layer (blocks x groups of samples)."""
+    return nblocks * ((batch + GROUP - 1) // GROUP)
 
 
 @njit(cache=True)
 def _input_item(item, drive, beta, threshold, reset_code, firing_code, tau, key, sample_offset, spikes_out, index_out,
                 part_sum, part_sumsq, part_active):
-    """Work item ``item`` = (column block, sample) of :func:`input_layer`: all T steps."""
+    """Work item ``item`` = (column block, group of samples) of :func:`input_layer`: all T steps."""
     steps, batch, width = drive.shape
-    block, b, j0, w = _item_place(item, batch, width)
-    u = np.zeros(w, np.float32)
-    s = np.zeros(w, np.float32)
-    for t in range(steps):
-        row = noise_row(key, t, sample_offset + b) if firing_code else uint64(0)
-        part_active[block, t, b] = _lif_block(u, s, drive[t, b, j0:j0 + w], beta, threshold, reset_code, firing_code,
-                                              tau, row, spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0)
-        part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
+    block, b0, samples, j0, w = _item_place(item, batch, width)
+    u = np.empty(w, np.float32)
+    s = np.empty(w, np.float32)
+    scratch = np.empty(w, np.int32)
+    spare = np.empty(w, np.uint8)
+    acc_sum = np.zeros((steps, w))
+    acc_sq = np.zeros((steps, w))
+    keep = spikes_out.shape[0] > 0
+    for b in range(b0, b0 + samples):
+        u[:] = 0.0
+        s[:] = 0.0
+        for t in range(steps):
+            row = noise_row(key, t, sample_offset + b) if firing_code else uint64(0)
+            spikes_row = spikes_out[t, b, j0:j0 + w] if keep else spare
+            part_active[block, t, b] = _lif_block(u, s, drive[t, b, j0:j0 + w], beta, threshold, reset_code,
+                                                  firing_code, tau, row, spikes_row, index_out[t, b, j0:j0 + w], j0,
+                                                  scratch, acc_sum[t], acc_sq[t])
+    _store_moments(acc_sum, acc_sq, block, b0, samples, part_sum, part_sumsq)
 
 
 @njit(cache=True, parallel=True)
@@ -210,11 +278,14 @@ def input_layer(drive, beta, threshold, reset_code, firing_code, tau, key, sampl
     ``firing_code`` (0 deterministic; 1 escape noise ``tau`` from the stream of layer ``key``,
     global sample index ``sample_offset`` + b).
 
-    Writes spikes_out (T, B, n) uint8, the blocked active-index lists index_out (T, B, n)
-    int32 with their counts part_active (nblocks, T, B), and per (block, step, sample) the
-    float64 sum and sum of squares of u into part_sum, part_sumsq (nblocks, T, B).
+    Writes spikes_out (T, B, n) uint8 (not written when it has 0 rows), the blocked
+    active-index lists index_out (T, B, n) int32 with their counts part_active (nblocks, T, B),
+    and the float64 sum and sum of squares of u into part_sum, part_sumsq (nblocks, T, B): per
+    (block, step, group of GROUP samples), stored at the group's first sample (0 at the others;
+    their sum over samples is the layer's). Per neuron the samples of a group are added in
+    order, then the neurons in the fixed order of :func:`_lane_sum`.
     """
-    for item in prange(part_sum.shape[0] * drive.shape[1]):
+    for item in prange(items(part_sum.shape[0], drive.shape[1])):
         _input_item(item, drive, beta, threshold, reset_code, firing_code, tau, key, sample_offset, spikes_out,
                     index_out, part_sum, part_sumsq, part_active)
 
@@ -223,64 +294,103 @@ def input_layer(drive, beta, threshold, reset_code, firing_code, tau, key, sampl
 def input_layer_serial(drive, beta, threshold, reset_code, firing_code, tau, key, sample_offset, spikes_out,
                        index_out, part_sum, part_sumsq, part_active):
     """:func:`input_layer` on one thread (small layers: no thread wake-up cost); same results."""
-    for item in range(part_sum.shape[0] * drive.shape[1]):
+    for item in range(items(part_sum.shape[0], drive.shape[1])):
         _input_item(item, drive, beta, threshold, reset_code, firing_code, tau, key, sample_offset, spikes_out,
                     index_out, part_sum, part_sumsq, part_active)
 
 
 @njit(cache=True)
-def _accumulate_rows(weight, rows, counts, j0, w, current):
+def _accumulate_rows(weight, rows, counts, j0, w, current, merged):
     """current[j] += weight[row, j0 + j] for the active rows, block after block, in order.
 
-    Unsigned indices skip Numba's negative-index wraparound so the j loop vectorises; four
-    rows per pass give the CPU four independent loads in flight (faster than one row per
-    pass: benchmarks/RESULTS.md). The additions per element stay in row order, so the sum
-    is the same as a plain sequential accumulation, bit for bit.
+    The blocked lists are first copied into one increasing list (``merged``, int32 scratch of
+    n_in entries), so the passes below run over all active rows and not over each input
+    block's short segment. Unsigned indices skip Numba's negative-index wraparound so the j
+    loop vectorises; eight rows per pass give the CPU eight independent loads in flight and
+    load/store the accumulator once per eight rows (faster than four or one row per pass:
+    benchmarks/RESULTS.md). The additions per element stay in row order, so the sum is the same
+    as a plain sequential accumulation, bit for bit.
     """
     column = uint64(j0)
     width = uint64(w)
+    stop = 0
     for in_block in range(counts.shape[0]):
-        a = in_block * BLOCK
-        stop = a + counts[in_block]
-        while a + 4 <= stop:
-            r0 = uint64(rows[a])
-            r1 = uint64(rows[a + 1])
-            r2 = uint64(rows[a + 2])
-            r3 = uint64(rows[a + 3])
-            for j in range(width):
-                value = current[j]
-                value += weight[r0, column + j]
-                value += weight[r1, column + j]
-                value += weight[r2, column + j]
-                value += weight[r3, column + j]
-                current[j] = value
-            a += 4
-        while a < stop:
-            r0 = uint64(rows[a])
-            for j in range(width):
-                current[j] += weight[r0, column + j]
-            a += 1
+        first = in_block * BLOCK
+        for a in range(first, first + counts[in_block]):
+            merged[stop] = rows[a]
+            stop += 1
+    a = 0
+    while a + 8 <= stop:
+        r0 = uint64(merged[a])
+        r1 = uint64(merged[a + 1])
+        r2 = uint64(merged[a + 2])
+        r3 = uint64(merged[a + 3])
+        r4 = uint64(merged[a + 4])
+        r5 = uint64(merged[a + 5])
+        r6 = uint64(merged[a + 6])
+        r7 = uint64(merged[a + 7])
+        for j in range(width):
+            value = current[j]
+            value += weight[r0, column + j]
+            value += weight[r1, column + j]
+            value += weight[r2, column + j]
+            value += weight[r3, column + j]
+            value += weight[r4, column + j]
+            value += weight[r5, column + j]
+            value += weight[r6, column + j]
+            value += weight[r7, column + j]
+            current[j] = value
+        a += 8
+    while a + 4 <= stop:
+        r0 = uint64(merged[a])
+        r1 = uint64(merged[a + 1])
+        r2 = uint64(merged[a + 2])
+        r3 = uint64(merged[a + 3])
+        for j in range(width):
+            value = current[j]
+            value += weight[r0, column + j]
+            value += weight[r1, column + j]
+            value += weight[r2, column + j]
+            value += weight[r3, column + j]
+            current[j] = value
+        a += 4
+    while a < stop:
+        r0 = uint64(merged[a])
+        for j in range(width):
+            current[j] += weight[r0, column + j]
+        a += 1
 
 
 @njit(cache=True)
 def _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau, key,
                  sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
-    """Work item ``item`` = (column block, sample) of :func:`hidden_layer`: all T steps."""
+    """Work item ``item`` = (column block, group of samples) of :func:`hidden_layer`: all T steps."""
     n_out = weight.shape[1]
     in_blocks, steps, batch = in_count.shape
-    block, b, j0, w = _item_place(item, batch, n_out)
-    u = np.zeros(w, np.float32)
-    s = np.zeros(w, np.float32)
+    block, b0, samples, j0, w = _item_place(item, batch, n_out)
+    u = np.empty(w, np.float32)
+    s = np.empty(w, np.float32)
     current = np.empty(w, np.float32)
-    for t in range(steps):
-        current[:] = 0.0
-        _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], j0, w, current)
-        if has_bias:
-            current += bias[j0:j0 + w]
-        row = noise_row(key, t, sample_offset + b) if firing_code else uint64(0)
-        part_active[block, t, b] = _lif_block(u, s, current, beta, threshold, reset_code, firing_code, tau, row,
-                                              spikes_out[t, b, j0:j0 + w], index_out[t, b, j0:j0 + w], j0)
-        part_sum[block, t, b], part_sumsq[block, t, b] = _moments(u)
+    scratch = np.empty(w, np.int32)
+    merged = np.empty(weight.shape[0], np.int32)
+    spare = np.empty(w, np.uint8)
+    acc_sum = np.zeros((steps, w))
+    acc_sq = np.zeros((steps, w))
+    keep = spikes_out.shape[0] > 0
+    for b in range(b0, b0 + samples):
+        u[:] = 0.0
+        s[:] = 0.0
+        for t in range(steps):
+            current[:] = 0.0
+            _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], j0, w, current, merged)
+            if has_bias:
+                current += bias[j0:j0 + w]
+            row = noise_row(key, t, sample_offset + b) if firing_code else uint64(0)
+            spikes_row = spikes_out[t, b, j0:j0 + w] if keep else spare
+            part_active[block, t, b] = _lif_block(u, s, current, beta, threshold, reset_code, firing_code, tau, row,
+                                                  spikes_row, index_out[t, b, j0:j0 + w], j0, scratch, acc_sum[t],
+                                                  acc_sq[t])
+    _store_moments(acc_sum, acc_sq, block, b0, samples, part_sum, part_sumsq)
 
 
 @njit(cache=True, parallel=True)
@@ -294,7 +404,7 @@ def hidden_layer(weight, bias, has_bias, in_index, in_count, beta, threshold, re
     bias is added. Outputs as in :func:`input_layer`. Items are ordered block-major so that
     consecutive items of a thread reuse the same weight slab.
     """
-    for item in prange(part_sum.shape[0] * in_count.shape[2]):
+    for item in prange(items(part_sum.shape[0], in_count.shape[2])):
         _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau,
                      key, sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
 
@@ -303,7 +413,7 @@ def hidden_layer(weight, bias, has_bias, in_index, in_count, beta, threshold, re
 def hidden_layer_serial(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau, key,
                         sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
     """:func:`hidden_layer` on one thread; same results."""
-    for item in range(part_sum.shape[0] * in_count.shape[2]):
+    for item in range(items(part_sum.shape[0], in_count.shape[2])):
         _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau,
                      key, sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
 
@@ -319,7 +429,8 @@ def dense_currents(weight, bias, has_bias, in_index, in_count, out):
         t, b = item // batch, item % batch
         row = out[t, b]
         row[:] = 0.0
-        _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], 0, n_out, row)
+        merged = np.empty(weight.shape[0], np.int32)
+        _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], 0, n_out, row, merged)
         if has_bias:
             for j in range(n_out):
                 row[j] += bias[j]

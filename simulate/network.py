@@ -201,7 +201,9 @@ def run_network(weights, currents, *, beta, threshold, reset="subtract", biases=
         if record_spikes:
             recorded.append(spikes)
         fan_in, fan_out = weight.shape
-        spikes = np.empty((steps, batch, fan_out), np.uint8)
+        # the spikes themselves only where they are returned: the next layer reads the lists
+        kept = record_spikes or layer == depth
+        spikes = np.empty((steps if kept else 0, batch, fan_out), np.uint8)
         next_index = np.empty((steps, batch, fan_out), np.int32)
         parts = _partials(fan_out, steps, batch)
         big = steps * batch * fan_in * fan_out >= PARALLEL_WORK
