@@ -936,15 +936,18 @@ def _lif_params(beta, threshold, reset):
 def lif_layer(currents, *, beta, threshold, reset="subtract") -> LIFResult:
     """LIF neurons driven by float32 currents (T, B, ...) (snnTorch ``Leaky``, reset_delay=True):
 
-        subtract: u[t] = (beta u[t-1] + I[t]) - theta s[t-1]
-        zero:     u[t] = beta (u[t-1] - s[t-1] u[t-1]) + I[t]
-        none:     u[t] = beta u[t-1] + I[t]
+        subtract:       u[t] = (beta u[t-1] + I[t]) - theta s[t-1]
+        zero:           u[t] = beta (u[t-1] - s[t-1] u[t-1]) + I[t]
+        none:           u[t] = beta u[t-1] + I[t]
+        subtract_leaky: u[t] = beta (u[t-1] - theta s[t-1]) + I[t]
         s[t] = 1 if u[t] > theta else 0 (strict),   u[0] = s[0] = 0,
 
-    the update of ``simulate.kernels.membrane_row`` (theory.core.lif), beta and theta rounded to
-    float32. Every neuron of a sample (all channels and positions) is one of n = prod(shape[2:]).
-    Statistics per block of BLOCK neurons are summed exactly as ``simulate.run_network`` does,
-    so on (T, B, n) currents the spikes and the statistics equal its layer 0 bit for bit.
+    the update of ``simulate.kernels.membrane_row`` (theory.core.lif; ``reset`` is any name of
+    theory.core.lif.RESETS), beta and theta rounded to float32. Every neuron of a sample (all
+    channels and positions) is one of n = prod(shape[2:]). The statistics are those of
+    ``simulate.run_network`` (rate, mean and population variance of u over batch x neurons per
+    step): on (T, B, n) currents the spikes, counts and rates equal its layer 0 bit for bit, the
+    float64 membrane moments up to float64 rounding (per-block sums, then over blocks in order).
     Returns :class:`LIFResult`.
     """
     currents = _float32_finite(currents, "currents")
