@@ -241,3 +241,21 @@ def per_layer(value, depth: int, name: str, check) -> np.ndarray:
     if arr.shape != (depth,):
         raise ValueError(f"{name} must be a scalar or a sequence of length depth={depth}, got shape {arr.shape}")
     return arr
+
+
+def float32_array(array, name: str) -> np.ndarray:
+    """``array`` as a C-contiguous float32 array of finite values (the simulators' dtype);
+    ValueError naming ``name`` for booleans, complex or non-numeric values, and for NaN, infinity
+    or magnitudes beyond float32 (|x| > 3.4e38)."""
+    if isinstance(array, np.ndarray) and array.dtype == np.bool_:
+        raise ValueError(f"{name} must be a real-valued array, got a bool array")
+    if np.iscomplexobj(array):
+        raise ValueError(f"{name} must be real, got complex values")
+    try:
+        with np.errstate(over="ignore"):      # overflow to inf is reported just below
+            out = np.ascontiguousarray(array, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a numeric array, got {type(array).__name__}") from None
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} must be finite in float32 (no NaN, infinity or |x| > 3.4e38)")
+    return out

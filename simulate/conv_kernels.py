@@ -408,18 +408,6 @@ def _pair(value, name, minimum):
     return tuple(out)
 
 
-def _float32_finite(array, name):
-    if isinstance(array, np.ndarray) and array.dtype == np.bool_:
-        raise ValueError(f"{name} must be a real-valued array, got a bool array")
-    try:
-        with np.errstate(over="ignore"):      # overflow to inf is reported just below
-            out = np.ascontiguousarray(array, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array, got {type(array).__name__}") from None
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name} must be finite in float32 (no NaN, infinity or |x| > 3.4e38)")
-    return out
-
 
 def _spikes(spikes, name):
     """uint8 C-contiguous copy/view of a 0/1 array (bool and uint8 are checked cheaply)."""
@@ -446,7 +434,7 @@ def _shape_checked(x, name, ndim, layout):
 
 def _plan(x_shape, weight, bias, stride, padding):
     """Check weight, bias, stride and padding against an input of shape (T, B, C_in, H, W)."""
-    weight = _float32_finite(weight, "weight")
+    weight = validation.float32_array(weight, "weight")
     if weight.ndim != 4 or min(weight.shape) < 1:
         raise ValueError(f"weight must have shape (C_out, C_in, k_h, k_w) with sizes >= 1, got {weight.shape}")
     c_out, c_in, kh, kw = weight.shape
@@ -455,7 +443,7 @@ def _plan(x_shape, weight, bias, stride, padding):
     if bias is None:
         bias = np.zeros(c_out, np.float32)
     else:
-        bias = _float32_finite(bias, "bias")
+        bias = validation.float32_array(bias, "bias")
         if bias.shape != (c_out,):
             raise ValueError(f"bias must have shape ({c_out},) (one per output channel), got {bias.shape}")
     height, width = x_shape[3], x_shape[4]
@@ -520,7 +508,7 @@ def conv2d_dense(x, weight, bias=None, stride=1, padding=0):
     each product rounded to float32, then added in float32 from +0 in increasing (ky, kx, c),
     the bias last (no fused multiply-add). Arguments as :func:`conv2d_spikes`; x float32-finite.
     """
-    x = _float32_finite(x, "x")
+    x = validation.float32_array(x, "x")
     _shape_checked(x, "x", 5, "(T, B, C_in, H, W)")
     plan = _plan(x.shape, weight, bias, _pair(stride, "stride", 1), _pair(padding, "padding", 0))
     return _run_conv(False, x, plan)
@@ -560,7 +548,7 @@ def conv2d_spikes_lif(spikes, weight, bias=None, stride=1, padding=0, *, beta, t
 
 
 def _one_d(weight, stride, padding):
-    weight = _float32_finite(weight, "weight")
+    weight = validation.float32_array(weight, "weight")
     if weight.ndim != 3:
         raise ValueError(f"weight must have shape (C_out, C_in, k), got {weight.shape}")
     for value, name, minimum in ((stride, "stride", 1), (padding, "padding", 0)):
@@ -589,7 +577,7 @@ def conv1d_dense(x, weight, bias=None, stride=1, padding=0):
         I[t, b, o, j] = (sum over kx, c of fl(x[t, b, c, j s - p + kx] W[o, c, kx])) + bias[o]
 
     in increasing (kx, c) (:func:`conv2d_dense` with H = 1)."""
-    x = _float32_finite(x, "x")
+    x = validation.float32_array(x, "x")
     _shape_checked(x, "x", 4, "(T, B, C_in, L)")
     weight4, stride2, padding2 = _one_d(weight, stride, padding)
     return conv2d_dense(x[:, :, :, None, :], weight4, bias, stride2, padding2)[:, :, :, 0, :]
@@ -689,7 +677,7 @@ def _pool_input(x):
         return np.ascontiguousarray(arr).view(np.uint8)
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
-    return _float32_finite(arr, "x")
+    return validation.float32_array(arr, "x")
 
 
 def max_pool(x, kernel, stride=None, padding=0):
@@ -815,13 +803,13 @@ def batch_norm(x, weight=None, bias=None, *, eps=1e-5, per_step=False):
     ``per_step``. (Running statistics are not kept: the caller updates them from mean/var;
     torch's running_var uses the unbiased variance var n / (n - 1).)
     """
-    x = _float32_finite(x, "x")
+    x = validation.float32_array(x, "x")
     if x.ndim < 3 or min(x.shape[2:]) < 1:
         raise ValueError(f"x must have shape (T, B, C, ...) with C and spatial sizes >= 1, got shape {x.shape}")
     channels = x.shape[2]
     eps = float(validation.positive(eps, "eps"))
-    weight = np.ones(channels, np.float32) if weight is None else _float32_finite(weight, "weight")
-    bias = np.zeros(channels, np.float32) if bias is None else _float32_finite(bias, "bias")
+    weight = np.ones(channels, np.float32) if weight is None else validation.float32_array(weight, "weight")
+    bias = np.zeros(channels, np.float32) if bias is None else validation.float32_array(bias, "bias")
     for name, value in (("weight", weight), ("bias", bias)):
         if value.shape != (channels,):
             raise ValueError(f"{name} must have shape ({channels},) (one per channel), got {value.shape}")
@@ -950,7 +938,7 @@ def lif_layer(currents, *, beta, threshold, reset="subtract") -> LIFResult:
     float64 membrane moments up to float64 rounding (per-block sums, then over blocks in order).
     Returns :class:`LIFResult`.
     """
-    currents = _float32_finite(currents, "currents")
+    currents = validation.float32_array(currents, "currents")
     if currents.ndim < 3 or min(currents.shape) < 1:
         raise ValueError(f"currents must have shape (T, B, ...) with all sizes >= 1, got shape {currents.shape}")
     beta32, threshold32, code = _lif_params(beta, threshold, reset)

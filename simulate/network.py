@@ -59,21 +59,9 @@ class NetworkResult:
         return self.rate.shape[0] - 1
 
 
-def _float32_finite(array, name):
-    if np.iscomplexobj(array):
-        raise ValueError(f"{name} must be real, got complex values")
-    try:
-        with np.errstate(over="ignore"):    # overflow to inf is reported just below
-            out = np.ascontiguousarray(array, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array, got {type(array).__name__}") from None
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name} must be finite in float32 (no NaN, infinity or |x| > 3.4e38)")
-    return out
-
 
 def _check_currents(currents, input_is_spikes):
-    currents = _float32_finite(currents, "currents")
+    currents = validation.float32_array(currents, "currents")
     if currents.ndim != 3 or min(currents.shape) < 1:
         raise ValueError(f"currents must have shape (T, B, n_0) with T, B, n_0 >= 1, got shape {currents.shape}")
     if input_is_spikes and not np.all((currents == 0) | (currents == 1)):
@@ -86,7 +74,7 @@ def _check_weights(weights, width):
         raise ValueError("weights must be a list of (fan_in, fan_out) arrays")
     checked = []
     for index, weight in enumerate(weights):
-        weight = _float32_finite(weight, f"weights[{index}]")
+        weight = validation.float32_array(weight, f"weights[{index}]")
         if weight.ndim != 2 or min(weight.shape) < 1:
             raise ValueError(f"weights[{index}] must be a 2-d (fan_in, fan_out) array, got shape {weight.shape}")
         if weight.shape[0] != width:
@@ -108,7 +96,7 @@ def _check_biases(biases, weights):
         if bias is None:
             checked.append(None)
             continue
-        bias = _float32_finite(bias, f"biases[{index}]")
+        bias = validation.float32_array(bias, f"biases[{index}]")
         if bias.shape != (weight.shape[1],):
             raise ValueError(f"biases[{index}] must have shape ({weight.shape[1]},), got {bias.shape}")
         checked.append(bias)
