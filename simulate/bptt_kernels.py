@@ -119,11 +119,32 @@ def _surrogate_row(out, mem, threshold, code, scale):
 def _add_rows(acc, matrix, rows, start, stop):
     """acc[j] += matrix[rows[a], j] for a = start..stop-1 in order (sequential per element).
 
-    Unsigned indices skip Numba's negative-index wraparound so the j loop vectorises; four
-    rows per pass give the CPU four independent loads in flight and load/store acc once per
-    four rows; the additions per element stay in row order."""
+    Unsigned indices skip Numba's negative-index wraparound so the j loop vectorises; eight
+    (then four) rows per pass give the CPU independent loads in flight and load/store acc once
+    per pass; the additions per element stay in row order."""
     width = uint64(acc.shape[0])
     a = start
+    while a + 8 <= stop:
+        r0 = uint64(rows[a])
+        r1 = uint64(rows[a + 1])
+        r2 = uint64(rows[a + 2])
+        r3 = uint64(rows[a + 3])
+        r4 = uint64(rows[a + 4])
+        r5 = uint64(rows[a + 5])
+        r6 = uint64(rows[a + 6])
+        r7 = uint64(rows[a + 7])
+        for j in range(width):
+            value = acc[j]
+            value += matrix[r0, j]
+            value += matrix[r1, j]
+            value += matrix[r2, j]
+            value += matrix[r3, j]
+            value += matrix[r4, j]
+            value += matrix[r5, j]
+            value += matrix[r6, j]
+            value += matrix[r7, j]
+            acc[j] = value
+        a += 8
     while a + 4 <= stop:
         r0 = uint64(rows[a])
         r1 = uint64(rows[a + 1])
