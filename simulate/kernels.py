@@ -361,36 +361,73 @@ def _accumulate_rows(weight, rows, counts, j0, w, current, merged):
         a += 1
 
 
+PANEL_BYTES = 8 * 2**20   # weight columns one work item of hidden_layer gathers from (L3-sized)
+
+
+@njit(cache=True)
+def panel_blocks(n_in, nblocks):
+    """Column blocks per work item of :func:`hidden_layer`: as many as keep the item's weight
+    panel (n_in x blocks x BLOCK float32) within PANEL_BYTES. Whole rows of a panel are read
+    per active input, which streams better than 128-column slabs (benchmarks/RESULTS.md)."""
+    return max(1, min(nblocks, PANEL_BYTES // (max(n_in, 1) * BLOCK * 4)))
+
+
 @njit(cache=True)
 def _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau, key,
                  sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
-    """Work item ``item`` = (column block, group of samples) of :func:`hidden_layer`: all T steps."""
-    n_out = weight.shape[1]
+    """Work item ``item`` = (panel of column blocks, group of samples) of :func:`hidden_layer`:
+    all T steps. The current of the whole panel is gathered at once, then each block of BLOCK
+    neurons takes its LIF step, index list and sums as in :func:`_input_item` (the same bits as
+    one item per block)."""
+    n_in, n_out = weight.shape
     in_blocks, steps, batch = in_count.shape
-    block, b0, samples, j0, w = _item_place(item, batch, n_out)
-    u = np.empty(w, np.float32)
-    s = np.empty(w, np.float32)
-    current = np.empty(w, np.float32)
-    scratch = np.empty(w, np.int32)
-    merged = np.empty(weight.shape[0], np.int32)
-    spare = np.empty(w, np.uint8)
-    acc_sum = np.zeros((steps, w))
-    acc_sq = np.zeros((steps, w))
+    nblocks = part_sum.shape[0]
+    per = panel_blocks(n_in, nblocks)
+    groups = (batch + GROUP - 1) // GROUP
+    panel = item // groups
+    b0 = (item % groups) * GROUP
+    samples = min(GROUP, batch - b0)
+    first_block = panel * per
+    last_block = min(nblocks, first_block + per)
+    c0 = first_block * BLOCK
+    cw = min(n_out, last_block * BLOCK) - c0
+    u = np.empty(cw, np.float32)
+    s = np.empty(cw, np.float32)
+    current = np.empty(cw, np.float32)
+    scratch = np.empty(BLOCK, np.int32)
+    merged = np.empty(n_in, np.int32)
+    spare = np.empty(cw, np.uint8)
+    acc_sum = np.zeros((steps, cw))
+    acc_sq = np.zeros((steps, cw))
     keep = spikes_out.shape[0] > 0
     for b in range(b0, b0 + samples):
         u[:] = 0.0
         s[:] = 0.0
         for t in range(steps):
             current[:] = 0.0
-            _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], j0, w, current, merged)
+            _accumulate_rows(weight, in_index[t, b], in_count[:, t, b], c0, cw, current, merged)
             if has_bias:
-                current += bias[j0:j0 + w]
+                current += bias[c0:c0 + cw]
             row = noise_row(key, t, sample_offset + b) if firing_code else uint64(0)
-            spikes_row = spikes_out[t, b, j0:j0 + w] if keep else spare
-            part_active[block, t, b] = _lif_block(u, s, current, beta, threshold, reset_code, firing_code, tau, row,
-                                                  spikes_row, index_out[t, b, j0:j0 + w], j0, scratch, acc_sum[t],
-                                                  acc_sq[t])
-    _store_moments(acc_sum, acc_sq, block, b0, samples, part_sum, part_sumsq)
+            for block in range(first_block, last_block):
+                lo = block * BLOCK - c0
+                hi = min(lo + BLOCK, cw)
+                j0 = c0 + lo
+                spikes_row = spikes_out[t, b, j0:c0 + hi] if keep else spare[lo:hi]
+                part_active[block, t, b] = _lif_block(u[lo:hi], s[lo:hi], current[lo:hi], beta, threshold, reset_code,
+                                                      firing_code, tau, row, spikes_row, index_out[t, b, j0:c0 + hi],
+                                                      j0, scratch, acc_sum[t, lo:hi], acc_sq[t, lo:hi])
+    for block in range(first_block, last_block):
+        lo = block * BLOCK - c0
+        hi = min(lo + BLOCK, cw)
+        _store_moments(acc_sum[:, lo:hi], acc_sq[:, lo:hi], block, b0, samples, part_sum, part_sumsq)
+
+
+@njit(cache=True)
+def hidden_items(n_in, nblocks, batch):
+    """Number of work items of :func:`hidden_layer` (panels x groups of samples)."""
+    per = panel_blocks(n_in, nblocks)
+    return ((nblocks + per - 1) // per) * ((batch + GROUP - 1) // GROUP)
 
 
 @njit(cache=True, parallel=True)
@@ -401,10 +438,10 @@ def hidden_layer(weight, bias, has_bias, in_index, in_count, beta, threshold, re
     as in :func:`input_layer`.
 
     The current is accumulated row by row in increasing input index in float32, then the
-    bias is added. Outputs as in :func:`input_layer`. Items are ordered block-major so that
-    consecutive items of a thread reuse the same weight slab.
+    bias is added. Outputs as in :func:`input_layer`. Items are ordered panel-major so that
+    consecutive items of a thread reuse the same weight panel.
     """
-    for item in prange(items(part_sum.shape[0], in_count.shape[2])):
+    for item in prange(hidden_items(weight.shape[0], part_sum.shape[0], in_count.shape[2])):
         _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau,
                      key, sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
 
@@ -413,7 +450,7 @@ def hidden_layer(weight, bias, has_bias, in_index, in_count, beta, threshold, re
 def hidden_layer_serial(weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau, key,
                         sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active):
     """:func:`hidden_layer` on one thread; same results."""
-    for item in range(items(part_sum.shape[0], in_count.shape[2])):
+    for item in range(hidden_items(weight.shape[0], part_sum.shape[0], in_count.shape[2])):
         _hidden_item(item, weight, bias, has_bias, in_index, in_count, beta, threshold, reset_code, firing_code, tau,
                      key, sample_offset, spikes_out, index_out, part_sum, part_sumsq, part_active)
 

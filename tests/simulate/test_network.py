@@ -163,3 +163,37 @@ def test_good_input_with_biases_and_float64_is_accepted():
     result = run_network([w.astype(np.float64) for w in GOOD_W], GOOD_I.astype(np.float64), beta=0.5,
                          threshold=1.0, biases=[None, np.zeros(2)])
     assert result.rate.shape == (3, 2)
+
+
+def test_wide_inputs_split_into_panels_give_the_exact_sequential_sums():
+    """hidden_layer gathers the weight rows of the active inputs panel by panel (a panel is as
+    many column blocks as fit kernels.PANEL_BYTES; 9000 inputs give one block per panel, 300
+    inputs one panel for all blocks). Whatever the split, every current is the float32 sum of the
+    active rows in increasing input order, then the LIF step of theory.core.lif: the spikes equal,
+    bit for bit, a NumPy loop doing exactly that, and the membrane statistics agree to float64
+    rounding (their summation order differs)."""
+    from simulate import kernels
+    rng = np.random.default_rng(77)
+    beta, threshold = np.float32(0.5), np.float32(1.0)
+    for n_in in (9000, 300):
+        n_out, steps, batch = 2 * BLOCK + 44, 3, 5
+        assert (kernels.panel_blocks(n_in, 3) == 1) == (n_in == 9000)
+        spikes_in = (rng.random((steps, batch, n_in)) < 0.1).astype(np.float32)
+        weight = (rng.standard_normal((n_in, n_out)) * 3.0 / np.sqrt(0.1 * n_in)).astype(np.float32)
+        result = run_network([weight], spikes_in, beta=0.5, threshold=1.0, input_is_spikes=True,
+                             record_spikes=True)
+        u = np.zeros((batch, n_out), np.float32)
+        s = np.zeros((batch, n_out), np.float32)
+        mems = []
+        for t in range(steps):
+            current = np.zeros((batch, n_out), np.float32)
+            for b in range(batch):
+                for i in np.flatnonzero(spikes_in[t, b]):
+                    current[b] = current[b] + weight[i]
+            u = (beta * u + current) - threshold * s        # subtract reset, theory.core.lif
+            s = (u > threshold).astype(np.float32)
+            np.testing.assert_array_equal(result.spikes[1][t], s.astype(np.uint8))
+            mems.append(u.astype(np.float64))
+        mems = np.array(mems)
+        np.testing.assert_allclose(result.mem_mean[1], mems.mean(axis=(1, 2)), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(result.mem_var[1], mems.var(axis=(1, 2)), rtol=1e-9, atol=1e-15)
