@@ -9,7 +9,7 @@ PATTERNS = ("dense", "conv", "maxpool_current", "maxpool_spikes", "avgpool", "ba
 
 # (threshold, beta, reset, T); SpikingJelly: "subtract" is its soft reset (subtract_leaky), "zero" its hard
 # reset; its LIFNode needs beta > 0 (tau = 1 / (1 - beta) > 1)
-CONFIGS = {"A": (1.0, 0.5, "subtract", 3), "B": (0.8, 0.9, "zero", 3), "C": (1.2, 0.25, "subtract", 2)}
+CONFIGS = {"A": (1.0, 0.5, "subtract", 3), "B": (0.8, 0.9, "zero", 3), "C": (1.1, 0.25, "subtract", 2)}
 
 
 def neuron(library, threshold, beta, reset, decay_input=False):
