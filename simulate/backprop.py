@@ -118,14 +118,17 @@ def _real_array(value, name, dtype):
     """``value`` as a C-contiguous ``dtype`` array with only finite entries; ValueError naming
     ``name`` (and, for a list entry, the layer) otherwise: a NaN or infinity in a weight, bias
     or current would turn into a finite loss with NaN or all-zero gradients."""
-    try:
-        array = np.asarray(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a real numeric array (not ragged), got {type(value).__name__}") from None
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a real numeric array, got dtype {array.dtype}")
-    with np.errstate(over="ignore"):
-        array = np.ascontiguousarray(array, dtype=dtype)
+    if isinstance(value, np.ndarray) and value.dtype == dtype and value.flags.c_contiguous:
+        array = value            # the training loop's case: nothing to convert
+    else:
+        try:
+            array = np.asarray(value)
+        except ValueError:
+            raise ValueError(f"{name} must be a real numeric array (not ragged), got {type(value).__name__}") from None
+        if array.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+        with np.errstate(over="ignore"):
+            array = np.ascontiguousarray(array, dtype=dtype)
     if not np.all(np.isfinite(array)):
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"{name} must be finite in {np.dtype(dtype)} (no NaN or infinity), got "
