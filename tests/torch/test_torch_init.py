@@ -525,3 +525,28 @@ def test_diagnose_model_beginning_with_a_linear_layer():
     expected = theory.propagate_temporal(2, 3, sig[1:], [300, 300], 1.0, 0.5, "subtract", encoding="static",
                                          input_std=first_std)
     np.testing.assert_allclose(table.predicted_rate, expected.rate, rtol=1e-12)
+
+
+def test_chi_one_sets_each_surrogate_for_unit_gain():
+    """initialize_(chi_one=True): every neuron fed by a weight layer gets the ATan scale of
+    theory.chi_one_scale at its predicted step-1 membrane variance, reads back as that closure,
+    and the report's chi is 1. Independent of the theory's quadrature: the installed closure's own
+    autograd derivative over 200,000 currents u ~ N(0, q) gives fan_in sigma^2 E[g(u - theta)^2]
+    = 1 within 4 standard errors (false-positive rate 6e-5 per neuron)."""
+    from snntorch import surrogate
+    model = mlp(3, 400, beta=0.5, spike_grad=surrogate.atan(alpha=2.0))
+    report = initialize_(model, init="micheli", chi_one=True, warn=False, trainable_depth=False)
+    set_for = [(n, m) for n, m in zip(report.neurons, (m for m in model if isinstance(m, snn.Leaky)))
+               if n.chi is not None]
+    assert len(set_for) == 3 and report.neurons[0].chi is None        # the input neuron has no weight layer
+    g = torch.Generator().manual_seed(0)
+    for (neuron, module), layer in zip(set_for, report.layers, strict=True):
+        name, scale = read_surrogate(module.spike_grad)
+        assert name == "atan" and scale != 2.0 and "set for chi = 1" in neuron.surrogate
+        q = float(neuron.mem_var[0])
+        assert scale == pytest.approx(theory.chi_one_scale("atan", layer.std, 400, neuron.threshold, q=q), rel=1e-9)
+        assert neuron.chi == pytest.approx(1.0, rel=1e-6)
+        u = (torch.randn(200_000, generator=g, dtype=torch.float64) * q ** 0.5).requires_grad_()
+        module.spike_grad(u - neuron.threshold).sum().backward()
+        terms = 400 * layer.std ** 2 * u.grad.numpy() ** 2
+        assert abs(terms.mean() - 1.0) < 4 * terms.std(ddof=1) / np.sqrt(terms.size)

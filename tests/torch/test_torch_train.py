@@ -277,3 +277,17 @@ def test_config_errors_name_the_field():
                           (dict(bn="yes"), "bn"), (dict(init="xavier_typo"), "init"), (dict(surprise=1), "unknown")):
         with pytest.raises(ValueError, match=match):
             train(dict(TINY, family="vgg", **kwargs))
+
+
+def test_toolkit_chi1_sets_the_surrogates_toolkit_leaves():
+    """toolkit_chi1 = toolkit + initialize_(chi_one=True): same weight stds, and every neuron
+    whose chi the bridge derives gets gain 1 (chi_one itself: tests/torch/test_torch_init.py)."""
+    config = TorchTrainConfig(family="vgg", blocks=1, channels=(8, 8), init="toolkit", input_second_moment=0.1).validate()
+    plain, chi1 = (INITIALISERS[name](build_model("vgg", blocks=1, channels=(8, 8)), config)
+                   for name in ("toolkit", "toolkit_chi1"))
+    assert plain["init"] == "toolkit" and chi1["init"] == "toolkit_chi1"
+    assert [r["std"] for r in plain["layers"]] == [r["std"] for r in chi1["layers"]]
+    derived = [n for n in chi1["neurons"] if n["chi"] is not None]
+    assert derived and all(n["chi"] == pytest.approx(1.0, rel=1e-6) for n in derived)
+    assert all("set for chi = 1" in n["surrogate"] for n in derived)
+    assert not any("set for chi = 1" in n["surrogate"] for n in plain["neurons"])
