@@ -193,8 +193,8 @@ FIGURE = FigureSpec(
     presets={
         # the widest simulated networks cost most (depth 100 x width^2 weights per draw): their draws are
         # spent mainly at threshold 1, the README's headline regime (width >= 1000)
-        "quick": {**_BASE, "points": 30, "sim_widths": [10, 30, 100, 300, 1000], "sim_draws": 60,
-                  "sim_draws_wide": [12, 40, 12]},
+        "quick": {**_BASE, "points": 20, "sim_widths": [10, 30, 100, 300, 1000], "sim_draws": 40,
+                  "sim_draws_wide": [4, 12, 4]},
         "full": {**_BASE, "sim_widths": [10, 30, 100, 300, 1000], "sim_draws": 200,
                  "sim_draws_wide": [30, 100, 30]},
         "tiny": {**_BASE, "depth": 10, "width_max": 100, "points": 5, "sim_widths": [10, 30], "sim_draws": 10,

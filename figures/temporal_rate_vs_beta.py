@@ -146,7 +146,7 @@ FIGURE = FigureSpec(
             "and 0.9) finite width pulls the infinite-width temporal init's rate below the target "
             "Q(theta); the chain predicts that shift and the finite-width init corrects it.",
     compute=compute, plot=plot, agreement=agreement, tables=tables, order=71, version="4",
-    presets={"quick": {**_BASE, "depth": 100, "width": 1000, "samples": 5000, "batch": 4, "draws": 4,
+    presets={"quick": {**_BASE, "depth": 100, "width": 500, "samples": 5000, "batch": 4, "draws": 4,
                        "betas": [0.0, 0.3, 0.6, 0.9], "init_samples": 6000, "chains": 32},
              "full": {**_BASE, "depth": 100, "width": 1000, "samples": 20000, "batch": 8, "draws": 4,
                       "betas": [0.0, 0.2, 0.4, 0.6, 0.8, 0.9], "chains": 64},

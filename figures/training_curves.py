@@ -192,7 +192,7 @@ FIGURE = FigureSpec(
     compute=compute, plot=plot, tables=tables, agreement=agreement, order=60,
     version="2",
     presets={
-        "quick": {**_BASE, "depths": [10, 50], "train_size": 10000, "test_size": 2000, "epochs": 4, "steps": 5},
+        "quick": {**_BASE, "depths": [10, 50], "train_size": 5000, "test_size": 1000, "epochs": 3, "steps": 5},
         "medium": {**_BASE, "depths": [10, 50], "train_size": None, "test_size": None, "epochs": 4,
                    "steps": 5},
         "full": {**_BASE, "depths": [10, 50, 100], "train_size": None, "test_size": None, "epochs": 4,

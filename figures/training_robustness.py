@@ -233,7 +233,7 @@ FIGURE = FigureSpec(
             "exceed the threshold without integration), so every init stays at chance there.",
     compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=61, version="2",
     presets={
-        "quick": {**_BASE, "train_size": 10000, "test_size": 2000, "epochs": 4, "steps": 5, "seeds": [42]},
+        "quick": {**_BASE, "train_size": 5000, "test_size": 1000, "epochs": 3, "steps": 5, "seeds": [42]},
         "full": {**_BASE, "threshold_values": [0.5, 1.0, 1.5, 2.0], "train_size": None, "test_size": None,
                  "epochs": 4, "steps": 5, "seeds": [42, 43, 44]},
         "tiny": {**_BASE, "inits": ["micheli", "kaiming"], "threshold_values": [1.0, 1.5], "beta_values": [0.5],
