@@ -20,7 +20,7 @@ import numpy as np
 
 from theory import inits
 from theory.meanfield.pair import pair_fixed_point, propagate_pair
-from theory.chains.pair_chain import correlation_decay
+from theory.chains.pair_chain import correlation_decay, efold_depth
 
 from matplotlib.patches import Patch
 
@@ -57,6 +57,8 @@ def transient_row(item: dict) -> dict:
         out[f"chain_gap_{width}"] = decay["gap"]
         out[f"chain_gap_se_{width}"] = decay["gap_se"]
         out[f"xi_chain_{width}"] = decay["xi"]
+        out[f"efold_chain_{width}"] = decay["xi_efold"]          # window-free: theory.trainability's xi_transient
+        out[f"efold_chain_se_{width}"] = decay["xi_efold_se"]
     point = pair_fixed_point(item["T"], sigma, item["width"], item["threshold"], item["beta"], "subtract",
                              encoding="static", samples=item["samples"], seed=item["seed"])
     out["xi_c"] = float(point.xi_c)
@@ -76,7 +78,8 @@ def compute(params, ctx):
     for width in params["chain_widths"]:
         for key in ("chain_gap", "chain_gap_se"):
             data[f"{key}_{width}"] = np.array([r[f"{key}_{width}"] for r in results])
-        data[f"xi_chain_{width}"] = np.array([r[f"xi_chain_{width}"] for r in results])
+        for key in ("xi_chain", "efold_chain", "efold_chain_se"):
+            data[f"{key}_{width}"] = np.array([r[f"{key}_{width}"] for r in results])
     return data
 
 
@@ -122,6 +125,18 @@ def same_window_xi(data, i):
     return {label: fit_window(gap, last) for label, gap in curves(data, i)}
 
 
+def efold_depths(data, i):
+    """{label: first e-folding depth of the gap} for row ``i`` (theory.chains.pair_chain.efold_depth,
+    the window-free scale theory.trainability calls xi_transient): the mean field's from its gap
+    here, each chain's as the theory returned it. Empty for data drawn before it existed."""
+    if f"efold_chain_{data['chain_widths'][0]}" not in data:
+        return {}
+    gap = np.where(np.asarray(data["field_gap"][i]) > MEAN_FIELD_FLOOR, data["field_gap"][i], np.nan)
+    out = {"mean field": efold_depth(gap)}
+    out.update({f"chain width {w}": float(data[f"efold_chain_{w}"][i]) for w in data["chain_widths"]})
+    return out
+
+
 CHAIN_MARKERS = ("o", "s", "^")
 
 
@@ -159,8 +174,11 @@ def plot(data, params):
             ax.text(0.5, 0.05, "silent fixed point: no xi_c", transform=ax.transAxes, ha="center", fontsize=8)
         text = [f"xi_c {data['xi_c'][i]:.2f}"]
         if last >= 2:
-            text.append(f"layers 1-{last}: " + ", ".join(f"{v:.2f}" for v in xi.values()))
-            text.append("(mean field, " + ", ".join(f"w {w}" for w in data["chain_widths"]) + ")")
+            text.append(f"fit, layers 1-{last}: " + ", ".join(f"{v:.2f}" for v in xi.values()))
+        efolds = efold_depths(data, i)
+        if efolds:
+            text.append("e-fold depth: " + ", ".join(f"{v:.2f}" for v in efolds.values()))
+        text.append("(mean field, " + ", ".join(f"w {w}" for w in data["chain_widths"]) + ")")
         ax.text(0.97, 0.97, "\n".join(text), transform=ax.transAxes, ha="right", va="top", fontsize=8,
                 bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9})
         ax.set_title(f"T = {T}, {style.label(init)}", fontsize=10)
@@ -182,6 +200,10 @@ def plot(data, params):
             else:
                 ax.plot(ends, values, linestyle="none", marker=CHAIN_MARKERS[(k - 1) % 3], ms=4, color=colour,
                         mfc="white" if k == 1 else colour)
+        efolds = efold_depths(data, i)
+        if "mean field" in efolds:
+            ax.axhline(efolds["mean field"], color=colour, linestyle=":", linewidth=1.2)
+    ax.plot([], [], color="0.3", linestyle=":", label="e-fold depth (no window)")
     ax.set_xlabel("window end L (fit over layers 1..L)")
     ax.set_ylabel("fitted xi (weight layers)")
     ax.set_title("xi depends on the fit window", fontsize=10)
@@ -201,7 +223,9 @@ def tables(data, params):
     header = (["T", "init", "xi_c (asymptotic)", "same window (layers)", "xi mean field"]
               + [f"xi chain width {w}" for w in data["chain_widths"]]
               + [f"mean field, layers 1-{L}" for L in ends]
-              + [f"theory's xi_transient fit, width {w} (gap > 3 se)" for w in data["chain_widths"]])
+              + [f"theory's fit, width {w} (gap > 3 se)" for w in data["chain_widths"]]
+              + (["e-fold depth, mean field"] + [f"e-fold depth, width {w} (se)" for w in data["chain_widths"]]
+                 if efold_depths(data, 0) else []))
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, (T, init) in enumerate(data["rows"]):
         last = common_window(data, i)
@@ -212,6 +236,11 @@ def tables(data, params):
         cells += [f"{v:.2f}" for v in xi.values()]
         cells += [f"{fit_window(field, L):.2f}" if resolved_field[1:L + 1].all() else "unresolved" for L in ends]
         cells += [f"{data[f'xi_chain_{w}'][i]:.2f}" for w in data["chain_widths"]]
+        efolds = efold_depths(data, i)
+        if efolds:
+            cells.append(f"{efolds['mean field']:.2f}")
+            cells += [f"{data[f'efold_chain_{w}'][i]:.2f} ({data[f'efold_chain_se_{w}'][i]:.2f})"
+                      for w in data["chain_widths"]]
         md.append("| " + " | ".join(cells) + " |")
     return {"correlation_transient.md": "\n".join(md) + "\n"}
 
@@ -255,11 +284,16 @@ def findings(data, params):
             f"Fitted over the same layers (1 to {min(lasts)}-{max(lasts)}, where every curve is resolved), the "
             f"chains' xi differ from the mean field's by at most {100 * np.nanmax(diffs):.0f} %: at these widths the "
             f"transient is the mean field's. xi_c is {_span(data['xi_c'])} at every T.")
+    efolds = [(data["rows"][i][0], efold_depths(data, i)) for i in micheli]
+    if efolds and efolds[0][1]:
+        text += (" The first e-folding depth of the gap (no window; theory.trainability's xi_transient) is "
+                 + "; ".join(f"{_span(list(e.values()))} at T = {T}" for T, e in efolds)
+                 + " (mean field and chains).")
     if spans:
         text += (" The fitted xi depends on the window: the mean field's moves over "
                  + "; ".join(f"{lo:.2f}-{hi:.2f} at T = {T}" for T, lo, hi, _ in spans)
-                 + " as the window ends anywhere from layer 4 to the last resolved layer, so a depth rule built "
-                 "on a fitted xi_transient inherits the window as a free parameter.")
+                 + " as the window ends anywhere from layer 4 to the last resolved layer: a fitted scale carries the "
+                 "window as a free parameter, which the e-fold depth does not.")
     return text
 
 
@@ -275,11 +309,12 @@ FIGURE = FigureSpec(
             "the layers where every curve is resolved; an unweighted line through log gap). xi_c is the same at "
             "every T (step 1's map dominates the fixed point), but over the first layers the gap decays more "
             "slowly the more time steps there are: the later steps carry the difference while they are still "
-            "active. Last panel: the fitted xi against the end of its window, which has no natural choice. The "
-            "table adds the theory's own xi_transient fit (the one theory.trainability uses: weighted, over the "
-            "layers where the chain's gap exceeds 3 se), whose window differs from row to row. Static input, "
-            "threshold 1, beta 0.5, subtract reset.",
-    compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=64, version="1",
+            "active. Last panel: the fitted xi against the end of its window (which has no natural choice), "
+            "with the first e-folding depth of the gap (dotted: the layers for the gap to fall e-fold from "
+            "layer 1, read where the data cross that level; no window), which theory.trainability reports as "
+            "xi_transient. The table adds the theory's own windowed fit (weighted, over the layers where the "
+            "chain's gap exceeds 3 se). Static input, threshold 1, beta 0.5, subtract reset.",
+    compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=64, version="2",
     presets={
         "quick": {**_BASE, "depth": 12, "steps": [2, 8, 16], "inits": ["micheli"], "samples": 20000, "chains": 64},
         "full": {**_BASE, "depth": 16, "steps": [1, 2, 4, 8, 16], "inits": ["micheli"], "samples": 40000,

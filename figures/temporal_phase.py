@@ -50,6 +50,26 @@ def check_point(item):
     return {"phase": PHASES.index(classify_profile(sim.rate[-1]))}
 
 
+def phase_check_points(phase, resets, thresholds, betas) -> list:
+    """One simulated check point per phase that occurs, per reset: the cell of that phase farthest
+    (chessboard distance) from any cell of another phase, the first such cell in (threshold,
+    beta) order on a tie, so the check sits inside its region rather than on a boundary.
+    Returns [(reset, threshold, beta)], phases in PHASES order."""
+    from scipy import ndimage
+    points = []
+    for k, reset in enumerate(resets):
+        grid = np.asarray(phase[k])
+        for code in range(len(PHASES)):
+            mask = grid == code
+            if not mask.any():
+                continue
+            depth = ndimage.distance_transform_cdt(np.pad(mask, 1, constant_values=True),
+                                                   metric="chessboard")[1:-1, 1:-1]
+            i, j = np.unravel_index(int(np.argmax(np.where(mask, depth, -1))), grid.shape)
+            points.append((reset, float(thresholds[i]), float(betas[j])))
+    return points
+
+
 def compute(params, ctx):
     betas = list(np.round(np.linspace(params["beta_min"], params["beta_max"], params["beta_points"]), 4))
     thresholds = list(np.round(np.linspace(params["threshold_min"], params["threshold_max"],
@@ -61,10 +81,13 @@ def compute(params, ctx):
     shape = (len(RESETS), len(thresholds), len(betas))
     phase = np.array([r["phase"] for r in rows]).reshape(shape)
     mean_rate = np.array([r["mean_rate"] for r in rows]).reshape(shape)
+    points = [tuple(p) for p in params.get("check_points", [])]
+    if params.get("check_every_phase"):
+        points += [p for p in phase_check_points(phase, list(RESETS), thresholds, betas) if p not in points]
     checks = [{"reset": reset, "threshold": float(th), "beta": float(b), "depth": params["depth"],
                "steps": params["steps"], "width": params["check_width"], "batch": params["check_batch"],
                "draws": params["check_draws"], "seed": params["seed"]}
-              for reset, th, b in params["check_points"]]
+              for reset, th, b in points]
     checked = ctx.map(check_point, checks, version="1", desc="phase checks") if checks else []
     return {"betas": np.array(betas), "thresholds": np.array(thresholds), "resets": list(RESETS),
             "phase": phase, "mean_rate": mean_rate, "phases": list(PHASES),
@@ -121,6 +144,22 @@ def plot(data, params):
     return fig
 
 
+def findings(data, params) -> str:
+    """Which phases the simulated networks were checked in, and how many agree, from the data."""
+    if not data["checks"]:
+        return ""
+    phases = data["phases"]
+    by_reset = {}
+    for reset, threshold, beta, sim_phase in data["checks"]:
+        theory = phases[_theory_phase_at(data, reset, threshold, beta)]
+        by_reset.setdefault(reset, []).append(f"{theory}{'' if phases[sim_phase] == theory else ' (simulated ' + phases[sim_phase] + ')'}")
+    agree = sum(c[3] == _theory_phase_at(data, c[0], c[1], c[2]) for c in data["checks"])
+    return (f"Simulated networks of width {params['check_width']} ({params['check_draws']} draw(s) x "
+            f"{params['check_batch']} inputs, depth {params['depth']}, T = {params['steps']}) have the mean field's "
+            f"phase at {agree} of {len(data['checks'])} check points; checked phases per reset: "
+            + "; ".join(f"{RESET_TITLES.get(r, r)}: {', '.join(v)}" for r, v in by_reset.items()) + ".")
+
+
 def agreement(data, params):
     if not data["checks"]:
         return "theory only (no simulated check points in this preset)"
@@ -129,10 +168,10 @@ def agreement(data, params):
             f"{len(data['checks'])} check points")
 
 
+_EXAMPLES = [["subtract", 1.0, 0.0], ["subtract", 1.0, 0.9], ["none", 1.0, 0.9], ["zero", 1.0, 0.0],
+             ["zero", 1.0, 0.5], ["subtract", 0.5, 0.5]]
 _BASE = {"beta_min": 0.0, "beta_max": 0.95, "threshold_min": 0.25, "threshold_max": 2.0, "seed": 0,
-         "check_batch": 4, "check_draws": 2,
-         "check_points": [["subtract", 1.0, 0.0], ["subtract", 1.0, 0.9], ["none", 1.0, 0.9], ["zero", 1.0, 0.0],
-                          ["zero", 1.0, 0.5], ["subtract", 0.5, 0.5]]}
+         "check_batch": 4, "check_draws": 2, "check_points": _EXAMPLES, "check_every_phase": True}
 FIGURE = FigureSpec(
     name="temporal_phase",
     title="Phase of the activity over time at depth, over leak, threshold and reset",
@@ -144,14 +183,16 @@ FIGURE = FigureSpec(
             "grid resolves only as single cells along that boundary. Phase colours are pastel tints, unrelated to the initialiser "
             "colours of the other figures; the legend lists only the phases that occur. Dashed: the "
             "threshold above which the one-step fixed point is unstable. Markers: simulated networks "
-            "(filled with their simulated phase).",
-    compute=compute, plot=plot, agreement=agreement, order=72, version="2",
-    presets={"quick": {**_BASE, "beta_points": 20, "threshold_points": 15, "depth": 30, "steps": 10,
-                       "samples": 2000, "check_width": 2000},
+            "(filled with their simulated phase; o agrees with the mean field, x differs) at one point inside "
+            "every phase region of each reset (the cell farthest from any other phase); the full preset adds a "
+            "few fixed examples (subtract reset at beta 0, the firing/silence alternation; beta 0.9).",
+    compute=compute, plot=plot, agreement=agreement, findings=findings, order=72, version="3",
+    presets={"quick": {**_BASE, "beta_points": 14, "threshold_points": 10, "depth": 30, "steps": 10,
+                       "samples": 1500, "check_width": 2000, "check_batch": 2, "check_points": []},
              "full": {**_BASE, "beta_points": 30, "threshold_points": 24, "depth": 50, "steps": 10,
-                      "samples": 5000, "check_width": 2000, "check_draws": 4},
+                      "samples": 5000, "check_width": 2000, "check_draws": 2},
              "tiny": {**_BASE, "beta_points": 3, "threshold_points": 3, "depth": 5, "steps": 4,
                       "samples": 300, "check_width": 60, "check_points": [["subtract", 1.0, 0.0]]}},
     expected_seconds={"quick": 90, "full": 450},
-    preset_notes={"full": "a 30 x 24 (beta, threshold) grid with 5000 mean-field samples per cell instead of 39 x 36 with 10,000, for the 3-hour budget on 2 cores that the full gallery must fit."},
+    preset_notes={"full": "a 30 x 24 (beta, threshold) grid with 5000 mean-field samples per cell instead of 39 x 36 with 10,000, and 2 draws of 4 inputs per simulated check point, for the 3-hour budget on 2 cores that the full gallery must fit."},
 )

@@ -19,6 +19,7 @@ from matplotlib import patheffects
 
 from simulate.experiments import training_run
 from theory.network.description import LIF, Encoding, Network
+from theory.gradients.temporal import temporal_chi
 from theory.network.trainability import SCHOENHOLZ_CONSTANT, TRANSIENT_CONSTANT, trainability
 
 from . import style
@@ -51,18 +52,32 @@ def training_starts(early_losses) -> bool:
 
 def predict_row(item: dict) -> dict:
     """theory.trainability for one row of the diagram (its T, init, beta, width, reset, weight
-    gain = the training's weight_scale times the initialiser's std, bias variance = bias_std^2)."""
+    gain = the training's weight_scale times the initialiser's std, bias variance = bias_std^2),
+    with Monte Carlo errors: xi_c's from the pair map's slope error (delta method), chi_T's from
+    its spread over ``chi_replicates`` more seeds of the path sample (theory.temporal_chi, the same
+    call trainability makes; NaN without replicates) and xi_grad's from chi_T's (delta method)."""
     reset = item.get("reset", "subtract")
-    sigma_w = None
-    if item.get("weight_scale", 1.0) != 1.0:
-        own = Network(depth=1, width=item["width"], neuron=LIF(item["threshold"], item["beta"], reset),
-                      init=item["init"], T=item["steps"], encoding=Encoding("static")).weight_stds()[0]
-        sigma_w = item["weight_scale"] * float(own)
+    scale = item.get("weight_scale", 1.0)
+    own = float(Network(depth=1, width=item["width"], neuron=LIF(item["threshold"], item["beta"], reset),
+                        init=item["init"], T=item["steps"], encoding=Encoding("static")).weight_stds()[0])
+    sigma_w = None if scale == 1.0 else scale * own
+    bias_var = item.get("bias_std", 0.0) ** 2
     point = trainability(threshold=item["threshold"], beta=item["beta"], T=item["steps"], encoding="static",
                          reset=reset, init=item["init"], sigma_w=sigma_w, fan_in=item["width"],
-                         bias_var=item.get("bias_std", 0.0) ** 2, samples=item["samples"], seed=item["seed"])
+                         bias_var=bias_var, samples=item["samples"], seed=item["seed"])
+    chis = [point.chi]
+    if np.isfinite(point.chi):
+        chis += [temporal_chi(item["steps"], scale * own, item["width"], item["threshold"], item["beta"], reset,
+                              bias_var=bias_var, samples=item["samples"], seed=item["seed"] + r, depth=100)
+                 for r in range(1, item.get("chi_replicates", 0) + 1)]
+    chi_se = float(np.std(chis, ddof=1)) if len(chis) > 1 else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xi_c_se = point.slope_se / (point.slope * np.log(point.slope) ** 2)
+        xi_grad_se = chi_se / (point.chi * np.log(point.chi) ** 2)
     return {"xi_c": point.xi_c, "xi_grad": point.xi_grad, "c_star": point.c_star, "chi": point.chi,
-            "slope": point.slope, "xi_transient": point.xi_transient, "xi_transient_se": point.xi_transient_se}
+            "slope": point.slope, "xi_transient": point.xi_transient, "xi_transient_se": point.xi_transient_se,
+            "slope_se": point.slope_se, "xi_c_se": float(xi_c_se), "chi_se": chi_se,
+            "xi_grad_se": float(xi_grad_se), "xi_transient_fit": getattr(point, "xi_transient_fit", float("nan"))}
 
 
 def _boundary(ok, depths):
@@ -110,7 +125,8 @@ def compute(params, ctx):
     items = [dict(fixed, **row, depth=depth, **({"bias": True} if row.get("bias_std", 0) > 0 else {}))
              for row in rows for depth in params["depths"]]
     runs = ctx.map(run_cell, items, version="1", desc="training cells")
-    predictions = ctx.map(predict_row, [dict(fixed, **row, samples=params["samples"]) for row in rows],
+    predictions = ctx.map(predict_row, [dict(fixed, **row, samples=params["samples"],
+                                             chi_replicates=params.get("chi_replicates", 0)) for row in rows],
                           version="1", desc="trainability theory")
     shape = (len(rows), len(params["depths"]))
     accuracy = np.array([r["test_accuracy"][-1] for r in runs]).reshape(shape)
@@ -118,8 +134,9 @@ def compute(params, ctx):
             "row_settings": rows,
             "accuracy": accuracy,
             "output_rate": np.array([r["init_rates"][-1] for r in runs]).reshape(shape)}
-    for key in ("xi_c", "xi_grad", "c_star", "chi", "slope", "xi_transient", "xi_transient_se"):
-        data[key] = np.array([p[key] for p in predictions])
+    for key in ("xi_c", "xi_grad", "c_star", "chi", "slope", "xi_transient", "xi_transient_se", "slope_se",
+                "xi_c_se", "chi_se", "xi_grad_se", "xi_transient_fit"):
+        data[key] = np.array([p.get(key, np.nan) for p in predictions])
     data["band_low"], data["band_high"] = _bands(accuracy >= TRAINS, params["depths"])
     if all(len(r["early_losses"]) >= STARTS_STEPS for r in runs):     # budgets shorter than that: no signal
         data["starts"] = np.array([training_starts(r["early_losses"]) for r in runs]).reshape(shape)
@@ -209,15 +226,19 @@ def _scales(ax, data):
     top = 1.25 * min(np.max(finite, initial=1.0), 3.0 * np.max(np.concatenate([xi_c[np.isfinite(xi_c)],
                                                                                  transient[np.isfinite(transient)],
                                                                                  [1.0]])))
-    bars = (("xi_c (pair mean field, infinite width)", xi_c, None, {"color": "black"}, h),
-            ("xi_transient (exact pair chain, width n; +- se)", transient, se,
+    def error(key):
+        return np.asarray(data[key], dtype=float) if key in data else None
+    bars = (("xi_c (pair mean field, infinite width; +- Monte Carlo se)", xi_c, error("xi_c_se"),
+             {"color": "black", "ecolor": style.NEUTRAL["chain"]}, h),
+            ("xi_transient (e-fold depth, exact pair chain, width n; +- se)", transient, se,
              {"color": "white", "edgecolor": "black", "hatch": "////"}, 0.0),
-            ("xi_grad = 1 / |ln chi_T| (infinite width)", grad, None, {"color": style.NEUTRAL["light"]}, -h))
+            ("xi_grad = 1 / |ln chi_T| (infinite width; +- Monte Carlo se)", grad, error("xi_grad_se"),
+             {"color": style.NEUTRAL["light"]}, -h))
     for label, values, err, kwargs, offset in bars:
         shown = np.where(np.isfinite(values), np.minimum(values, top), 0.0)
-        ax.barh(y + offset, shown, height=h, label=label, xerr=None if err is None else np.nan_to_num(err),
-                capsize=2, linewidth=0.6, **kwargs)
-        ends = shown + (np.nan_to_num(err) if err is not None else 0.0)
+        err = None if err is None else np.where(np.asarray(values) > top, 0.0, np.nan_to_num(err))
+        ax.barh(y + offset, shown, height=h, label=label, xerr=err, capsize=2, linewidth=0.6, **kwargs)
+        ends = shown + (err if err is not None else 0.0)
         for yi, value, end in zip(y + offset, values, ends):
             text = "none" if not np.isfinite(value) else f"{value:.2f}" + (" >" if value > top else "")
             ax.text(end, yi, " " + text, va="center", ha="left", fontsize=6.5)
@@ -231,7 +252,8 @@ def _scales(ax, data):
 
 
 def tables(data, params):
-    header = ["row", "xi_c", "xi_grad", "c*", "chi_T", "xi_transient (se)", "trains up to (LIF layers)",
+    fit = ["xi_transient windowed fit (earlier definition)"] if "xi_transient_fit" in data else []
+    header = ["row", "xi_c (se)", "xi_grad (se)", "c*", "chi_T (se)", "xi_transient (se)"] + fit + ["trains up to (LIF layers)",
               "fails from", "predicted L* + 1 (6 xi_c + 1)", f"transient rule ({TRANSIENT_CONSTANT:g} xi_transient + 1)",
               "band midpoint / xi_transient"] + (["training starts up to", "starts fails from"] if "starts" in data
                                                  else []) + [f"acc depth {d}" for d in data["depths"]]
@@ -241,8 +263,12 @@ def tables(data, params):
 
     for i, label in enumerate(data["rows"]):
         low, high = data["band_low"][i], data["band_high"][i]
-        cells = [label, f"{data['xi_c'][i]:.3f}", f"{data['xi_grad'][i]:.3f}", f"{data['c_star'][i]:.3f}",
-                 f"{data['chi'][i]:.3f}", f"{data['xi_transient'][i]:.2f} ({data['xi_transient_se'][i]:.2f})",
+        def with_se(key, digits=3):
+            se = data[f"{key}_se"][i] if f"{key}_se" in data else np.nan
+            return f"{data[key][i]:.{digits}f}" + ("" if not np.isfinite(se) else f" ({se:.{digits}f})")
+        cells = [label, with_se("xi_c"), with_se("xi_grad"), f"{data['c_star'][i]:.3f}",
+                 with_se("chi"), f"{data['xi_transient'][i]:.2f} ({data['xi_transient_se'][i]:.2f})",
+                 *([f"{data['xi_transient_fit'][i]:.2f}"] if fit else []),
                  *band(low, high), f"{SCHOENHOLZ_CONSTANT * data['xi_c'][i] + 1:.1f}",
                  f"{TRANSIENT_CONSTANT * data['xi_transient'][i] + 1:.1f}",
                  f"{((low + high) / 2 - 1) / data['xi_transient'][i]:.2f}"]
@@ -299,7 +325,8 @@ def agreement(data, params):
             f"{np.nanmax(data['xi_transient']):.2f} weight layers")
 
 
-_BASE = {"width": 100, "beta": 0.5, "threshold": 1.0, "seed": 42, "batch_size": 64, "samples": 4000}
+_BASE = {"width": 100, "beta": 0.5, "threshold": 1.0, "seed": 42, "batch_size": 64, "samples": 4000,
+         "chi_replicates": 3}
 FIGURE = FigureSpec(
     name="trainability_phase",
     title="Trainable depth over depth x T, against two depth rules",
@@ -310,16 +337,18 @@ FIGURE = FigureSpec(
             "predicted depth scales xi_c, xi_transient and xi_grad of each row (right, on the same rows). The slope of the pair map is the "
             "largest per-step slope and step 1 is the one-step map, so xi_c does not grow with T; rows "
             "whose infinite-width fixed point is silent (Kaiming) have no xi_c and no dashed mark. Solid white marks (upper half): the "
-            "transient rule, L* = 4 xi_transient with xi_transient the decay of the difference between two "
-            "inputs on the exact pair chain at the network's width, fitted over those of the first 12 layers where "
-            "the gap exceeds 3 standard errors (it grows with T; its value depends on that window: figure "
-            "correlation_transient). "
+            "transient rule, L* = 4 xi_transient with xi_transient the first e-folding depth of the difference "
+            "between two inputs on the exact pair chain at the network's width (the layers for the gap to fall "
+            "e-fold from layer 1; no fit window; it grows with T; figure correlation_transient). Standard errors "
+            "(+- on the bars, in brackets in the table): xi_transient's from a bootstrap over the chain's runs, "
+            "chi_T's from its spread over independent path samples (replicates), xi_c's and xi_grad's from "
+            "those by the delta method (0 where the pair map's slope is exact). "
             "White triangles: cells where training starts, a cheaper signal (mean training loss of "
             "steps 41-50 at least 0.1 nats below chance, ln 10).",
     compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=65, version="3",
     presets={
         "quick": {**_BASE, "depths": [4, 6, 8, 12, 16, 24], "steps": [2, 8], "inits": ["micheli"],
-                  "train_size": 10000, "test_size": 1000, "epochs": 1},
+                  "train_size": 10000, "test_size": 1000, "epochs": 1, "samples": 2000, "chi_replicates": 0},
         "full": {**_BASE, "depths": [4, 6, 8, 10, 12, 16, 24, 32, 50, 100], "steps": [2, 8, 16],
                  "inits": ["micheli", "kaiming"], "train_size": 10000, "test_size": 2000, "epochs": 1,
                  "samples": 8000},
@@ -340,11 +369,11 @@ KNOBS = FigureSpec(
             "on the measured accuracy. A test of the transient rule beyond the time steps it was measured on.",
     compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=65.5, version="1",
     presets={
-        "quick": {**_BASE, "depths": [6, 8, 10, 12, 16], "table": "trainability_knobs",
+        "quick": {**_BASE, "depths": [6, 8, 12, 16], "table": "trainability_knobs",
                   "rows": [{"steps": 8, "init": "micheli", "beta": 0.9}, {"steps": 8, "init": "micheli", "beta": 1.0},
                            {"steps": 8, "init": "micheli", "reset": "zero"},
                            {"steps": 8, "init": "micheli", "width": 300}],
-                  "train_size": 10000, "test_size": 1000, "epochs": 1},
+                  "train_size": 10000, "test_size": 1000, "epochs": 1, "samples": 2000, "chi_replicates": 0},
         "full": {**_BASE, "depths": [4, 6, 8, 10, 12, 16, 24], "table": "trainability_knobs",
                  "rows": [{"steps": 8, "init": "micheli", "beta": 0.9}, {"steps": 8, "init": "micheli", "beta": 1.0},
                           {"steps": 8, "init": "micheli", "reset": "zero"},
