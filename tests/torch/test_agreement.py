@@ -18,9 +18,10 @@ implementation fails one case with probability <= 1e-3 from sampling, provided t
 infinite-width theory's own bias at these sizes stays below delta = 5 % of the value. The sizes
 are chosen for that: fan-in 144 (16 input channels x 3 x 3) for the first convolution and 576
 (64 x 3 x 3) after it, width 1000 for dense layers (the bias is of order 1 / fan-in: kernel-norm
-fluctuations, docs/theory.md §11 "Finite channels"). One pattern fails where the theory is off:
-max pooling of currents, whose second pooled layer the theory puts at 0.38 at step 1 where the models
-and the toolkit's own simulator fire at 0.50 (marked xfail, strict; a theory request). Power: weights drawn 1.25 x the reported std
+fluctuations, docs/theory.md §11 "Finite channels"). Max pooling of currents after a padded
+convolution checks the per-window laws of the theory (each window's units with their own
+variances and tap-overlap cross-covariances): with one law for the whole map, the second pooled
+layer came out at 0.38 at step 1 where the models fire at 0.50. Power: weights drawn 1.25 x the reported std
 fail the same check (test_a_wrong_scale_fails). Where the theory does not hold (a narrow dense
 stack, where finite-width silence sets in), the measured rate falls far below the mean field
 and the exact spike-count chain accounts for it (test_narrow_layers_leave_the_mean_field).
@@ -48,15 +49,6 @@ LIBRARIES = [pytest.param("snntorch", marks=pytest.mark.skipif(snntorch_module()
                                                                    reason="needs spikingjelly"))]
 ALPHA = 1e-3
 DELTA = 0.05
-# the theory's rule for a max-pooled current whose inputs are spikes of a pooled layer (rate about 0.8):
-# 0.38 at step 1 where both libraries' models and the toolkit's own simulator (simulate.monte_carlo on
-# the same description) give 0.50; reported as a theory request. strict: an unexpected pass fails.
-MAXPOOL_CURRENT = pytest.mark.xfail(strict=True, reason="theory: max pooling of currents fed by a pooled spiking "
-                                                        "layer (0.38 vs 0.50 at step 1, simulator agrees with torch)")
-
-
-def _marked(patterns):
-    return [pytest.param(p, marks=MAXPOOL_CURRENT) if p == "maxpool_current" else p for p in patterns]
 
 
 def _quantities(rate, mem_var):
@@ -111,7 +103,7 @@ def _check(pattern, library, config, networks):
 
 @pytest.mark.extra
 @pytest.mark.parametrize("library", LIBRARIES)
-@pytest.mark.parametrize("pattern", _marked(PATTERNS))
+@pytest.mark.parametrize("pattern", PATTERNS)
 def test_pattern_agrees_with_the_report(pattern, library):
     """Configuration A, R = 8 networks (false-positive rate <= 1e-3 per case)."""
     _check(pattern, library, "A", networks=8)
@@ -121,7 +113,7 @@ def test_pattern_agrees_with_the_report(pattern, library):
 @pytest.mark.extra
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 @pytest.mark.parametrize("library", LIBRARIES)
-@pytest.mark.parametrize("pattern", _marked(PATTERNS))
+@pytest.mark.parametrize("pattern", PATTERNS)
 def test_pattern_agrees_at_every_configuration(pattern, library, config):
     """Configurations A, B, C, R = 16 networks (false-positive rate <= 1e-3 per case)."""
     _check(pattern, library, config, networks=16)

@@ -120,7 +120,33 @@ def conv(layer, signal, ctx) -> Signal:
     index = _window_index(in_shape, out_shape, kernel, stride, padding)
     cov = dense_current_cov(gain, _tap_sum(second, index), layer.bias_var)
     shared = dense_current_cov(gain, _tap_sum(np.einsum("pt,ps->pts", mean, mean), index), layer.bias_var)
-    return current(out_shape, None, None, cross, None, Field(np.zeros((cov.shape[0], ctx.T)), cov, shared))
+    pair = None
+    if signal.cross is not None:
+        pair = TapCross(index, np.concatenate([mean, np.zeros((1, ctx.T))]),
+                        signal.cross_second() - np.outer(signal.mean, signal.mean), gain, layer.bias_var)
+    return current(out_shape, None, None, cross, None, Field(np.zeros((cov.shape[0], ctx.T)), cov, shared, pair))
+
+
+class TapCross:
+    """pair(p, q) of a convolution's output (signal.Field): two units of one channel share the
+    kernel, so their currents' cross-covariance sums the taps that are inside the map for both,
+
+        X_pq = (gain / K) sum_{k valid at p and q} E[x_{p+k} x_{q+k}^T] + bias_var,
+
+    with E[x_a x_b^T] = R + m_a m_b^T for distinct input units a, b: m the input's per-position
+    mean, R the uniform part of its two-unit moment (cross_second - mean mean^T). Interior pairs
+    give the signal's ``cross``; border pairs less."""
+
+    def __init__(self, index, mean, residual, gain, bias_var):
+        self.index, self.mean, self.residual = index, mean, residual
+        self.gain, self.bias_var, self.padding = gain, bias_var, mean.shape[0] - 1
+
+    def __call__(self, p, q):
+        a, b = self.index[p], self.index[q]
+        both = (a < self.padding) & (b < self.padding)
+        K = a.shape[0]
+        second = both.sum() * self.residual + self.mean[a[both]].T @ self.mean[b[both]]
+        return self.gain * second / K + self.bias_var
 
 
 def flatten(layer, signal, ctx) -> Signal:
@@ -211,6 +237,8 @@ def lif(neuron, signal, ctx) -> Signal:
     normals = ctx.normals()
     if isinstance(signal.sampler, tuple):                           # alpha-stable current, T = 1
         return _stable_lif(neuron, signal, ctx)
+    if getattr(signal.sampler, "laws", None) is not None:      # max-pooled current of a padded map
+        return _lif_on_window_laws(neuron, signal, ctx)
     if signal.sampler is not None:
         paths = signal.sampler(ctx.aux, ctx.samples)
         s, u = lif_paths(paths, neuron, ctx.aux)
@@ -228,6 +256,19 @@ def lif(neuron, signal, ctx) -> Signal:
         cross = _gaussian_cross(neuron, signal, moments, ctx) if ctx.spatial else None
     ctx.record_neuron(neuron, moments, cov)
     return spikes(signal.shape, moments.rate, moments.second_moment, cross, source=(signal, neuron))
+
+
+def _lif_on_window_laws(neuron, signal, ctx):
+    """The LIF map on a max-pooled current whose windows have different laws: each law's paths
+    simulated apart; the population moments and the spikes' Field per output position."""
+    per_law = []
+    for draw, where in signal.sampler.laws:
+        s, u = lif_paths(draw(ctx.aux, ctx.samples), neuron, ctx.aux)
+        moments, cross = _sampled_moments(s[:, 0], u[:, 0], s[:, 1])
+        per_law.append((moments, moments.rate, moments.second_moment, cross))
+    moments, field, cross = _pooled_field([w for _, w in signal.sampler.laws], per_law)
+    ctx.record_neuron(neuron, moments, signal.moment)
+    return spikes(signal.shape, None, None, cross if ctx.spatial else None, source=(signal, neuron), positions=field)
 
 
 def _gaussian_cross(neuron, signal, moments, ctx):
@@ -266,8 +307,8 @@ def _window_units(layer, signal):
 
 
 def _averaged_cov(signal):
-    """The current covariance averaged over the positions of the map (a pooling window's
-    positions are taken as one law: exact in the interior, an approximation at padded borders)."""
+    """The current covariance of a map whose positions share one law (a map whose positions
+    differ goes through :class:`WindowLaws`)."""
     return signal.moment
 
 
@@ -301,16 +342,89 @@ def avg_pool(layer, signal, ctx) -> Signal:
     return spikes(shape, None, None, signal.cross, positions=pooled_field)
 
 
+class WindowLaws:
+    """Joint Gaussian laws of the currents of two pooling windows of one channel (a window and
+    its right-hand neighbour, the left-hand one at the end of a row), one entry per distinct law
+    of a map whose positions differ (padded convolutions). ``laws``: [(mean (2K T,), factor
+    (2K T, 2K T), positions (n,))], the output positions that have each law. Called as a
+    sampler, it draws (paths, 2K, T) from the mixture over the output positions."""
+
+    def __init__(self, signal, layer, out_shape):
+        window = layer.window(signal.shape)
+        index = _window_index(signal.shape, out_shape, window, window, (0,) * len(window))
+        field = signal.positions
+        P_out, K = index.shape
+        T = signal.T
+        cols = out_shape[-1]
+        partner = np.arange(P_out) + 1
+        partner[(np.arange(P_out) % cols) == cols - 1] -= 2          # the last of a row pairs leftwards
+        cross = self._pair(signal)
+        keyed = {}
+        for w in range(P_out):
+            units = np.concatenate([index[w], index[partner[w]]])
+            mean = field.mean[units].reshape(-1)
+            cov = np.zeros((2 * K, T, 2 * K, T))
+            for i, p in enumerate(units):
+                cov[i, :, i, :] = field.moment[p]
+                for j in range(i):
+                    cov[i, :, j, :] = cross(p, units[j])
+                    cov[j, :, i, :] = cov[i, :, j, :].T
+            cov = cov.reshape(2 * K * T, 2 * K * T)
+            key = np.round(np.concatenate([mean, cov.ravel()]), 12).tobytes()
+            keyed.setdefault(key, (mean, cov, []))[2].append(w)
+        self.K, self.T, self.positions = K, T, P_out
+        self.laws = [(mean, psd_factor(cov), np.array(where)) for mean, cov, where in keyed.values()]
+
+    @staticmethod
+    def _pair(signal):
+        field = signal.positions
+        if field.pair is not None:
+            return field.pair
+        # no tap structure (a residual sum of two fields): the uniform cross scaled by the two
+        # positions' standard deviations relative to the widest position's
+        scale = np.sqrt(np.diagonal(field.moment, axis1=1, axis2=2) / np.max(np.diagonal(signal.moment)))
+        return lambda p, q: signal.cross * np.outer(scale[p], scale[q])
+
+    def draw(self, law, rng, paths):
+        """(paths, 2K, T) joint currents of the two windows under ``law``."""
+        mean, factor, _ = law
+        return (mean + rng.standard_normal((paths, mean.shape[0])) @ factor.T).reshape(paths, 2 * self.K, self.T)
+
+    def __call__(self, rng, paths):
+        counts = rng.multinomial(paths, [len(where) / self.positions for _, _, where in self.laws])
+        return np.concatenate([self.draw(law, rng, n) for law, n in zip(self.laws, counts)])
+
+
+def _pooled_field(where, per_law):
+    """(population LayerMoments or None, output Field, cross) of a pooled map from per-law
+    results [(moments or None, mean (T,), second (T, T), cross (T, T))], law j holding the
+    output positions ``where[j]`` (each law weighted by its number of positions)."""
+    positions = sum(len(w) for w in where)
+    inverse = np.empty(positions, dtype=int)
+    for j, positions_j in enumerate(where):
+        inverse[positions_j] = j
+    weights = np.array([len(w) for w in where], dtype=np.float64) / positions
+    cross = sum(w * r[3] for w, r in zip(weights, per_law))
+    field = Field(np.stack([per_law[j][1] for j in inverse]), np.stack([per_law[j][2] for j in inverse]))
+    moments = None if per_law[0][0] is None else _population([per_law[j][0] for j in inverse])
+    return moments, field, cross
+
+
 def max_pool(layer, signal, ctx) -> Signal:
     """Max of K units. Currents (before the neuron): the output is the max of K exchangeable
     Gaussian paths, a non-Gaussian current the next neuron samples. Spikes (after the neuron):
-    the OR of K units, simulated from the currents that drove them."""
+    the OR of K units, simulated from the currents that drove them. Where the map's positions
+    differ (padded convolutions) each window's units have their own laws and cross-covariances
+    (Field.pair), sampled jointly per distinct window (:class:`WindowLaws`)."""
     _needs_cross(signal, "MaxPool")
     K = _window_units(layer, signal)
     shape = layer.out_shape(signal.shape)
+    if signal.kind == "current" and signal.sampler is not None:
+        raise ValueError("MaxPool of an already max-pooled current is not modelled")
+    windowed = (signal if signal.kind == "current" else (signal.source or (None,))[0])
+    if windowed is not None and windowed.positions is not None and int(np.prod(shape[1:])) > 1:
+        return _max_pool_windows(layer, signal, shape, ctx)
     if signal.kind == "current":
-        if signal.sampler is not None:
-            raise ValueError("MaxPool of an already max-pooled current is not modelled")
         mean, cov, cross = signal.mean, _averaged_cov(signal), signal.cross
 
         def sampler(rng, paths):
@@ -327,6 +441,8 @@ def max_pool(layer, signal, ctx) -> Signal:
     if signal.source is None:
         raise ValueError("MaxPool of spikes needs the neuron that fired them right before it")
     driving, neuron = signal.source
+    if driving.sampler is not None:
+        raise ValueError("MaxPool of spikes fired by a max-pooled current is not modelled")
     units = pair_current_paths(driving.mean, _averaged_cov(driving), driving.cross, ctx.aux, ctx.samples,
                                units=2 * K)
     s, _ = lif_paths(units, neuron, ctx.aux)
@@ -334,6 +450,43 @@ def max_pool(layer, signal, ctx) -> Signal:
     second = 0.5 * (a.T @ a + b.T @ b) / ctx.samples
     cross = 0.5 * (a.T @ b + b.T @ a) / ctx.samples
     return spikes(shape, 0.5 * (a.mean(axis=0) + b.mean(axis=0)), second, cross)
+
+
+def _max_pool_windows(layer, signal, shape, ctx):
+    """max_pool on a map whose positions differ: per distinct window law, 2K jointly Gaussian
+    currents (two neighbouring windows); currents: their maxima, a sampled current carrying the
+    laws (the next LIF keeps them apart); spikes: the LIF run on them, then the OR per window."""
+    driving = signal if signal.kind == "current" else signal.source[0]
+    laws = WindowLaws(driving, layer, shape)
+    K = laws.K
+    if signal.kind == "current":
+        def pooled(rng, paths):
+            units = laws(rng, paths)
+            return np.stack([units[:, :K].max(axis=1), units[:, K:].max(axis=1)], axis=1)
+        pooled.laws = [(lambda rng, paths, law=law: _window_max(laws.draw(law, rng, paths), K), law[2])
+                       for law in laws.laws]
+        draw = np.concatenate([f(ctx.aux, ctx.samples) for f, _ in pooled.laws])
+        weights = np.concatenate([np.full(ctx.samples, len(w)) for _, w in pooled.laws]).astype(np.float64)
+        weights /= weights.sum()
+        a, b = draw[:, 0], draw[:, 1]
+        out_mean = weights @ (0.5 * (a + b))
+        ca, cb = a - out_mean, b - out_mean
+        out_cov = 0.5 * ((ca * weights[:, None]).T @ ca + (cb * weights[:, None]).T @ cb)
+        out_cross = 0.5 * ((ca * weights[:, None]).T @ cb + (cb * weights[:, None]).T @ ca)
+        return Signal("current", shape, out_mean, out_cov, out_cross, None, None, pooled)
+    neuron = signal.source[1]
+    per_law = []
+    for law in laws.laws:
+        s, _ = lif_paths(laws.draw(law, ctx.aux, ctx.samples), neuron, ctx.aux)
+        a, b = s[:, :K].max(axis=1), s[:, K:].max(axis=1)
+        per_law.append((None, 0.5 * (a.mean(axis=0) + b.mean(axis=0)), 0.5 * (a.T @ a + b.T @ b) / ctx.samples,
+                        0.5 * (a.T @ b + b.T @ a) / ctx.samples))
+    _, field, cross = _pooled_field([law[2] for law in laws.laws], per_law)
+    return spikes(shape, None, None, cross, positions=field)
+
+
+def _window_max(units, K):
+    return np.stack([units[:, :K].max(axis=1), units[:, K:].max(axis=1)], axis=1)
 
 
 # ----------------------------------------------------------------------------------- batch norm

@@ -40,10 +40,13 @@ __all__ = ["Signal", "Field", "current", "spikes"]
 class Field:
     """Per-position statistics of a map's units (positions flattened, row-major): mean (P, T),
     moment (P, T, T) (a current's covariance, or spikes' raw second moment), shared (P, T, T) or
-    None (a current's offset part)."""
+    None (a current's offset part); pair None or pair(p, q) -> (T, T), the cross-covariance of
+    the currents of two distinct units of one channel at positions p and q (a padded
+    convolution's border units share fewer taps with their neighbours: pooling needs it)."""
     mean: np.ndarray
     moment: np.ndarray
     shared: np.ndarray | None = None
+    pair: object = field(default=None, compare=False)
 
     @property
     def positions(self) -> int:
