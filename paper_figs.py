@@ -111,6 +111,11 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"--only: unknown figure(s) {unknown}; known: {sorted(known)}")
         chosen = [known[name] for name in wanted]
+    absent = [spec for spec in chosen if spec.missing()]
+    if absent and args.only is not None:
+        parser.error(f"--only: {', '.join(s.name for s in absent)} need(s) {', '.join(absent[0].missing())}, "
+                     f"not installed: {absent[0].install_hint()}")
+    chosen = [spec for spec in chosen if not spec.missing()]
     lacking = [spec.name for spec in chosen if preset not in spec.presets]
     if lacking:
         parser.error(f"--preset {preset}: not defined for {lacking}; choose figures that have it with --only")
@@ -138,6 +143,9 @@ def main(argv=None) -> int:
           f"process(es) (the figures' wall times measured with --jobs 2 on a quiet 2-core machine"
           f"{', plus 20 %' if preset == 'full' else ''}; longer on a busy or slower one){unknown}", flush=True)
 
+    for spec in absent:
+        print(f"paper_figs: skipping {spec.name}: it needs {', '.join(spec.missing())} (an optional extra, not "
+              f"installed); to draw it: {spec.install_hint()}", flush=True)
     start = time.perf_counter()
     with executor:
         results = run(chosen, all_specs=specs, preset=preset, out_dir=args.out,

@@ -13,12 +13,19 @@ A figure module defines ``FIGURE = FigureSpec(...)`` (or ``FIGURES = [...]``):
 
 ``presets`` maps "quick" (default run, minutes), "full" (paper scale) and "tiny" (tests,
 seconds) to parameter dicts. Bump ``version`` whenever ``compute`` changes its numbers:
-the cache key contains it, so stale entries are never plotted.
+the cache key contains it, so stale entries are never plotted. ``needs``: the importable
+packages of an optional extra the figure computes with (the torch-extra part of the gallery);
+paper_figs skips such a figure, saying what to install, where they are missing.
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+# how to install each optional package a figure may need (README "Using it with PyTorch")
+INSTALL = {"torch": 'pip install ".[torch]"', "snntorch": 'pip install ".[torch]"',
+           "spikingjelly": 'pip install --no-deps "spikingjelly==2.0.0" loguru'}
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,15 @@ class FigureSpec:
     expected_seconds: dict = field(default_factory=dict)   # preset -> wall seconds on 2 cores (full: measured + 20 %)
     # preset -> what that preset leaves out of the science and why (printed in the gallery)
     preset_notes: dict = field(default_factory=dict)
+    needs: tuple = ()
+
+    def missing(self) -> list:
+        """The packages of ``needs`` that cannot be imported here."""
+        return [name for name in self.needs if importlib.util.find_spec(name) is None]
+
+    def install_hint(self) -> str:
+        """The commands that install what :meth:`missing` lists."""
+        return " && ".join(dict.fromkeys(INSTALL.get(name, f"pip install {name}") for name in self.missing()))
 
     def params(self, preset: str) -> dict:
         if preset not in self.presets:

@@ -6,7 +6,15 @@ from figures.cache import Cache
 from figures.runner import render
 
 
-@pytest.mark.parametrize("spec", all_figures(), ids=lambda s: s.name)
+def _params(spec):
+    """Figures of the torch-extra part of the gallery are marked ``extra`` and skip without it."""
+    if not spec.needs:
+        return spec
+    return pytest.param(spec, marks=[pytest.mark.extra, pytest.mark.skipif(
+        bool(spec.missing()), reason=f"needs {', '.join(spec.missing())}")])
+
+
+@pytest.mark.parametrize("spec", [_params(s) for s in all_figures()], ids=lambda s: s.name)
 def test_tiny_preset_draws(spec, tmp_path):
     result = render(spec, "tiny", tmp_path, Cache(tmp_path / "cache"), progress=False)
     for ext in ("png", "pdf"):

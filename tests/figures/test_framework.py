@@ -302,3 +302,27 @@ def test_one_progress_line_for_the_gallery(tmp_path, capsys):
     run([_toy_spec(counter)], preset="tiny", out_dir=tmp_path / "out", cache_dir=tmp_path / "c", progress=True)
     err = capsys.readouterr().err
     assert "gallery" in err and "figure 1/1 toy" in err
+
+
+def test_a_figure_whose_extra_is_missing_is_skipped_with_the_install_command(monkeypatch, tmp_path, capsys):
+    """paper_figs skips a figure that needs an absent package and names the command that installs
+    it; asked for by name (--only), it stops with one line and exit 2 before any work."""
+    import dataclasses
+    import paper_figs
+    from figures import _spec
+    real = paper_figs.all_figures()
+    plain = next(s for s in real if not s.needs and "tiny" in s.presets)
+    needy = dataclasses.replace(plain, name="needs_absent", needs=("no_such_package_xyz", "torch"))
+    monkeypatch.setattr(paper_figs, "all_figures", lambda: [plain, needy])
+    assert needy.missing()[0] == "no_such_package_xyz"
+    assert "pip install no_such_package_xyz" in needy.install_hint()
+    with pytest.raises(SystemExit) as stop:
+        paper_figs.main(["--only", "needs_absent", "--preset", "tiny", "--out", str(tmp_path / "a"), "--quiet"])
+    assert stop.value.code == 2
+    assert "pip install no_such_package_xyz" in capsys.readouterr().err
+    assert paper_figs.main(["--preset", "tiny", "--out", str(tmp_path / "b"), "--cache-dir", str(tmp_path / "c"),
+                            "--jobs", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "skipping needs_absent" in out and "pip install no_such_package_xyz" in out
+    assert (tmp_path / "b" / f"{plain.name}.png").exists() and not (tmp_path / "b" / "needs_absent.png").exists()
+    assert _spec.INSTALL["spikingjelly"].startswith("pip install --no-deps")
