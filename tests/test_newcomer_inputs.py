@@ -3,7 +3,7 @@ fractions taken as integers (a seed of 0.7 was seed 0), booleans taken as intege
 read as numbers, complex numbers cut to their real part, None read as NaN, integers beyond
 float64, lists or arrays compared element-wise with a name; sizes that cannot fit in memory
 are refused before numpy tries (check_memory). Every refusal is a ValueError naming the
-argument (issue 27, "Bad inputs to the new APIs")."""
+argument."""
 from __future__ import annotations
 
 import numpy as np

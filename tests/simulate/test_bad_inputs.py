@@ -1,6 +1,6 @@
 """Bad input to the simulators and the training step: a ValueError naming the argument (and the
-layer), never a plausible number from NaN input (issue 12); loss_and_grads' surrogate_scale
-default (issue 11). Table-driven: (call, message fragment)."""
+layer), never a plausible number from NaN input; loss_and_grads' surrogate_scale
+default. Table-driven: (call, message fragment)."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""Training and simulation give the same bits on every CPU kind (issue 26).
+"""Training and simulation give the same bits on every CPU kind.
 
 The values stored below were computed once on an AVX-512 machine (AMD EPYC, Zen 4, numba 0.68.1,
 numpy 2.4.6, glibc 2.36). The CI's third pass (.ci/run) runs the default suite, this file

@@ -212,7 +212,7 @@ def test_temporal_init_keeps_rate_at_depth_100(beta):
 
 @pytest.mark.slow
 def test_issue_example_width_1000_depth_30():
-    """Issue 12's example: width 1000, depth 30, beta 0.9, T = 8, subtract reset, the init asked
+    """example: width 1000, depth 30, beta 0.9, T = 8, subtract reset, the init asked
     for that depth (depth=30) with every other argument at its default. The default
     (finite-width) init keeps the simulated time-averaged rate at layer 30 (4 networks x 8
     inputs) within 10 % of Q(1); the infinite-width init (width=math.inf) is printed beside it

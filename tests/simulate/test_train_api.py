@@ -1,4 +1,4 @@
-"""Trained weights are the user's to keep (issue 12): train returns the network, save/load
+"""Trained weights are the user's to keep: train returns the network, save/load
 round-trip a documented .npz without pickles; files and paths are checked before the work
 starts; the training command line explains every flag and ends a user's mistake with one line
 and exit status 2."""

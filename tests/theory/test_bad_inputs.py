@@ -1,5 +1,5 @@
 """Bad input to the public theory functions: a ValueError naming the argument, never a NaN,
-a hang or a silent wrong answer (issue 12). Table-driven: (call, message fragment)."""
+a hang or a silent wrong answer. Table-driven: (call, message fragment)."""
 from __future__ import annotations
 
 import time
@@ -111,7 +111,7 @@ def test_depth_scale_near_zero_slope():
     assert theory.depth_scale(theory.optimal_sigma(0.0, 100), 100, 0.0) == 0.0
 
 
-# ------------------------------------------------------------------ issue 27: errors that name nothing
+# ------------------------------------------------------------------ errors that name nothing
 from theory.chains.gram import lif_spikes                                   # noqa: E402
 from theory.chains.spike_count import transition_matrix                     # noqa: E402
 from theory.core.gaussian import density, gauss_hermite_expectation         # noqa: E402

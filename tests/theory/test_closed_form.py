@@ -40,7 +40,7 @@ def test_matches_mpmath_50_digits(target_var):
 
 
 def test_paper_value_threshold_one_fan_in_784():
-    # Issue 2: 1/sqrt(784 * 0.1586553...) = 0.0896633...
+    # the paper's value: 1/sqrt(784 * 0.1586553...) = 0.0896633...
     assert theory.optimal_sigma(1.0, 784) == pytest.approx(0.08966330426359, rel=1e-12)
     assert isinstance(theory.optimal_sigma(1.0, 784), float)
 

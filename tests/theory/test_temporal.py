@@ -140,7 +140,7 @@ def test_bad_input_names_the_argument(kwargs, name):
 
 
 def test_paper_init_beta0_subtract_alternates_and_beta09_grows():
-    """docs/theory.md §5 / issue 6 claims, at the paper's init (theta = 1), depth 30, T = 10:
+    """docs/theory.md §5 claims, at the paper's init (theta = 1), depth 30, T = 10:
     beta = 0 with subtract reset alternates firing (odd steps) and silence (even steps);
     beta = 0.9 grows across time steps, with subtract reset and without reset. Both are ~0.1-level effects, far above
     the 2e-3 Monte Carlo error of 20 000 paths."""

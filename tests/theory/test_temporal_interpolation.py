@@ -1,4 +1,4 @@
-"""Off-grid temporal init (theory/inits/temporal.py, issue 12): a call inside the shipped table's
+"""Off-grid temporal init (theory/inits/temporal.py): a call inside the shipped table's
 hull is answered by interpolating the table (no search); checked here against the exact chain at
 held-out points chosen before any interpolated gain was evaluated (midpoints of table cells in
 T, beta and width: 36 points). The first check (benchmarks/RESULTS.md, run A) failed at one of
