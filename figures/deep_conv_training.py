@@ -154,6 +154,12 @@ def _store_load(path, identity):
     return saved["result"] if saved.get("identity") == identity else None
 
 
+def _stored(item, kind, identity):
+    """(the store's path for this run or None without a store, its saved result or None)."""
+    path = _store_path(item["store"], kind, identity) if item.get("store") else None
+    return path, (None if path is None else _store_load(path, identity))
+
+
 def _store_save(path, identity, result):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -169,11 +175,9 @@ def train_point(item: dict) -> dict:
     from snn_bridge.train import TorchTrainConfig, train
     config = TorchTrainConfig(**run_config(item)).validate()
     identity = {"config": json.loads(json.dumps(config.identity())), "epochs": config.epochs, "store": STORE_VERSION}
-    path = _store_path(item["store"], "train", identity) if item.get("store") else None
-    if path is not None:
-        saved = _store_load(path, identity)
-        if saved is not None:
-            return saved
+    path, saved = _stored(item, "train", identity)
+    if saved is not None:
+        return saved
     data = _data(item["dataset"], item["train_size"], item["test_size"])
     start = time.perf_counter()
     try:
@@ -217,11 +221,9 @@ def predict_point(item: dict) -> dict:
     config = TorchTrainConfig(**run_config(item)).validate()
     identity = {"config": json.loads(json.dumps(config.identity())), "probe": item["probe"],
                 "samples": item["samples"], "store": STORE_VERSION}
-    path = _store_path(item["store"], "predict", identity) if item.get("store") else None
-    if path is not None:
-        saved = _store_load(path, identity)
-        if saved is not None:
-            return saved
+    path, saved = _stored(item, "predict", identity)
+    if saved is not None:
+        return saved
     data = _data(item["dataset"], item["train_size"], item["test_size"])
     images = torch.from_numpy(np.ascontiguousarray(data.x_train[:item["probe"]])).float().div_(255).view(-1, 1, 28, 28)
     torch.manual_seed(config.seed)
@@ -597,11 +599,9 @@ def first_iterations(item: dict) -> dict:
     config = TorchTrainConfig(**run_config(dict(item, epochs=1, schedule="constant"))).validate()
     identity = {"config": json.loads(json.dumps(config.identity())), "iterations": item["iterations"],
                 "samples": item["samples"], "store": STORE_VERSION}
-    path = _store_path(item["store"], "first", identity) if item.get("store") else None
-    if path is not None:
-        saved = _store_load(path, identity)
-        if saved is not None:
-            return saved
+    path, saved = _stored(item, "first", identity)
+    if saved is not None:
+        return saved
     data = _data(item["dataset"], item["train_size"], item["test_size"])
     x = torch.from_numpy(np.ascontiguousarray(data.x_train)).float().div_(255).view(-1, 1, 28, 28)
     y = torch.from_numpy(data.y_train.astype(np.int64))
