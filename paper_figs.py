@@ -140,8 +140,9 @@ def main(argv=None) -> int:
     unknown = f"; no measured time for {', '.join(cost['unknown'])}" if cost["unknown"] else ""
     print(f"paper_figs: {len(chosen)} figure(s), preset {preset}: {len(cost['to_compute'])} to compute, "
           f"{len(cost['cached'])} from the cache; expected about {_duration(cost['seconds'])} with {args.jobs} "
-          f"process(es) (the figures' wall times measured with --jobs 2 on a quiet 2-core machine"
-          f"{', plus 20 %' if preset == 'full' else ''}; longer on a busy or slower one){unknown}", flush=True)
+          f"process(es) (the figures' wall times as last measured: "
+          f"{'with --jobs 2 on a quiet 2-core machine, plus 20 %' if preset == 'full' else 'serially, on one core of a busy 2-core machine'}"
+          f"; longer on a busier or slower one){unknown}", flush=True)
 
     for spec in absent:
         print(f"paper_figs: skipping {spec.name}: it needs {', '.join(spec.missing())} (an optional extra, not "

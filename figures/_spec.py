@@ -41,7 +41,8 @@ class FigureSpec:
     findings: Callable[[dict, dict], str] | None = None
     order: int = 100                      # position in the gallery (lower first)
     title: str = ""                       # one line for the gallery's contents (default: the caption's start)
-    expected_seconds: dict = field(default_factory=dict)   # preset -> wall seconds on 2 cores (full: measured + 20 %)
+    # preset -> wall seconds as last measured (quick: serially; full: --jobs 2 on 2 cores, + 20 %)
+    expected_seconds: dict = field(default_factory=dict)
     # preset -> what that preset leaves out of the science and why (printed in the gallery)
     preset_notes: dict = field(default_factory=dict)
     needs: tuple = ()

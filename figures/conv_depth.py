@@ -133,5 +133,5 @@ FIGURE = FigureSpec(
         "tiny": {**_BASE, "channels": 8, "depth": 2, "size": 4, "steps": 1, "stages": 1, "draws": 2, "batch": 2,
                  "samples": 500},
     },
-    expected_seconds={"quick": 90, "full": 600},
+    expected_seconds={"quick": 12, "full": 600},
 )

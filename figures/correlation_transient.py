@@ -322,5 +322,5 @@ FIGURE = FigureSpec(
         "tiny": {**_BASE, "depth": 3, "steps": [2], "inits": ["micheli"], "samples": 500, "chains": 8,
                  "chain_widths": [50]},
     },
-    expected_seconds={"quick": 200, "full": 40},
+    expected_seconds={"quick": 10, "full": 40},
 )

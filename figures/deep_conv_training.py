@@ -794,7 +794,7 @@ FIGURES = [
         preset_notes={"quick": "shows the effect, not the numbers: MNIST 1000 images x 1 epoch, one seed, SEW-ResNet "
                                "at 10 and 28 layers, three initialisers; the full preset's Fashion-MNIST grid of three "
                                "architectures, six initialisers and three seeds is in figures/out/full"},
-        expected_seconds={"quick": 240, "tiny": 60}, needs=("torch", "spikingjelly"),
+        expected_seconds={"quick": 103, "tiny": 60}, needs=("torch", "spikingjelly"),
     ),
     FigureSpec(
         name="deep_conv_1000",
@@ -815,6 +815,6 @@ FIGURES = [
         },
         preset_notes={"quick": "shows the effect, not the numbers: a 52-layer SEW-ResNet on MNIST for 30 iterations; "
                                "the full preset runs the 1000-layer network on Fashion-MNIST for 100 iterations"},
-        expected_seconds={"quick": 120, "tiny": 30}, needs=("torch", "spikingjelly"),
+        expected_seconds={"quick": 86, "tiny": 30}, needs=("torch", "spikingjelly"),
     ),
 ]

@@ -157,5 +157,5 @@ FIGURE = FigureSpec(
         "tiny": {**_BASE, "depths": [3, 4], "width": 16, "steps": 2, "train_size": 128, "test_size": 64,
                  "epochs": 1, "samples": 500},
     },
-    expected_seconds={"quick": 600, "full": 1180},
+    expected_seconds={"quick": 165, "full": 1180},
 )

@@ -193,6 +193,6 @@ FIGURE = FigureSpec(
         "tiny": {**_BASE, "depths": [5, 10], "thresholds": [0.5, 1.0], "max_width": 300, "sigma_depth": 10,
                  "max_depth": 30, "sigma_widths": [30]},
     },
-    expected_seconds={"quick": 55, "full": 100},
+    expected_seconds={"quick": 7, "full": 100},
     preset_notes={"full": "search bound max_width 5000 instead of 20,000 (widths above it are drawn as \"> 5000\" with the survival reached there), for the 3-hour budget on 2 cores that the full gallery must fit."},
 )

@@ -259,5 +259,5 @@ FIGURE = FigureSpec(
         "tiny": {**_BASE, "depth": 4, "width": 50, "draws": 2, "inits": ["micheli", "kaiming"],
                  "surrogates": ["atan", "straight_through"]},
     },
-    expected_seconds={"quick": 15, "full": 80},
+    expected_seconds={"quick": 10, "full": 80},
 )

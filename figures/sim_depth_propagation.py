@@ -257,7 +257,7 @@ FIGURE = FigureSpec(
             "enters only the initialisers that use it (T = 1 does not depend on it). "
             + style.OVERLAP_NOTE + ".",
     compute=compute, plot=plot, tables=tables, agreement=agreement, findings=findings, order=20, version="2",
-    expected_seconds={"quick": 160, "full": 200},
+    expected_seconds={"quick": 48, "full": 200},
     # quick: the cost is one weight draw per layer (width^2 normals), so fewer draws of more samples
     presets={"quick": {**_QUICK, "draws": 4, "batch": 64},
              "full": {**_QUICK, "batch": 128, "draws": 20},

@@ -193,6 +193,6 @@ FIGURE = FigureSpec(
                       "samples": 5000, "check_width": 2000, "check_draws": 2},
              "tiny": {**_BASE, "beta_points": 3, "threshold_points": 3, "depth": 5, "steps": 4,
                       "samples": 300, "check_width": 60, "check_points": [["subtract", 1.0, 0.0]]}},
-    expected_seconds={"quick": 90, "full": 450},
+    expected_seconds={"quick": 55, "full": 450},
     preset_notes={"full": "a 30 x 24 (beta, threshold) grid with 5000 mean-field samples per cell instead of 39 x 36 with 10,000, and 2 draws of 4 inputs per simulated check point, for the 3-hour budget on 2 cores that the full gallery must fit."},
 )

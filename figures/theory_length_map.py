@@ -101,6 +101,6 @@ FIGURE = FigureSpec(
             "points versus threshold (q = 0 always stable). Right: slope at q* = 1, crossing 1 at the "
             "computed critical threshold theta_c. Thresholds are drawn on a sequential map, never in an "
             "initialiser's colour.",
-    compute=compute, plot=plot, findings=findings, expected_seconds={"quick": 2, "full": 5}, order=12,
+    compute=compute, plot=plot, findings=findings, expected_seconds={"quick": 1, "full": 5}, order=12,
     presets={"quick": _PARAMS, "full": _PARAMS, "tiny": {**_PARAMS, "points": 9}},
 )

@@ -200,6 +200,6 @@ FIGURE = FigureSpec(
         "tiny": {**_BASE, "depths": [3], "inits": ["micheli", "kaiming"], "width": 16, "train_size": 128,
                  "test_size": 64, "epochs": 1, "steps": 3},
     },
-    expected_seconds={"quick": 90, "medium": 1800, "full": 1180},
+    expected_seconds={"quick": 21, "medium": 1800, "full": 1180},
     preset_notes={"full": "4 epochs at T = 5 (the medium preset with depth 100 added) instead of 10 epochs at T = 10 (about 1.7 h of the 3-hour budget on 2 cores that the full gallery must fit); 20 epochs at depth 50 and 100 are the claim runs in figures/out/full/claim/."},
 )
