@@ -44,8 +44,15 @@ the translated description in one walk (snn_bridge.translate.BlockGain): at each
 in execution order, the gain g_j with  rate(g_j^2 C_j) = p_b  on the walk's own LIF map (C_j the
 current of the block's last neuron, given the blocks before it at their solved gains); the
 description with those gains is walked again for the report (equal up to the walk's sampling
-error for T > 2). Other layers keep the initialiser's law. Only SEW-ADD blocks
-(the rule's derivation); models with other blocks get a ValueError.
+error for T > 2). Other layers keep the initialiser's law.
+
+MS (membrane-shortcut) networks (``residual="near_identity"`` too): the shortcut adds each
+branch's current to the stream, so at the initialiser's scale N branches multiply the stream's
+variance by about N + 1 and the neurons reading it fire ever more. Each branch's last layer
+(convolution gain or batch-norm weight) is set instead so that its current has the variance
+budget V_0 / N (V_0: the stream entering the first block), solved on the same walk
+(snn_bridge.translate.BranchGain): the N blocks together add about budget x V_0. (SpikeInit
+sets that layer to zero, budget 0.) Models with other blocks, or both kinds, get a ValueError.
 """
 from __future__ import annotations
 
@@ -268,10 +275,10 @@ def _near_identity(make, budget, samples, seed):
     design = Design(budget=budget, samples=min(samples, 8000), seed=seed)
     translation = make({}, design)
     kinds = {(kind, connect) for kind, connect, *_ in translation.block_last}
-    if not translation.blocks or kinds != {("sew", "add")}:
-        raise ValueError(f"residual='near_identity' is the sew_add rule of SEW-ADD blocks (theory.regimes.residual); "
-                         f"this model has {translation.blocks} residual block(s) of kinds "
-                         f"{sorted(str(k) for k in kinds)}")
+    if not translation.blocks or kinds not in ({("sew", "add")}, {("ms", None)}):
+        raise ValueError(f"residual='near_identity' designs SEW-ADD blocks (the sew_add rule of "
+                         f"theory.regimes.residual) or MS blocks, one kind per model; this model has "
+                         f"{translation.blocks} residual block(s) of kinds {sorted(str(k) for k in kinds)}")
     if any(last is None for _, _, _, last, _ in translation.block_last):
         raise ValueError("residual='near_identity': a block's branch does not end with a weight layer or batch norm "
                          "right before its neuron")
@@ -280,6 +287,10 @@ def _near_identity(make, budget, samples, seed):
     translation = make(gains, None)
     profile = theory.mean_field(translation.network, samples=samples, seed=seed)
     target = next(iter(design.targets.values()))
+    if kinds == {("ms", None)}:
+        return translation, profile, gains, [
+            f"near_identity: {len(gains)} MS blocks, each branch's current designed to the variance budget V_0 / N = "
+            f"{target:.4g} (V_0 the variance of the stream entering the first block)"]
     notes = [f"near_identity: {len(gains)} SEW-ADD blocks, each designed to fire at budget r_0 / N = {target:.4g} "
              f"(r_0 = {float(np.mean(profile.stream[0])):.4g}, the stream entering the first block)"]
     if len(gains) >= 20 and any(m == 1.0 for _, _, m, _, _ in translation.block_last):

@@ -26,7 +26,7 @@ command line's choices are the dict's keys when it is built):
   the stem's input second moment measured on the training images unless ``input_second_moment``
   is given); it also sets the ATan scale of every neuron.
 * ``toolkit``: :func:`toolkit_initialiser`, the bridge's ``initialize_`` on the translated model
-  (micheli per layer for its neuron; SEW-ADD blocks near the identity; BN weight bn_alpha x threshold).
+  (micheli per layer for its neuron; SEW-ADD and MS blocks near the identity; BN weight bn_alpha x threshold).
 * ``toolkit_chi1``: the same, and every neuron's surrogate scale set for a one-step backward gain
   chi = 1 where the bridge derives chi (``initialize_(chi_one=True)``; others keep ``surrogate_scale``).
 * ``kaiming_bn`` (tdBN style, Zheng et al. AAAI 2021; needs ``--bn``): Kaiming weights
@@ -148,20 +148,21 @@ def toolkit_initialiser(model, config, chi_one=False):
     """The bridge's own initialiser (:func:`snn_bridge.initialize_`): the model translated into the
     toolkit's description, every weight from the registry's ``micheli`` for the neuron after it,
     evaluated on that description (static input of std sqrt(input_second_moment), the run's T);
-    SEW-ADD models with blocks that start near the identity (``residual="near_identity"``: each
-    of the N blocks fires at the stem's rate / N); batch norms at weight bn_alpha x threshold, bias 0.
+    SEW-ADD and MS models with blocks that start near the identity (``residual="near_identity"``:
+    each of the N SEW-ADD blocks fires at the stem's rate / N, each MS branch adds a current of
+    variance V_0 / N, V_0 the stream's); batch norms at weight bn_alpha x threshold, bias 0.
     A readout with no neuron after it (``--readout current_sum``) keeps PyTorch's default draw.
     ``chi_one``: also set each neuron's surrogate scale for chi = 1 (``toolkit_chi1``); the report
     lists every neuron's one-step chi (None where not derived) and surrogate."""
     from .initialize import initialize_
     report = initialize_(model, "micheli", input_shape=config.model_config().input_shape, T=config.steps,
                          encoding="static", input_std=math.sqrt(config.input_second_moment),
-                         residual="near_identity" if config.family == "sew_add" else "plain",
+                         residual="near_identity" if config.family in ("sew_add", "ms") else "plain",
                          bn_weight=config.bn_alpha * config.threshold, unpaired="list", trainable_depth=False,
                          warn=False, chi_one=chi_one, generator=torch.Generator().manual_seed(int(config.seed)),
                          samples=4000, seed=int(config.seed))
     return {"init": "toolkit_chi1" if chi_one else "toolkit",
-            "residual": "near_identity" if config.family == "sew_add" else "plain",
+            "residual": "near_identity" if config.family in ("sew_add", "ms") else "plain",
             "layers": [{"name": r.module, "fan_in": r.fan_in, "std": float(r.std), "gain": float(r.gain)}
                        for r in report.layers],
             "predicted_rates": {n.module: float(np.mean(n.rate)) for n in report.neurons},

@@ -111,8 +111,8 @@ class _Given:
     def apply(self, layer, signal):
         return self._output
 
-    def record_stream(self, mean):
-        self._ctx.record_stream(mean)
+    def record_stream(self, mean, entry=None):
+        self._ctx.record_stream(mean, entry)
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class ProjectionMS:
 
     def mean_field(self, signal, ctx):
         if ctx.block is None:
-            ctx.record_stream(signal.mean)
+            ctx.record_stream(signal.mean, entry=signal)
             ctx.block = 0
         ctx.block += 1
         x = ctx.apply(self.branch, signal)
@@ -173,8 +173,9 @@ class ProjectionMS:
 
 @dataclass
 class Design:
-    """The near-identity design of SEW-ADD blocks (snn_bridge.initialize): ``budget``, the number
-    of SEW-ADD blocks N (filled in by the translator), the solved gains (torch name -> g)."""
+    """The near-identity design of SEW-ADD or MS blocks (snn_bridge.initialize): ``budget``, the
+    number of designed blocks N (filled in by the translator), the solved gains (torch name -> g)
+    and each block's target (a rate for SEW-ADD, a current variance for MS)."""
     budget: float
     samples: int = 4000
     seed: int = 0
@@ -222,8 +223,15 @@ class _Probe:
     def record_neuron(self, neuron, moments, cov):
         self.moments = moments
 
-    def record_stream(self, mean):
+    def record_stream(self, mean, entry=None):
         pass
+
+
+def _scaled(inner, g):
+    """A weight layer with its gain times g, or a batch norm with its weight times g."""
+    if isinstance(inner, BatchNorm):
+        return replace(inner, weight=inner.weight * g)
+    return replace(inner, gain=inner.gain * g)
 
 
 @dataclass(frozen=True)
@@ -250,9 +258,7 @@ class BlockGain:
         return self.inner.out_shape(shape)
 
     def _scaled(self, g):
-        if isinstance(self.inner, BatchNorm):
-            return replace(self.inner, weight=self.inner.weight * g)
-        return replace(self.inner, gain=self.inner.gain * g)
+        return _scaled(self.inner, g)
 
     def mean_field(self, signal, ctx):
         from theory.network.rules import lif as lif_rule
@@ -274,6 +280,48 @@ class BlockGain:
         design.solved[self.name] = g
         design.targets[self.name] = target
         return self._scaled(g).mean_field(signal, _Law(ctx, law) if law is not None else ctx)
+
+
+@dataclass(frozen=True)
+class BranchGain:
+    """A design-time composition value around the layer making an MS block's branch current
+    (a weight layer or batch norm, ``inner``): the membrane shortcut adds that current to the
+    stream, so N blocks started near the identity add a small share of the stream's own variance.
+    During the walk it sets the layer's gain g (weight layer: its gain; batch norm: its weight) so
+    that the branch's current has the time-averaged variance
+
+        g^2 D_j = budget * V_0 / N,
+
+    V_0 the time-averaged variance of the stream entering the first block, D_j the branch's
+    variance at g = 1 given the blocks before it at their solved gains (evaluated with copies of
+    the walk's random generators; the variance scales as g^2, so the trial at g = 1 solves it).
+    Over the N blocks the stream's variance then grows by about budget x V_0 (plus what the
+    projection blocks' shortcuts make), instead of by N times a branch at the initialiser's scale."""
+    inner: object
+    name: str
+    design: Design = field(compare=False, hash=False)
+
+    def children(self):
+        return (self.inner,)
+
+    def out_shape(self, shape):
+        return self.inner.out_shape(shape)
+
+    def mean_field(self, signal, ctx):
+        design = self.design
+        entry = getattr(ctx, "entry", None)
+        if entry is None or entry.kind != "current":
+            raise ValueError(f"module {self.name!r}: the MS design needs the current stream entering the first block")
+        target = design.budget * float(np.mean(np.diagonal(entry.moment))) / design.blocks
+        law = ctx.law(self.inner) if isinstance(self.inner, (Dense, Conv)) else None
+        variance = float(np.mean(np.diagonal(self.inner.mean_field(signal, _Probe(ctx, law)).moment)))
+        if not (variance > 0.0 and target > 0.0):
+            raise ValueError(f"module {self.name!r}: the branch's current has variance {variance:.4g} and the stream "
+                             f"{target * design.blocks / max(design.budget, 1e-300):.4g}; no gain makes their ratio")
+        g = math.sqrt(target / variance)
+        design.solved[self.name] = g
+        design.targets[self.name] = target
+        return _scaled(self.inner, g).mean_field(signal, _Law(ctx, law) if law is not None else ctx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,7 +554,7 @@ class _Builder:
         self.weights, self.neurons, self.batch_norms, self.streams = [], [], [], []
         self.compensation, self.block_last, self.over = {}, [], {}
         self.feeds, self.reads = [], {}
-        self.blocks = self.sew_add = 0
+        self.blocks = self.sew_add = self.ms = 0
         self.own = False
         self.depth = 0
         self.pending_gain = 1.0
@@ -782,6 +830,12 @@ class _Builder:
             branch[where] = (BlockGain(branch[where][0], last, branch[at][0], multiplier, self.policy.design), last)
             branch_value = serial(*[v for v, _ in branch])
         if connect == "ms":
+            self.ms += 1
+            if self.policy.design is not None and last is not None:
+                where = next(i for i, (_, n) in enumerate(branch) if n == last)
+                branch[where] = (BranchGain(branch[where][0], last, self.policy.design), last)
+                branch_value = serial(*[v for v, _ in branch])
+        if connect == "ms":
             if shortcut is None:
                 value = MS(branch_value)
             else:
@@ -946,7 +1000,7 @@ def translate(model, input_shape=None, T=1, encoding=None, *, policy=None, call=
     if builder.input_scale != 1.0:
         encoding = replace(encoding, std=encoding.std * builder.input_scale)
     if policy.design is not None:
-        policy.design.blocks = builder.sew_add
+        policy.design.blocks = builder.sew_add or builder.ms
     try:
         network = Network(serial(*[v for v, _ in entries]), input=input_shape, T=T, encoding=encoding)
     except ValueError as exc:

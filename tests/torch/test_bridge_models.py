@@ -123,7 +123,34 @@ def test_ms_resnet_blocks(library):
 
 
 @needs_snntorch
-def test_near_identity_needs_sew_add_blocks():
+@pytest.mark.parametrize("budget", [1.0, 0.25])
+def test_near_identity_ms_branches_add_the_budget_of_the_stream_variance(budget):
+    """MS blocks near the identity (snn_bridge.translate.BranchGain): at T = 1 the stream the head
+    neuron reads has the variance V_0 (1 + budget), V_0 the stream entering the first block (the
+    membrane variance of that block's first neuron), to float rounding; each branch's last
+    convolution is drawn at g times the initialiser's std. At the initialiser's scale each branch
+    adds about a quarter of V_0, so eight branches make it about three times V_0."""
+    from snn_bridge.models import build_model
+    kwargs = dict(input_shape=(1, 12, 12), T=1, unpaired="list", warn=False, trainable_depth=False, samples=4000)
+    designed = build_model("ms", "snntorch", blocks=8, channels=(8,), input_shape=(1, 12, 12))
+    report = initialize_(designed, residual="near_identity", budget=budget,
+                         generator=torch.Generator().manual_seed(0), **kwargs)
+    names = [n.module for n in report.neurons]
+    first, head = names.index("layers.0.0.lif1"), names.index("lif_head")
+    v0, end = report.neurons[first].mem_var[0], report.neurons[head].mem_var[0]
+    assert end == pytest.approx(v0 * (1.0 + budget), rel=1e-9)
+    assert any(n.startswith("near_identity: 8 MS blocks") for n in report.notes)
+    plain = initialize_(build_model("ms", "snntorch", blocks=8, channels=(8,), input_shape=(1, 12, 12)), **kwargs)
+    assert plain.neurons[head].mem_var[0] > 2.5 * plain.neurons[first].mem_var[0]
+    stds = {layer.module: layer.std for layer in plain.layers}
+    for layer in report.layers:
+        if layer.module.endswith("conv2"):
+            g = float(designed.get_submodule(layer.module).weight.detach().double().std()) / stds[layer.module]
+            assert 0.0 < g < 1.0                           # scaled down from the initialiser's draw
+
+
+@needs_snntorch
+def test_near_identity_needs_sew_add_or_ms_blocks():
     from snn_bridge.models import build_model
     with pytest.raises(ValueError, match="near_identity"):
         initialize_(build_model("vgg", "snntorch", blocks=1, channels=(4, 8)), input_shape=(1, 28, 28),

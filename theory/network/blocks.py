@@ -124,7 +124,7 @@ class MS:
         if signal.kind != "current" or signal.sampler is not None:
             raise ValueError("an MS block reads a Gaussian current stream (the output of a weight layer)")
         if ctx.block is None:
-            ctx.record_stream(signal.mean)
+            ctx.record_stream(signal.mean, entry=signal)
         ctx.block = 1 if ctx.block is None else ctx.block + 1
         y = ctx.apply(self.branch, signal)
         if y.kind != "current":

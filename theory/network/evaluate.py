@@ -61,6 +61,7 @@ class MeanField:
         self._plan = iter(net.plan)
         self.rows, self.covs, self.labels, self.stream = [], [], [], []
         self.block = None
+        self.entry = None
 
     def normals(self):
         return self.rng.standard_normal((self.samples, self.T)) if self.method == "sample" else None
@@ -90,8 +91,12 @@ class MeanField:
         where = f"block {self.block} " if self.block is not None else ""
         self.labels.append(f"{where}LIF {len(self.rows) - 1}")
 
-    def record_stream(self, mean):
+    def record_stream(self, mean, entry=None):
+        """The stream's mean after a residual block (before the first: ``entry``, the Signal
+        entering it, kept as ``self.entry`` for designs that scale blocks to it)."""
         self.stream.append(np.asarray(mean, dtype=np.float64))
+        if entry is not None and self.entry is None:
+            self.entry = entry
 
     def input_signal(self):
         """The encoding's signal (and, for input spikes, row 0)."""
