@@ -23,8 +23,8 @@ of the output layer's spike counts. That neuron is also the toolkit's zero-reset
 (snn_bridge.models), so the bridge's translation has no approximation in the neuron.
 
 Initialisers (entries of snn_bridge.train.INITIALISERS):
-``toolkit`` (snn_bridge.initialize_: micheli per layer, SEW-ADD blocks near the identity; MS and
-VGG have no residual design in the bridge, so toolkit = the registry's micheli law there),
+``toolkit`` (snn_bridge.initialize_: micheli per layer, SEW-ADD and MS blocks near the identity;
+VGG has no blocks, so toolkit = the registry's micheli law there),
 ``toolkit_chi1`` (the same with every neuron's surrogate scale set for a one-step backward gain
 chi = 1 where the bridge derives chi), ``spikeinit`` (snn_bridge.spikeinit), ``kaiming_bn``
 (Kaiming weights with batch norm after every convolution, BN weight = threshold: tdBN-style;
