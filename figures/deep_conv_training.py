@@ -432,8 +432,9 @@ def plot(data, params):
             offset = 1.0 + 0.03 * (i - (len(inits) - 1) / 2)
             for ax, key, scale in ((axes[0, j], "accuracy", 100.0), (axes[1, j], "loss", 1.0)):
                 mean = np.array([r[key]["mean"] for r in sel]) * scale
-                low = mean - np.array([r[key]["min"] for r in sel]) * scale
-                high = np.array([r[key]["max"] for r in sel]) * scale - mean
+                # clipped at 0: equal seeds give mean - min = -1 ulp
+                low = np.maximum(mean - np.array([r[key]["min"] for r in sel]) * scale, 0.0)
+                high = np.maximum(np.array([r[key]["max"] for r in sel]) * scale - mean, 0.0)
                 ax.errorbar(depths * offset, mean, yerr=[np.nan_to_num(low), np.nan_to_num(high)],
                             color=COLOURS.get(init, "black"), marker=MARKERS.get(init, "o"), ms=4.5, lw=1.4,
                             capsize=2, label=INIT_LABELS.get(init, init))
@@ -494,7 +495,7 @@ def _plot_depth_pays(data, params):
     for yi, r in zip(y, rows):
         s = r["accuracy"]
         colour = COLOURS.get(r["init"], "black")
-        ax.errorbar([100 * s["mean"]], [yi], xerr=[[100 * (s["mean"] - s["min"])], [100 * (s["max"] - s["mean"])]],
+        ax.errorbar([100 * s["mean"]], [yi], xerr=[[max(100 * (s["mean"] - s["min"]), 0.0)], [max(100 * (s["max"] - s["mean"]), 0.0)]],
                     color=colour, marker="o" if r["role"] == "deep" else "s", ms=6, capsize=3)
         if s["n"] > 1:
             ax.plot([100 * (s["mean"] - s["half"]), 100 * (s["mean"] + s["half"])], [yi, yi], color=colour, lw=4,

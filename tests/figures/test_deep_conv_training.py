@@ -1,4 +1,5 @@
 """figures.deep_conv_training: depth <-> blocks, the commands it prints, and its resumable run store."""
+import numpy as np
 import pytest
 
 from figures import deep_conv_training as dct
@@ -44,3 +45,18 @@ def test_a_stored_run_is_read_back_not_trained_again(tmp_path, monkeypatch):
     assert dct.train_point(item) == first
     with pytest.raises(AssertionError, match="trained again"):
         dct.train_point(dict(item, seed=1))
+
+
+def test_equal_seeds_draw_without_a_negative_error_bar():
+    """Three seeds with the same value x can average to x - 1 ulp (x = 0.051350675337668836);
+    the bars are clipped at zero instead of stopping matplotlib."""
+    import matplotlib.pyplot as plt
+    x = 0.051350675337668836
+    assert float(np.mean([x, x, x])) < x
+    run = dict(family="vgg", init="pytorch_default", depth=4, test_accuracy=x, test_loss=2.3, diverged=0,
+               seconds_per_iteration=0.1, command="python -m snn_bridge.train")
+    data = {"runs": [dict(run, seed=s) for s in range(3)], "predictions": [], "depth_pays": []}
+    params = dict(dct.FIGURES[0].presets["tiny"], seeds=[0, 1, 2])
+    drawn = dct.plot(data, params)
+    for fig in drawn if isinstance(drawn, list) else [drawn]:
+        plt.close(fig)
