@@ -19,15 +19,20 @@ gap to fall e-fold from layer 1; theory.chains.pair_chain.efold_depth), with a b
 error over the chain's 128 runs per start. (It replaced a fit over the first 12 layers, whose
 value moved with the window.) The rule is consistent with a band when the band meets
 [L* + 1 - 3 se, L* + 1 + 3 se] with se = 4 xi_transient_se (false rejection rate 0.27 % per row if
-the rule held exactly, about 2.4 % over the nine rows of the first test). The band itself has a
+the rule held exactly, about 2.7 % over the ten rows of the first test). The band itself has a
 training-noise width that was not measured (one seed per cell).
 
 Where the rule holds (same constant 4 as with the fitted scale): the paper's init at width 100,
 beta 0.5, T 2-16 (T = 2 within error: 8.2 against a band that ends at 8), subtract and zero reset,
-weight gain 0.9-1.5, width 1000 (11.6 +- 0.2 against 12-16, within 3 se) and Kaiming at T = 16
-(7.6 +- 1.0 against 10-12). Where it does not:
-leak near 1 (beta 0.9 and 1 train less deep than predicted), width 300 (trains deeper) and a bias
-variance (biases N(0, 0.3^2) and N(0, 0.6^2) shorten xi_transient yet train deeper). Where it
+weight gain 0.9-1.5, width 300 and 1000 (11.5 +- 0.4 and 11.6 +- 0.2 against 12-16, within 3 se)
+and Kaiming at T = 16 (7.6 +- 1.0 against 10-12). Where it does not: leak near 1 (beta 0.9 and 1
+train less deep than predicted) and a bias variance (biases N(0, 0.3^2) and N(0, 0.6^2) shorten
+xi_transient yet train deeper).
+
+The bands' own training noise: redrawn after the training kernels changed their summation order
+(gradients equal within float32 rounding, one seed per cell as before), 2 of the 15 bands moved
+by one grid step: width 300 from 16-24 to 12-16 (it had been a miss, trains deeper; it now holds)
+and gain 1.5 from 10-12 to 8-10 (still within 3 se). A band is good to about one grid step. Where it
 says nothing: Kaiming at width 100, T 2 and 8, silent before the gap has decayed e-fold. The predictions
 are those the figures draw (figures.trainability_phase.predict_row: theory.trainability with the row's
 settings, the gain as sigma_w and bias_std^2 as bias_var).
@@ -48,14 +53,14 @@ HOLDS = [
     (dict(reset="zero"), (10, 12)),
     (dict(weight_scale=0.9), (10, 12)),
     (dict(weight_scale=1.2), (10, 12)),
-    (dict(weight_scale=1.5), (10, 12)),
+    (dict(weight_scale=1.5), (8, 10)),
+    (dict(fan_in=300), (12, 16)),
     (dict(fan_in=1000), (12, 16)),
     (dict(T=16, init="kaiming"), (10, 12)),
 ]
 FAILS = [   # (settings, band, the side on which the rule misses it)
     (dict(beta=0.9), (8, 10), "over"),
     (dict(beta=1.0), (8, 10), "over"),
-    (dict(fan_in=300), (16, 24), "under"),
     (dict(bias_std=0.3), (12, 16), "under"),
     (dict(bias_std=0.6), (12, 16), "under"),
 ]
@@ -86,7 +91,7 @@ def test_rule_lies_in_the_measured_band(settings, band):
 
 
 @pytest.mark.parametrize("settings,band,side", FAILS, ids=_ids(FAILS))
-def test_rule_misses_the_band_of_leak_width_and_bias(settings, band, side):
+def test_rule_misses_the_band_of_leak_and_bias(settings, band, side):
     """The knobs the rule does not follow: more than 3 se outside the band, on the stated side."""
     predicted, se = _predict(settings)
     assert math.isfinite(se) and se > 0
