@@ -666,21 +666,17 @@ def first_iterations(item: dict) -> dict:
 
 
 def _toolkit_model(config, second_moment, samples, chi_one):
-    """The toolkit initialiser of snn_bridge.train with ``samples`` mean-field paths."""
-    import torch
+    """A model of ``config`` initialised by snn_bridge.train's toolkit initialiser with ``samples``
+    mean-field paths (the trainer's 4000 walk a 1000-layer network's blocks too slowly)."""
+    import dataclasses
 
-    from snn_bridge.initialize import initialize_
     from snn_bridge.models import build_model
+    from snn_bridge.train import toolkit_initialiser
     model = build_model(config.family, config.library, blocks=config.blocks, channels=config.channels, bn=config.bn,
                         beta=config.beta, threshold=config.threshold, reset=config.reset,
                         surrogate_scale=config.surrogate_scale, readout=config.readout, head=config.head)
-    report = initialize_(model, "micheli", input_shape=config.model_config().input_shape, T=config.steps,
-                         encoding="static", input_std=math.sqrt(second_moment),
-                         residual="near_identity" if config.family == "sew_add" else "plain",
-                         bn_weight=config.bn_alpha * config.threshold, unpaired="list", trainable_depth=False,
-                         warn=False, chi_one=chi_one, generator=torch.Generator().manual_seed(int(config.seed)),
-                         samples=samples, seed=int(config.seed))
-    return model, {"init": "toolkit_chi1" if chi_one else "toolkit", "notes": report.notes}
+    config = dataclasses.replace(config, input_second_moment=second_moment)
+    return model, toolkit_initialiser(model, config, chi_one=chi_one, samples=samples)
 
 
 def compute_1000(params, ctx):

@@ -144,7 +144,7 @@ def kaiming_bn_initialiser(model, config):
     return {**report, "init": "kaiming_bn", "bn_weight": gamma}
 
 
-def toolkit_initialiser(model, config, chi_one=False):
+def toolkit_initialiser(model, config, chi_one=False, samples=4000):
     """The bridge's own initialiser (:func:`snn_bridge.initialize_`): the model translated into the
     toolkit's description, every weight from the registry's ``micheli`` for the neuron after it,
     evaluated on that description (static input of std sqrt(input_second_moment), the run's T);
@@ -153,14 +153,15 @@ def toolkit_initialiser(model, config, chi_one=False):
     variance V_0 / N, V_0 the stream's); batch norms at weight bn_alpha x threshold, bias 0.
     A readout with no neuron after it (``--readout current_sum``) keeps PyTorch's default draw.
     ``chi_one``: also set each neuron's surrogate scale for chi = 1 (``toolkit_chi1``); the report
-    lists every neuron's one-step chi (None where not derived) and surrogate."""
+    lists every neuron's one-step chi (None where not derived) and surrogate. ``samples``: the mean
+    field's paths (the near-identity design walks every block with them)."""
     from .initialize import initialize_
     report = initialize_(model, "micheli", input_shape=config.model_config().input_shape, T=config.steps,
                          encoding="static", input_std=math.sqrt(config.input_second_moment),
                          residual="near_identity" if config.family in ("sew_add", "ms") else "plain",
                          bn_weight=config.bn_alpha * config.threshold, unpaired="list", trainable_depth=False,
                          warn=False, chi_one=chi_one, generator=torch.Generator().manual_seed(int(config.seed)),
-                         samples=4000, seed=int(config.seed))
+                         samples=samples, seed=int(config.seed))
     return {"init": "toolkit_chi1" if chi_one else "toolkit",
             "residual": "near_identity" if config.family in ("sew_add", "ms") else "plain",
             "layers": [{"name": r.module, "fan_in": r.fan_in, "std": float(r.std), "gain": float(r.gain)}
