@@ -129,6 +129,9 @@ STORY = (
      ("training_curves", "training_robustness", "deep_training")),
     ("Trainability", "how deep can a spiking MLP be trained, and what predicts it?",
      ("correlation_transient", "trainability_phase", "trainability_knobs")),
+    ("Convolutional and residual networks", "does the theory carry to the convolutional SNNs people train in "
+     "PyTorch, and which initialiser trains them deep? (the PyTorch figures need the torch extra)",
+     ("conv_depth", "deep_conv_training", "deep_conv_1000")),
 )
 
 PRESET_INTRO = {
