@@ -204,8 +204,13 @@ def _per_position(neuron, signal, normals, ctx):
     random paths) and the output Field of the spikes."""
     field = signal.positions
     keys = np.concatenate([field.mean, field.moment.reshape(field.positions, -1)], axis=1)
-    distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
+    # mirror-image positions have the same law up to the order of their tap sums (the last bits):
+    # one law per value to 12 significant digits, evaluated at its first position's exact value
+    scale = np.max(np.abs(keys)) if keys.size else 1.0
+    rounded = np.round(keys / (scale if scale > 0 else 1.0), 12)
+    _, first, inverse = np.unique(rounded, axis=0, return_index=True, return_inverse=True)
     inverse = np.asarray(inverse).reshape(-1)
+    distinct = keys[first]
     T = ctx.T
     laws = [ctx.lif_moments(neuron, row[:T], row[T:].reshape(T, T), normals) for row in distinct]
     per_position = [laws[i] for i in inverse]
