@@ -154,10 +154,12 @@ def _store_load(path, identity):
     return saved["result"] if saved.get("identity") == identity else None
 
 
-def _stored(item, kind, identity):
-    """(the store's path for this run or None without a store, its saved result or None)."""
+def _stored(item, kind, config, **extra):
+    """(identity, the store's path for this run or None without a store, its saved result or
+    None): a run is identified by its training configuration, ``extra`` and STORE_VERSION."""
+    identity = {"config": json.loads(json.dumps(config.identity())), **extra, "store": STORE_VERSION}
     path = _store_path(item["store"], kind, identity) if item.get("store") else None
-    return path, (None if path is None else _store_load(path, identity))
+    return identity, path, (None if path is None else _store_load(path, identity))
 
 
 def _store_save(path, identity, result):
@@ -174,8 +176,7 @@ def train_point(item: dict) -> dict:
     _need_torch()
     from snn_bridge.train import TorchTrainConfig, train
     config = TorchTrainConfig(**run_config(item)).validate()
-    identity = {"config": json.loads(json.dumps(config.identity())), "epochs": config.epochs, "store": STORE_VERSION}
-    path, saved = _stored(item, "train", identity)
+    identity, path, saved = _stored(item, "train", config, epochs=config.epochs)
     if saved is not None:
         return saved
     data = _data(item["dataset"], item["train_size"], item["test_size"])
@@ -219,9 +220,7 @@ def predict_point(item: dict) -> dict:
     from snn_bridge.train import TorchTrainConfig, build
 
     config = TorchTrainConfig(**run_config(item)).validate()
-    identity = {"config": json.loads(json.dumps(config.identity())), "probe": item["probe"],
-                "samples": item["samples"], "store": STORE_VERSION}
-    path, saved = _stored(item, "predict", identity)
+    identity, path, saved = _stored(item, "predict", config, probe=item["probe"], samples=item["samples"])
     if saved is not None:
         return saved
     data = _data(item["dataset"], item["train_size"], item["test_size"])
@@ -603,9 +602,7 @@ def first_iterations(item: dict) -> dict:
 
     from snn_bridge.train import INITIALISERS, TorchTrainConfig, build
     config = TorchTrainConfig(**run_config(dict(item, epochs=1, schedule="constant"))).validate()
-    identity = {"config": json.loads(json.dumps(config.identity())), "iterations": item["iterations"],
-                "samples": item["samples"], "store": STORE_VERSION}
-    path, saved = _stored(item, "first", identity)
+    identity, path, saved = _stored(item, "first", config, iterations=item["iterations"], samples=item["samples"])
     if saved is not None:
         return saved
     data = _data(item["dataset"], item["train_size"], item["test_size"])
