@@ -370,13 +370,16 @@ def summary(data) -> list:
             continue
         seen.append(key)
         group = _select(data["runs"], family=key[0], init=key[1], depth=key[2])
-        out.append({"family": key[0], "init": key[1], "depth": key[2],
-                    "accuracy": seed_summary([_accuracy(g) for g in group]),
-                    "loss": seed_summary([g["test_loss"] for g in group]),
-                    "seconds_per_iteration": seed_summary([g["seconds_per_iteration"] for g in group]),
-                    "diverged": int(sum(g["diverged"] for g in group)), "seeds": len(group),
-                    "command": group[0]["command"]})
+        out.append({"family": key[0], "init": key[1], "depth": key[2], **_over_seeds(group)})
     return out
+
+
+def _over_seeds(group) -> dict:
+    """Accuracy, loss and s/it over the seeds of one configuration's runs, with its command."""
+    return {"accuracy": seed_summary([_accuracy(g) for g in group]),
+            "loss": seed_summary([g["test_loss"] for g in group]),
+            "seconds_per_iteration": seed_summary([g["seconds_per_iteration"] for g in group]),
+            "diverged": int(sum(g["diverged"] for g in group)), "seeds": len(group), "command": group[0]["command"]}
 
 
 def _prediction(data, family, init, depth):
@@ -476,11 +479,7 @@ def _pays_summary(data):
         group = [g for g in data["depth_pays"] if (g["role"], g["family"], g["depth"], tuple(g["channels"]),
                                                      g["init"]) == key]
         out.append({"role": key[0], "family": key[1], "depth": key[2], "channels": list(key[3]), "init": key[4],
-                    "accuracy": seed_summary([_accuracy(g) for g in group]),
-                    "loss": seed_summary([g["test_loss"] for g in group]),
-                    "seconds_per_iteration": seed_summary([g["seconds_per_iteration"] for g in group]),
-                    "diverged": int(sum(g["diverged"] for g in group)), "seeds": len(group),
-                    "command": group[0]["command"]})
+                    **_over_seeds(group)})
     return out
 
 
