@@ -46,10 +46,18 @@ def _executors():
     return kinds
 
 
-@pytest.mark.parametrize("kind,make", _executors(), ids=[k for k, _ in _executors()])
-def test_same_gallery_serial_and_parallel(kind, make, tmp_path):
-    serial = _draw(QUICK_SET, tmp_path / "serial", Executor(1))
-    _assert_same_gallery(serial, _draw(QUICK_SET, tmp_path / kind, make()))
+@pytest.fixture(scope="module")
+def serial_quick_set(tmp_path_factory):
+    """QUICK_SET drawn serially once for every executor compared with it."""
+    return _draw(QUICK_SET, tmp_path_factory.mktemp("serial"), Executor(1))
+
+
+# a local Dask cluster takes most of its comparison's 25 s to start: in the slow run (with the
+# whole tiny gallery below); the default run compares local processes
+@pytest.mark.parametrize("kind,make", [pytest.param(k, m, marks=pytest.mark.slow) if k == "dask" else (k, m)
+                                       for k, m in _executors()], ids=[k for k, _ in _executors()])
+def test_same_gallery_serial_and_parallel(kind, make, serial_quick_set, tmp_path):
+    _assert_same_gallery(serial_quick_set, _draw(QUICK_SET, tmp_path / kind, make()))
 
 
 @pytest.mark.slow
