@@ -22,6 +22,6 @@ def __getattr__(name):
     # the training names load simulate.train on first use, so that importing the package does
     # not import it (python -m simulate.train would otherwise find it imported twice)
     if name in _TRAINING:
-        from . import train
+        import simulate.train as train
         return getattr(train, name)
     raise AttributeError(f"module 'simulate' has no attribute {name!r}")

@@ -39,7 +39,7 @@ import snn_validation as validation
 from theory.core.lif import RESETS, reset_code
 from theory.core.surrogates import SURROGATES, surrogate_code
 
-from . import bptt_kernels as K
+import simulate.bptt_kernels as K
 from .kernels import layer_key
 
 __all__ = ["RESETS", "loss_and_grads", "forward_backward", "forward", "BatchResult"]

@@ -3,7 +3,7 @@ direct for real values), max/average pooling, batch norm and a LIF layer over (T
 
 Layouts are PyTorch's: activations (T, B, C, H, W) (1-d: (T, B, C, L)), a convolution weight
 (C_out, C_in, k_h, k_w) (1-d: (C_out, C_in, k)), zero padding, stride, floor mode. State and
-outputs are float32, statistics float64 (science.md §10 for the theory of these layers).
+outputs are float32, statistics float64 (docs/theory.md §11 for the theory of these layers).
 
 Convolution (cross-correlation, as torch's ``conv2d``), for output channel o and position (i, j):
 

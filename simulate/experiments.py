@@ -111,7 +111,7 @@ def count_correlation(net, input_correlation, *, pairs=16, networks=4, seed=0) -
     otherwise). Per recorded row: the across-neuron (and across-pair) Pearson correlation of the
     two members' spike counts over the T steps, and the rate. Returns {"correlation", "rate":
     (networks, rows) float64} (NaN where a row is silent). Generator seeded with [seed, networks]."""
-    from . import walk
+    import simulate.walk as walk
     from theory import Network
 
     if not isinstance(net, Network):

@@ -26,7 +26,8 @@ from theory import inits
 import snn_validation as validation
 from theory import LIF, Encoding, Network, Profile
 
-from . import parallel, walk
+import simulate.parallel as parallel
+import simulate.walk as walk
 
 __all__ = ["MonteCarloResult", "Comparison", "monte_carlo", "compare", "sweep", "ENCODINGS"]
 

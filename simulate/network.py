@@ -23,7 +23,7 @@ import numpy as np
 import snn_validation as validation
 from theory.core.lif import RESETS, reset_code
 
-from . import kernels
+import simulate.kernels as kernels
 
 __all__ = ["NetworkResult", "run_network", "lif_statistics", "RESETS"]
 

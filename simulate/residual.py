@@ -45,7 +45,7 @@ from theory.core.lif import reset_code
 from theory.regimes.residual import block_count
 from theory.core.surrogates import surrogate_code
 
-from . import bptt_kernels as K
+import simulate.bptt_kernels as K
 from .backprop import (BatchResult, bias_grad, input_grad, layer_currents, loss_and_grad_counts,
                        validate_batch, weight_grad)
 

@@ -88,7 +88,8 @@ from theory import (SEW, Dense, Deterministic, Encoding, Escape, Gaussian, Init,
                     sew_network)
 from theory.core.surrogates import SURROGATES
 
-from . import residual, walk
+import simulate.residual as residual
+import simulate.walk as walk
 from .backprop import RESETS, forward_backward
 from .residual import ARCHITECTURES, BRANCH_SCALINGS, block_count
 from .data import Dataset, load_dataset

@@ -27,7 +27,8 @@ from theory.network.blocks import MS, SEW
 from theory.network.description import Network
 from theory.network.layers import AvgPool, BatchNorm, Conv, Dense, Flatten, MaxPool, Repeat, Serial
 
-from . import encodings, kernels
+import simulate.encodings as encodings
+import simulate.kernels as kernels
 from .network import PARALLEL_WORK, lif_statistics
 
 __all__ = ["WalkResult", "draw", "draw_weights", "forward"]
@@ -172,7 +173,7 @@ class _Walk:
 
     # ------------------------------------------------------------------ convolution, pooling, batch norm
     def conv(self, layer, x):
-        from . import conv_kernels as C
+        import simulate.conv_kernels as C
         weight, bias = self.weights(layer)
         values = x.values if isinstance(x, _Spikes) else x
         _, stride, padding = layer.geometry(values.shape[2:])
@@ -186,7 +187,7 @@ class _Walk:
         return run(x, weight, bias, stride, padding)
 
     def pool(self, layer, x):
-        from . import conv_kernels as C
+        import simulate.conv_kernels as C
         values = x.values if isinstance(x, _Spikes) else x
         kernel = layer.window(values.shape[2:])
         run = C.max_pool if isinstance(layer, MaxPool) else C.avg_pool
@@ -194,7 +195,7 @@ class _Walk:
         return _Spikes(np.ascontiguousarray(out)) if out.dtype == np.uint8 else out
 
     def batch_norm(self, layer, x):
-        from . import conv_kernels as C
+        import simulate.conv_kernels as C
         if isinstance(x, _Spikes):
             raise ValueError("BatchNorm is simulated on currents (put it between a weight layer and a neuron)")
         channels = x.shape[2]

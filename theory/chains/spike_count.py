@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-from theory import inits
+from theory.inits import registry as inits
 import snn_validation as validation
 from theory.core.closed_form import optimal_sigma
 from theory.core.gaussian import firing_probability, log_tail, tail

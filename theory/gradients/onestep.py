@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, optimize, stats
 
-from theory import inits
+from theory.inits import registry as inits
 import snn_validation as validation
 from theory.core.gaussian import density, firing_probability, gauss_hermite_expectation
 from theory.meanfield.maps import propagate, stable_fixed_point

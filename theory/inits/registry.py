@@ -22,7 +22,7 @@ import snn_validation as validation
 from theory.core.closed_form import optimal_sigma
 from theory.core.gaussian import density, tail
 from theory.core.laws import REGIMES, Initialiser, as_generator, draw
-from theory.inits import temporal as temporal_init
+import theory.inits.temporal as temporal_init
 from theory.meanfield.maps import Propagation, propagate
 from theory.regimes import escape, heavy_tailed, residual
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import snn_validation as validation
-from theory import inits
+from theory.inits import registry as inits
 from theory.core.laws import LAWS, Gaussian, as_law
 from theory.core.lif import LIF
 from theory.network.layers import WEIGHT_LAYERS, Dense, Init, Repeat, Serial, serial

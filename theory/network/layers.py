@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import snn_validation as validation
-from theory import inits
+from theory.inits import registry as inits
 from theory.core.laws import LAWS, Gaussian
 from theory.network import rules
 
