@@ -59,6 +59,11 @@ CASES = {
     "padded conv, max pool of currents, twice, T 3": Network(serial(Conv(64, 3, padding=1), MaxPool(2), NEURON,
                                                                     Conv(64, 3, padding=1), MaxPool(2), NEURON),
                                                              input=(16, 16, 16), T=3),
+    # a residual sum of two padded fields carries no tap structure: the pooled windows' cross-
+    # covariances are the interior one scaled by each position's standard deviation
+    "MS stream max-pooled on a padded map, T 2": Network(serial(Conv(64, 3, padding=1),
+                                                                MS(serial(NEURON, Conv(64, 3, padding=1))),
+                                                                MaxPool(2), NEURON), input=(16, 8, 8), T=2),
     "max pool of spikes (OR), T 3": Network(serial(NEURON, Conv(64, 3, padding=1), NEURON, MaxPool(2), Conv(64, 3),
                                                    NEURON), input=(32, 12, 12), T=3),
     "average pool of spikes, T 3": Network(serial(NEURON, Conv(64, 3, padding=1), NEURON, AvgPool(2), Conv(64, 3),

@@ -386,7 +386,7 @@ class WindowLaws:
         if field.pair is not None:
             return field.pair
         # no tap structure (a residual sum of two fields): the uniform cross scaled by the two
-        # positions' standard deviations relative to the widest position's
+        # positions' standard deviations relative to the map's average current's largest one
         scale = np.sqrt(np.diagonal(field.moment, axis1=1, axis2=2) / np.max(np.diagonal(signal.moment)))
         return lambda p, q: signal.cross * np.outer(scale[p], scale[q])
 
@@ -426,22 +426,17 @@ def max_pool(layer, signal, ctx) -> Signal:
     shape = layer.out_shape(signal.shape)
     if signal.kind == "current" and signal.sampler is not None:
         raise ValueError("MaxPool of an already max-pooled current is not modelled")
-    windowed = (signal if signal.kind == "current" else (signal.source or (None,))[0])
-    if windowed is not None and windowed.positions is not None and int(np.prod(shape[1:])) > 1:
+    driving = signal if signal.kind == "current" else (signal.source[0] if signal.source else None)
+    if driving is not None and driving.positions is not None and int(np.prod(shape[1:])) > 1:
         return _max_pool_windows(layer, signal, shape, ctx)
     if signal.kind == "current":
         mean, cov, cross = signal.mean, _averaged_cov(signal), signal.cross
 
         def sampler(rng, paths):
-            units = pair_current_paths(mean, cov, cross, rng, paths, units=2 * K)
-            return np.stack([units[:, :K].max(axis=1), units[:, K:].max(axis=1)], axis=1)
+            return _window_max(pair_current_paths(mean, cov, cross, rng, paths, units=2 * K), K)
 
         draw = sampler(ctx.aux, ctx.samples)
-        a, b = draw[:, 0], draw[:, 1]
-        out_mean = 0.5 * (a.mean(axis=0) + b.mean(axis=0))
-        centred_a, centred_b = a - out_mean, b - out_mean
-        out_cov = 0.5 * (centred_a.T @ centred_a + centred_b.T @ centred_b) / ctx.samples
-        out_cross = 0.5 * (centred_a.T @ centred_b + centred_b.T @ centred_a) / ctx.samples
+        out_mean, out_cov, out_cross = _pair_moments(draw[:, 0], draw[:, 1], centred=True)
         return Signal("current", shape, out_mean, out_cov, out_cross, None, None, sampler)
     if signal.source is None:
         raise ValueError("MaxPool of spikes needs the neuron that fired them right before it")
@@ -451,10 +446,8 @@ def max_pool(layer, signal, ctx) -> Signal:
     units = pair_current_paths(driving.mean, _averaged_cov(driving), driving.cross, ctx.aux, ctx.samples,
                                units=2 * K)
     s, _ = lif_paths(units, neuron, ctx.aux)
-    a, b = s[:, :K].max(axis=1), s[:, K:].max(axis=1)
-    second = 0.5 * (a.T @ a + b.T @ b) / ctx.samples
-    cross = 0.5 * (a.T @ b + b.T @ a) / ctx.samples
-    return spikes(shape, 0.5 * (a.mean(axis=0) + b.mean(axis=0)), second, cross)
+    pooled = _window_max(s, K)
+    return spikes(shape, *_pair_moments(pooled[:, 0], pooled[:, 1]))
 
 
 def _max_pool_windows(layer, signal, shape, ctx):
@@ -465,33 +458,55 @@ def _max_pool_windows(layer, signal, shape, ctx):
     laws = WindowLaws(driving, layer, shape)
     K = laws.K
     if signal.kind == "current":
-        def pooled(rng, paths):
-            units = laws(rng, paths)
-            return np.stack([units[:, :K].max(axis=1), units[:, K:].max(axis=1)], axis=1)
-        pooled.laws = [(lambda rng, paths, law=law: _window_max(laws.draw(law, rng, paths), K), law[2])
-                       for law in laws.laws]
-        draw = np.concatenate([f(ctx.aux, ctx.samples) for f, _ in pooled.laws])
+        pooled = MaxOfWindows(laws)
+        draws = [draw(ctx.aux, ctx.samples) for draw, _ in pooled.laws]
         weights = np.concatenate([np.full(ctx.samples, len(w)) for _, w in pooled.laws]).astype(np.float64)
-        weights /= weights.sum()
-        a, b = draw[:, 0], draw[:, 1]
-        out_mean = weights @ (0.5 * (a + b))
-        ca, cb = a - out_mean, b - out_mean
-        out_cov = 0.5 * ((ca * weights[:, None]).T @ ca + (cb * weights[:, None]).T @ cb)
-        out_cross = 0.5 * ((ca * weights[:, None]).T @ cb + (cb * weights[:, None]).T @ ca)
+        draw = np.concatenate(draws)
+        out_mean, out_cov, out_cross = _pair_moments(draw[:, 0], draw[:, 1], weights / weights.sum(), centred=True)
         return Signal("current", shape, out_mean, out_cov, out_cross, None, None, pooled)
     neuron = signal.source[1]
     per_law = []
     for law in laws.laws:
         s, _ = lif_paths(laws.draw(law, ctx.aux, ctx.samples), neuron, ctx.aux)
-        a, b = s[:, :K].max(axis=1), s[:, K:].max(axis=1)
-        per_law.append((None, 0.5 * (a.mean(axis=0) + b.mean(axis=0)), 0.5 * (a.T @ a + b.T @ b) / ctx.samples,
-                        0.5 * (a.T @ b + b.T @ a) / ctx.samples))
+        pooled = _window_max(s, K)
+        per_law.append((None, *_pair_moments(pooled[:, 0], pooled[:, 1])))
     _, field, cross = _pooled_field([law[2] for law in laws.laws], per_law)
     return spikes(shape, None, None, cross, positions=field)
 
 
 def _window_max(units, K):
+    """(paths, 2, ...) the maxima of two windows' units (paths, 2K, ...): units 0..K-1, K..2K-1."""
     return np.stack([units[:, :K].max(axis=1), units[:, K:].max(axis=1)], axis=1)
+
+
+def _pair_moments(a, b, weights=None, centred=False):
+    """(mean, second moment, cross moment) of two exchangeable pooled units from their paths a, b
+    (paths, T), each path weighted by ``weights`` (None: equally); ``centred``: covariances."""
+    if weights is None:
+        mean = 0.5 * (a.mean(axis=0) + b.mean(axis=0))
+    else:
+        mean = weights @ (0.5 * (a + b))
+    if centred:
+        a, b = a - mean, b - mean
+    if weights is None:
+        n = a.shape[0]
+        return mean, 0.5 * (a.T @ a + b.T @ b) / n, 0.5 * (a.T @ b + b.T @ a) / n
+    wa, wb = a * weights[:, None], b * weights[:, None]
+    return mean, 0.5 * (wa.T @ a + wb.T @ b), 0.5 * (wa.T @ b + wb.T @ a)
+
+
+class MaxOfWindows:
+    """The sampler of a max-pooled current whose windows have different laws (WindowLaws):
+    called, it draws (paths, 2, T) maxima of two neighbouring windows from the mixture; ``laws``
+    [(draw(rng, paths), positions)] per distinct law, which the next LIF map keeps apart."""
+
+    def __init__(self, windows):
+        self.windows = windows
+        self.laws = [(lambda rng, paths, law=law: _window_max(windows.draw(law, rng, paths), windows.K), law[2])
+                     for law in windows.laws]
+
+    def __call__(self, rng, paths):
+        return _window_max(self.windows(rng, paths), self.windows.K)
 
 
 # ----------------------------------------------------------------------------------- batch norm
