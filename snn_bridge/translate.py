@@ -75,7 +75,7 @@ from theory import AvgPool, BatchNorm, Conv, Dense, Encoding, Flatten, Gaussian,
 from .neurons import NeuronSpec, read_neuron
 from .trace import CALLS, detect_call, probe_input, run_trace
 
-__all__ = ["Translation", "translate", "record", "Recording", "Design", "BlockGain", "ProjectionSEW", "ProjectionMS", "Policy", "measured_policy",
+__all__ = ["Translation", "translate", "record", "Recording", "Design", "BlockGain", "BranchGain", "ProjectionSEW", "ProjectionMS", "Policy", "measured_policy",
            "MODEL_KINDS", "UNPAIRED_OPTIONS", "describe_input"]
 
 UNPAIRED_OPTIONS = ("error", "list")
@@ -234,8 +234,27 @@ def _scaled(inner, g):
     return replace(inner, gain=inner.gain * g)
 
 
+class _DesignedGain:
+    """What BlockGain and BranchGain share: they wrap ``inner`` (a weight layer or batch norm),
+    read its law from the walk, and apply and record the gain they solve."""
+
+    def children(self):
+        return (self.inner,)
+
+    def out_shape(self, shape):
+        return self.inner.out_shape(shape)
+
+    def _inner_law(self, ctx):
+        return ctx.law(self.inner) if isinstance(self.inner, (Dense, Conv)) else None
+
+    def _apply(self, g, target, signal, ctx, law):
+        self.design.solved[self.name] = g
+        self.design.targets[self.name] = target
+        return _scaled(self.inner, g).mean_field(signal, _Law(ctx, law) if law is not None else ctx)
+
+
 @dataclass(frozen=True)
-class BlockGain:
+class BlockGain(_DesignedGain):
     """A design-time composition value around the layer making a SEW-ADD block's last current
     (a weight layer or batch norm, ``inner``): during the walk (theory.mean_field) it finds the
     gain g of that layer (weight layer: its gain; batch norm: its weight) for which the neuron after
@@ -251,15 +270,6 @@ class BlockGain:
     multiplier: float
     design: Design = field(compare=False, hash=False)
 
-    def children(self):
-        return (self.inner,)
-
-    def out_shape(self, shape):
-        return self.inner.out_shape(shape)
-
-    def _scaled(self, g):
-        return _scaled(self.inner, g)
-
     def mean_field(self, signal, ctx):
         from theory.network.rules import lif as lif_rule
         design, neuron = self.design, self.neuron
@@ -267,23 +277,20 @@ class BlockGain:
         target = design.budget * r0 / (design.blocks * self.multiplier)
         if not 0.0 < target < 0.5:
             raise ValueError(f"budget {design.budget} gives a block rate {target:.4g} outside (0, 1/2)")
-        law = ctx.law(self.inner) if isinstance(self.inner, (Dense, Conv)) else None
+        law = self._inner_law(ctx)
 
         def excess(log_g):
             probe = _Probe(ctx, law)
-            lif_rule(neuron, self._scaled(math.exp(log_g)).mean_field(signal, probe), probe)
+            lif_rule(neuron, _scaled(self.inner, math.exp(log_g)).mean_field(signal, probe), probe)
             return float(np.mean(probe.moments.rate)) - target
         lo, hi = math.log(1e-4), math.log(1e3)
         if excess(lo) >= 0.0 or excess(hi) <= 0.0:
             raise ValueError(f"module {self.name!r}: no gain gives the block rate {target:.4g}")
-        g = math.exp(optimize.brentq(excess, lo, hi, xtol=1e-6))
-        design.solved[self.name] = g
-        design.targets[self.name] = target
-        return self._scaled(g).mean_field(signal, _Law(ctx, law) if law is not None else ctx)
+        return self._apply(math.exp(optimize.brentq(excess, lo, hi, xtol=1e-6)), target, signal, ctx, law)
 
 
 @dataclass(frozen=True)
-class BranchGain:
+class BranchGain(_DesignedGain):
     """A design-time composition value around the layer making an MS block's branch current
     (a weight layer or batch norm, ``inner``): the membrane shortcut adds that current to the
     stream, so N blocks started near the identity add a small share of the stream's own variance.
@@ -301,27 +308,18 @@ class BranchGain:
     name: str
     design: Design = field(compare=False, hash=False)
 
-    def children(self):
-        return (self.inner,)
-
-    def out_shape(self, shape):
-        return self.inner.out_shape(shape)
-
     def mean_field(self, signal, ctx):
         design = self.design
         entry = getattr(ctx, "entry", None)
         if entry is None or entry.kind != "current":
             raise ValueError(f"module {self.name!r}: the MS design needs the current stream entering the first block")
         target = design.budget * float(np.mean(np.diagonal(entry.moment))) / design.blocks
-        law = ctx.law(self.inner) if isinstance(self.inner, (Dense, Conv)) else None
+        law = self._inner_law(ctx)
         variance = float(np.mean(np.diagonal(self.inner.mean_field(signal, _Probe(ctx, law)).moment)))
         if not (variance > 0.0 and target > 0.0):
             raise ValueError(f"module {self.name!r}: the branch's current has variance {variance:.4g} and the stream "
                              f"{target * design.blocks / max(design.budget, 1e-300):.4g}; no gain makes their ratio")
-        g = math.sqrt(target / variance)
-        design.solved[self.name] = g
-        design.targets[self.name] = target
-        return _scaled(self.inner, g).mean_field(signal, _Law(ctx, law) if law is not None else ctx)
+        return self._apply(math.sqrt(target / variance), target, signal, ctx, law)
 
 
 # ---------------------------------------------------------------------------------------------
