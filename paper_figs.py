@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     if absent and args.only is not None:
         parser.error(f"--only: {', '.join(s.name for s in absent)} need(s) {', '.join(absent[0].missing())}, "
                      f"not installed: {absent[0].install_hint()}")
-    chosen = [spec for spec in chosen if not spec.missing()]
+    chosen = [spec for spec in chosen if spec not in absent]
     lacking = [spec.name for spec in chosen if preset not in spec.presets]
     if lacking:
         parser.error(f"--preset {preset}: not defined for {lacking}; choose figures that have it with --only")

@@ -50,48 +50,18 @@ def _models(text):
     return out
 
 
-def relu_twin(model, library):
+def relu_twin(model):
     """A deep copy of ``model`` with every spiking neuron replaced by ReLU (same input and output
-    shapes; snnTorch's Leaky returns its spikes, so ReLU stands in for it one step at a time)."""
+    shapes; the model's own forward runs it: snnTorch's loop over T calls ReLU one step at a time,
+    SpikingJelly's multi-step modules call it on the (T, B, ...) tensors)."""
     import copy
 
     from torch import nn
     twin = copy.deepcopy(model)
-    names = [name for name, _ in twin.neurons()]
-    for name in names:
-        parent = twin
+    for name in [name for name, _ in twin.neurons()]:
         *path, last = name.split(".")
-        for part in path:
-            parent = getattr(parent, part)
-        setattr(parent, last, nn.ReLU())
-    if library == "snntorch":
-        twin._is_neuron = lambda module: False
-        twin.forward = _snntorch_twin_forward(twin)
+        setattr(twin.get_submodule(".".join(path)), last, nn.ReLU())
     return twin
-
-
-def _snntorch_twin_forward(twin):
-    """The snnTorch models' forward without snntorch.utils.reset (the twin holds no Leaky)."""
-    family = twin.config.family
-
-    def forward(x):
-        total = 0
-        for t in range(x.shape[0]):
-            if family == "vgg":
-                h = twin.fc(twin.flatten(twin.pool(twin.features(x[t]))))
-            else:
-                h = twin.bn0(twin.conv0(x[t]))
-                if family != "ms":
-                    h = twin.lif0(h)
-                h = twin.layers(h)
-                if family == "ms":
-                    h = twin.lif_head(h)
-                h = twin.fc(twin.flatten(twin.pool(h)))
-            if twin.config.readout == "spike_count":
-                h = twin.lif_out(h)
-            total = total + h
-        return total
-    return forward
 
 
 def conv_calls(model, x):
@@ -150,7 +120,7 @@ def main(argv=None):
         config = TorchTrainConfig(family=family, library=args.library, blocks=blocks, channels=(8, 16, 32),
                                   reset=reset, init="micheli", seed=0, progress=False)
         INITIALISERS["micheli"](model, config)
-        twin = relu_twin(model, args.library)
+        twin = relu_twin(model)
         x = torch.rand(args.steps, args.batch, 1, 28, 28)
         y = torch.randint(0, 10, (args.batch,))
         calls = conv_calls(model, x)

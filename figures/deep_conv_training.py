@@ -233,7 +233,7 @@ def predict_point(item: dict) -> dict:
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model, report = build(config, input_second_moment=float(
+        model, _ = build(config, input_second_moment=float(
             (torch.from_numpy(data.x_train.astype(np.float64)) / 255.0).pow(2).mean()))
         init_seconds = time.perf_counter() - start
         with warnings.catch_warnings():
@@ -266,17 +266,10 @@ def predict_point(item: dict) -> dict:
               "predicted_rate": diag.predicted_rate.mean(axis=1).tolist(),
               "chi": [float("nan") if c is None else float(c) for c in chis],
               "dead": int(np.sum(diag.dead)), "trainability": trainability, "notes": notes[:6],
-              "init_seconds": init_seconds, "surrogate_scales": _surrogate_scales(report)}
+              "init_seconds": init_seconds}
     if path is not None:
         _store_save(path, identity, result)
     return result
-
-
-def _surrogate_scales(report) -> list:
-    neurons = report.get("neurons") if isinstance(report, dict) else None
-    if not neurons:
-        return []
-    return [float(n.get("surrogate_scale", float("nan"))) for n in neurons if isinstance(n, dict)]
 
 
 # ---------------------------------------------------------------------------------------------
