@@ -1,6 +1,6 @@
 """Rate over layers x time steps: temporal mean field, the exact finite-width Gram chain and
-simulation side by side, for the paper's init, the authors' leak/reset variant and the temporal
-init, at several leaks beta."""
+simulation side by side, for the paper's init, the authors' leak/reset variant, the temporal
+init and the two ANN initialisers users start from (Kaiming, Xavier), at several leaks beta."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +13,7 @@ from . import style
 from ._spec import FigureSpec
 from .common import predict_and_simulate
 
-INITS = ("micheli", "micheli_reset", "micheli_temporal")
+INITS = ("micheli", "micheli_reset", "micheli_temporal", "kaiming", "xavier")
 KINDS = (("theory", "mean field"), ("chain", "exact chain"), ("sim", "simulation"))
 
 
@@ -127,6 +127,29 @@ def agreement(data, params):
             f"({worst_chain[0]}), to the mean field {worst_field[1]['theory'][1]:.3f} ({worst_field[0]})")
 
 
+SILENT = 1e-3      # a layer whose simulated rate is below this at every step counts as silent
+
+
+def findings(data, params) -> str:
+    """Per initialiser and leak: the simulated rate of the last layer (mean over steps) and the
+    first layer that is silent at every step, if any (the reader's question for the ANN inits)."""
+    parts = []
+    for name in data["inits"]:
+        cells = []
+        for beta in data["betas"]:
+            key = f"sim_{name}_{beta}"
+            if key not in data:
+                cells.append(f"beta {beta}: undefined")
+                continue
+            rate = np.asarray(data[key])
+            silent = np.nonzero(np.all(rate < SILENT, axis=1))[0]
+            cells.append(f"beta {beta}: last-layer rate {rate[-1].mean():.3f}"
+                         + (f", silent from layer {silent[0]}" if len(silent) else ""))
+        parts.append(f"{style.label(name)}: " + ", ".join(cells))
+    return (f"Simulated rate at width {params['width']}, depth {params['depth']}, T = {params['steps']} "
+            f"(silent: below {SILENT:g} at every step): " + "; ".join(parts) + ".")
+
+
 _BASE = {"threshold": 1.0, "reset": "subtract", "encoding": "gaussian", "steps": 10, "seed": 0,
          "betas": [0.0, 0.5, 0.9],
          "init_samples": 10000, "init_depth": 100}
@@ -134,7 +157,8 @@ FIGURE = FigureSpec(
     name="temporal_heatmaps",
     title="Rate per layer and time step: mean field, finite-width chain, simulation",
     caption="Firing rate per layer (vertical) and time step (horizontal) for the paper's init, the "
-            "authors' leak/reset variant and the temporal init of this toolkit, at leak beta 0, 0.5 "
+            "authors' leak/reset variant, the temporal init of this toolkit and the ANN initialisers "
+            "Kaiming (std sqrt(2/n)) and Xavier (sqrt(1/n) for square layers), at leak beta 0, 0.5 "
             "and 0.9 (subtract reset, i.i.d. N(0,1) input currents). Each triple: temporal mean-field "
             "theory (infinite width), the exact finite-width Gram chain (theory.chains.gram, same width, "
             "depth and weight std, mean over independent chains) and the simulated network (mean over "
@@ -143,11 +167,11 @@ FIGURE = FigureSpec(
             "steps (black) where the finite-width network still fires: finite-width fluctuations keep "
             "those steps alive. The chain predicts this and the simulation follows the chain (numbers in "
             "the agreement line).",
-    compute=compute, plot=plot, agreement=agreement, order=70, version="2",
+    compute=compute, plot=plot, agreement=agreement, findings=findings, order=70, version="2",
     presets={"quick": {**_BASE, "depth": 30, "width": 500, "samples": 8000, "batch": 4, "draws": 4, "chains": 64},
              "full": {**_BASE, "depth": 100, "width": 2000, "samples": 30000, "batch": 8, "draws": 4,
                       "chains": 64},
              "tiny": {**_BASE, "depth": 4, "width": 60, "steps": 3, "samples": 500, "batch": 2, "draws": 2,
                       "betas": [0.0, 0.5], "init_samples": 500, "init_depth": 20, "chains": 4}},
-    expected_seconds={"quick": 9, "full": 310},
+    expected_seconds={"quick": 15, "full": 520},
 )

@@ -40,7 +40,7 @@ def compute(params, ctx):
             "epoch": np.arange(params["epochs"] + 1)}
     for key in ("test_accuracy", "test_loss"):
         data[key] = np.array([r[key] for r in runs]).reshape(shape + (-1,))
-    for key in ("train_loss", "train_accuracy"):
+    for key in ("train_loss", "train_accuracy", "train_loss_batches"):
         data[key] = np.array([r[key] for r in runs]).reshape(shape + (-1,))
     data["epochs_to_90"] = np.array([epochs_to(r["test_accuracy"], TARGET) for r in runs]).reshape(shape)
     data["train_seconds"] = np.array([r["train_seconds"] for r in runs]).reshape(shape)
@@ -79,9 +79,20 @@ def _below(ax, label, note):
     ax.set_xlabel(label + ("\n" + note if note else ""), fontsize=9 if note else None)
 
 
+def smoothed_loss(losses, batches_per_epoch: int):
+    """The per-batch training loss as a running mean over a tenth of an epoch (at least one batch),
+    against the epoch (batch k of the run at (k + 1) / batches_per_epoch): (epoch, loss)."""
+    losses = np.asarray(losses, dtype=float)
+    window = max(1, min(len(losses), batches_per_epoch // 10))
+    kernel = np.ones(window) / window
+    mean = np.convolve(losses, kernel, mode="valid")
+    epoch = (np.arange(len(losses)) + 1)[window - 1:] / batches_per_epoch
+    return epoch, mean
+
+
 def plot(data, params):
     depths, names = data["depths"], data["inits"]
-    fig, axes = style.new_figure(3, len(depths), width=4.4 * len(depths) + 0.6, height=10.6)
+    fig, axes = style.new_figure(4, len(depths), width=4.4 * len(depths) + 0.6, height=13.8)
     # small horizontal offsets and distinct markers: coinciding accuracy curves stay distinguishable
     offsets = (np.arange(len(names)) - (len(names) - 1) / 2) * 0.06
     chance = 1.0 / 10
@@ -124,6 +135,17 @@ def plot(data, params):
         _below(ax, "weight layer l (W_l feeds LIF layer l)", "gradient <= 1e-12 in every layer (drawn at 1e-12, "
                "lines coincide):\n" + ", ".join(floored) if len(floored) > 1 else "")
         ax.set_ylabel("||dL/dW_l||, mean over epoch 1\n(0 drawn at 1e-12)")
+        ax = axes[3, i]
+        losses = np.asarray(data["train_loss_batches"][i])
+        per_epoch = losses.shape[-1] // params["epochs"]
+        for j, name in enumerate(names):
+            epoch, mean = smoothed_loss(losses[j], per_epoch)
+            ax.plot(epoch, mean, color=style.colour(name), label=style.label(name))
+        ax.axhline(np.log(10.0), color="k", lw=0.8, ls=":")
+        flat = [style.label(n) for n, c in zip(names, losses) if np.ptp(c) <= 1e-3]
+        _below(ax, f"epoch (running mean over {max(1, per_epoch // 10)} batches; dotted: ln 10, a uniform output)",
+               "loss constant to 1e-3 (lines coincide): " + ", ".join(flat) if len(flat) > 1 else "")
+        ax.set_ylabel("training loss per batch")
     style.legend_below(fig, axes, ncol=len(names))
     fig.suptitle(f"MNIST ({params['train_size'] or 60000} train / {params['test_size'] or 10000} test images), "
                  f"T = {params['steps']}, {params['epochs']} epochs, threshold {params['threshold']}, "
@@ -131,27 +153,41 @@ def plot(data, params):
     return fig
 
 
-def _rows(data):
+LOSS_TARGET = 2.0     # learning has started: clearly below chance, ln 10 = 2.303 (a uniform output)
+
+
+def batches_to_loss(losses, batches_per_epoch: int, target: float = LOSS_TARGET):
+    """First batch (1-based) at which the running-mean training loss (:func:`smoothed_loss`) is
+    below ``target``, or None if it never is."""
+    epoch, mean = smoothed_loss(losses, batches_per_epoch)
+    hits = np.nonzero(mean < target)[0]
+    return int(round(epoch[hits[0]] * batches_per_epoch)) if len(hits) else None
+
+
+def _rows(data, params):
     for i, depth in enumerate(data["depths"]):
         for j, name in enumerate(data["inits"]):
             acc = data["test_accuracy"][i, j]
             to90 = int(data["epochs_to_90"][i, j])
+            losses = np.asarray(data["train_loss_batches"][i, j])
             yield (depth, name, acc[0], acc[-1], acc.max(), to90 if to90 >= 0 else None,
-                   data[f"init_rates_depth{depth}"][j][-1])
+                   data[f"init_rates_depth{depth}"][j][-1],
+                   batches_to_loss(losses, len(losses) // params["epochs"]))
 
 
 def tables(data, params):
     header = ["depth", "init", "test acc at init", "final test acc", "best test acc",
-              "epochs to 90%", "output rate at init"]
+              "epochs to 90%", "output rate at init", f"batches to loss < {LOSS_TARGET:g}"]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     csv = [",".join(h.replace(" ", "_").replace("%", "pct") for h in header)]
     # no wall times here: the table is committed, and a re-run must not dirty a checkout
-    for depth, name, a0, a_end, a_best, to90, rate in _rows(data):
+    for depth, name, a0, a_end, a_best, to90, rate, to_loss in _rows(data, params):
         reach = str(to90) if to90 is not None else f"not in {params['epochs']}"
+        loss_reach = str(to_loss) if to_loss is not None else "never"
         md.append(f"| {depth} | {name} | {100 * a0:.1f} % | {100 * a_end:.2f} % | {100 * a_best:.2f} % | "
-                  f"{reach} | {rate:.4f} |")
+                  f"{reach} | {rate:.4f} | {loss_reach} |")
         csv.append(f"{depth},{name},{a0:.4f},{a_end:.4f},{a_best:.4f},{'' if to90 is None else to90},"
-                   f"{rate:.6f}")
+                   f"{rate:.6f},{'' if to_loss is None else to_loss}")
     preset = preset_name(params)
     flag = {"quick": "", "full": " --full"}.get(preset, f" --preset {preset}")
     head = (f"Preset `{preset}`: MNIST {params['train_size'] or 60000} train / {params['test_size'] or 10000} test "
@@ -180,8 +216,9 @@ FIGURE = FigureSpec(
     title="Test accuracy per epoch, rates and gradients at initialisation, per depth",
     caption="Training deep SNNs on MNIST from each initialiser (the paper's claim): honest "
             "end-of-epoch test accuracy per epoch (top; dotted line 90 %), the firing rate of "
-            "each LIF layer at initialisation (middle) and the gradient norm of each weight layer "
-            "during the first epoch (bottom), for depths 10 and 50 (LIF layers including "
+            "each LIF layer at initialisation (second row), the gradient norm of each weight layer "
+            "during the first epoch (third) and the training loss against the batch step (bottom; the "
+            "paper's convergence-speed claim), for depths 10 and 50 (LIF layers including "
             "input and output), width 100, threshold 1, beta 0.5, subtract reset, ATan surrogate, "
             "Adam 1e-3 with the authors' per-batch cosine schedule. The title and the table name the "
             "preset: quick, a subset of MNIST; medium (--preset medium), all of MNIST for 4 epochs; "

@@ -20,9 +20,26 @@ def test_training_curves_names_its_preset():
     assert training_curves.preset_name({**training_curves.FIGURE.presets["quick"], "epochs": 99}) == "custom"
     params = dict(training_curves.FIGURE.presets["medium"])
     data = {"depths": [3], "inits": ["micheli"], "test_accuracy": np.array([[[0.1, 0.9]]]),
-            "epochs_to_90": np.array([[1]]), "init_rates_depth3": np.array([[0.1, 0.05]])}
+            "epochs_to_90": np.array([[1]]), "init_rates_depth3": np.array([[0.1, 0.05]]),
+            "train_loss_batches": np.full((1, 1, 40 * params["epochs"]), 2.3)}
     table = training_curves.tables(data, params)["training_accuracy.md"]
     assert table.startswith("Preset `medium`") and "--preset medium --only training_curves" in table
+    assert table.splitlines()[-1].endswith("| never |")          # a flat loss never reaches the target
+
+
+def test_loss_against_step_is_a_running_mean_and_its_speed_the_first_crossing():
+    per_epoch = 100                                  # window: a tenth of an epoch, 10 batches
+    losses = np.concatenate([np.full(50, 2.3), np.full(150, 0.5)])
+    epoch, mean = training_curves.smoothed_loss(losses, per_epoch)
+    assert len(mean) == len(losses) - 9 and epoch[0] == 10 / per_epoch and epoch[-1] == 2.0
+    np.testing.assert_allclose(mean[:41], 2.3)
+    np.testing.assert_allclose(mean[-1], 0.5)
+    # the running mean of 10 batches falls below 2 once 2 of them are 0.5: (2 * 0.5 + 8 * 2.3) / 10 = 1.94
+    assert training_curves.LOSS_TARGET == 2.0 and training_curves.batches_to_loss(losses, per_epoch) == 52
+    # and below 1 once 8 of them are: (8 * 0.5 + 2 * 2.3) / 10 = 0.86
+    assert training_curves.batches_to_loss(losses, per_epoch, target=1.0) == 58
+    assert training_curves.batches_to_loss(losses, per_epoch, target=0.4) is None
+    assert training_curves.batches_to_loss(np.full(3, 0.1), 4) == 1     # fewer batches than a window
 
 
 def test_coinciding_pairs_are_drawn_distinguishably():

@@ -269,3 +269,20 @@ def test_fixed_point_bad_input_names_the_argument(kwargs, name):
     args = {"T": 2, "sigma_w": 0.1, "fan_in": 100, "samples": 64, **kwargs}
     with pytest.raises(ValueError, match=name):
         pair_fixed_point(**args)
+
+
+def test_a_defective_leading_mode_has_an_undefined_error_not_a_warning():
+    import warnings
+
+    from theory.meanfield.pair import _leading_mode
+    # a nilpotent Jacobian (what a silent block of steps gives): left and right eigenvectors of the
+    # leading eigenvalue are orthogonal, so the delta-method error is undefined
+    jacobian = np.array([[0.0, 1.0], [0.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        slope, se = _leading_mode(jacobian, np.stack([jacobian] * 4))
+    assert slope == 0.0 and np.isnan(se)
+    diagonal = np.diag([0.5, 0.2])
+    groups = diagonal + np.array([[[0.01, 0], [0, 0]], [[-0.01, 0], [0, 0]]] * 2)
+    slope, se = _leading_mode(diagonal, groups)
+    assert slope == 0.5 and se == pytest.approx(np.std([0.51, 0.49] * 2, ddof=1) / 2)

@@ -601,7 +601,12 @@ def _leading_mode(jacobian, per_group):
     lead = int(np.argmax(np.abs(values)))
     left_values, left = np.linalg.eig(jacobian.T)
     u, v = left[:, np.argmin(np.abs(left_values - values[lead]))], right[:, lead]
-    per_group_value = np.abs(np.einsum("i,gij,j->g", u, per_group, v) / (u @ v))
+    overlap = u @ v
+    if abs(overlap) <= 1e-12 * np.linalg.norm(u) * np.linalg.norm(v):
+        # a defective leading eigenvalue (e.g. the zero Jacobian of a silent block): the first-order
+        # perturbation formula has no value, so the standard error is undefined, not 0/0
+        return float(np.abs(values[lead])), float("nan")
+    per_group_value = np.abs(np.einsum("i,gij,j->g", u, per_group, v) / overlap)
     return float(np.abs(values[lead])), float(np.std(per_group_value, ddof=1) / np.sqrt(per_group_value.size))
 
 
