@@ -173,5 +173,5 @@ FIGURE = FigureSpec(
                       "chains": 64},
              "tiny": {**_BASE, "depth": 4, "width": 60, "steps": 3, "samples": 500, "batch": 2, "draws": 2,
                       "betas": [0.0, 0.5], "init_samples": 500, "init_depth": 20, "chains": 4}},
-    expected_seconds={"quick": 15, "full": 520},
+    expected_seconds={"quick": 18, "full": 350},
 )

@@ -19,12 +19,28 @@ def test_training_curves_names_its_preset():
         assert training_curves.preset_name(dict(preset)) == name
     assert training_curves.preset_name({**training_curves.FIGURE.presets["quick"], "epochs": 99}) == "custom"
     params = dict(training_curves.FIGURE.presets["medium"])
-    data = {"depths": [3], "inits": ["micheli"], "test_accuracy": np.array([[[0.1, 0.9]]]),
-            "epochs_to_90": np.array([[1]]), "init_rates_depth3": np.array([[0.1, 0.05]]),
-            "train_loss_batches": np.full((1, 1, 40 * params["epochs"]), 2.3)}
+    data = {"depths": [3], "inits": ["micheli"], "seeds": [[42, 43]],
+            "test_accuracy": np.array([[[[0.1, 0.9], [0.1, 0.8]]]]),
+            "epochs_to_90": np.array([[[1, -1]]]), "init_rates_depth3": np.array([[0.1, 0.05]]),
+            "train_loss_batches": np.full((1, 1, 2, 40 * params["epochs"]), 2.3)}
     table = training_curves.tables(data, params)["training_accuracy.md"]
     assert table.startswith("Preset `medium`") and "--preset medium --only training_curves" in table
-    assert table.splitlines()[-1].endswith("| never |")          # a flat loss never reaches the target
+    # mean [min, max] over the two seeds; per-seed epochs to 90 % ('-': not reached); a flat loss never
+    # reaches the target
+    assert table.splitlines()[-1] == "| 3 | micheli | 2 | 10.0 | 85.00 [80.00, 90.00] | 85.00 [80.00, 90.00] | 1, - " \
+        "| 0.0500 | never, never |"
+
+
+def test_training_curves_orders_initialisers_only_where_seed_ranges_are_apart():
+    summaries = {"a": (0.92, 0.91, 0.93), "b": (0.90, 0.88, 0.915), "c": (0.80, 0.79, 0.81)}
+    assert sorted(training_curves.separated(summaries)) == [("a", "c"), ("b", "c")]
+    params = {**training_curves.FIGURE.presets["quick"], "depths": [10], "inits": ["a", "b", "c"]}
+    acc = np.array([[[[0.1, 0.91], [0.1, 0.92], [0.1, 0.93]], [[0.1, 0.88], [0.1, 0.90], [0.1, 0.915]],
+                     [[0.1, 0.79], [0.1, 0.80], [0.1, 0.81]]]])
+    text = training_curves.agreement({"depths": [10], "inits": ["a", "b", "c"], "seeds": [[42, 43, 44]],
+                                      "test_accuracy": acc}, params)
+    assert "a 92.0 [91.0, 93.0]" in text and "seed ranges apart: a > c, b > c" in text
+    assert [training_curves.seeds_at(params, d) for d in (10, 50)] == [[42, 43, 44], [42]]
 
 
 def test_loss_against_step_is_a_running_mean_and_its_speed_the_first_crossing():
