@@ -126,7 +126,7 @@ STORY = (
     ("Gradients", "does the backward pass survive where the forward pass does?",
      ("gradient_norms",)),
     ("Training", "does the init train better, and is it robust?",
-     ("training_curves", "training_robustness", "deep_training")),
+     ("training_curves", "claim_curves", "training_robustness", "deep_training")),
     ("Trainability", "how deep can a spiking MLP be trained, and what predicts it?",
      ("correlation_transient", "trainability_phase", "trainability_knobs")),
     ("Convolutional and residual networks", "does the theory carry to the convolutional SNNs people train in "
@@ -136,7 +136,7 @@ STORY = (
 
 PRESET_INTRO = {
     "quick": ("The **quick** preset is what `python paper_figs.py` draws: every figure at a budget that "
-              "shows each effect in minutes (subsets of MNIST, a few epochs, one seed for the training "
+              "shows each effect in minutes (subsets of MNIST, a few epochs, few seeds for the training "
               "figures; fewer Monte Carlo draws and coarser grids elsewhere). Its numbers show the effect; "
               "the full gallery's are the numbers to quote. Each entry's findings state the budget they "
               "hold for."),

@@ -23,3 +23,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/torch/" in item.nodeid or item.nodeid.startswith("torch/"):
             item.add_marker(pytest.mark.extra)
+
+
+MAX_WORKERS = 8       # each worker imports numba, scipy and (with the extra) torch: about 0.5 GB
+
+
+def pytest_xdist_auto_num_workers(config):
+    """Workers for ``-n auto`` (pyproject addopts): the cores this process may run on (its CPU
+    affinity, which a container's CPU set limits, unlike os.cpu_count()), at most MAX_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:              # no affinity on this platform
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
