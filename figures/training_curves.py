@@ -181,8 +181,8 @@ def plot(data, params):
         if n_seeds > 1:
             ax.set_title(f"training loss: mean over the {n_seeds} seeds", fontsize=9)
         flat = [style.label(n) for n, c in zip(names, losses) if np.ptp(c) <= 1e-3]
-        _below(ax, f"epoch (running mean over {max(1, per_epoch // 10)} batches; dotted: ln 10, a uniform output)",
-               "loss constant to 1e-3 (lines coincide): " + ", ".join(flat) if len(flat) > 1 else "")
+        _below(ax, f"epoch (running mean over {max(1, per_epoch // 10)} batches)\ndotted: ln 10, a uniform output",
+               "loss constant to 1e-3 (lines coincide):\n" + ", ".join(flat) if len(flat) > 1 else "")
         ax.set_ylabel("training loss per batch")
     style.legend_below(fig, axes, ncol=len(names))
     fig.suptitle(f"MNIST ({params['train_size'] or 60000} train / {params['test_size'] or 10000} test images), "
