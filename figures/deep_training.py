@@ -151,11 +151,11 @@ FIGURE = FigureSpec(
             "input's correlation, keep xi_c far above the depth with chi near 1.",
     compute=compute, plot=plot, tables=tables, agreement=agreement, order=66, version="1",
     presets={
-        "quick": {**_BASE, "depths": [10, 20, 50, 100], "train_size": 10000, "test_size": 2000, "epochs": 1},
+        "quick": {**_BASE, "depths": [10, 20, 50, 100], "train_size": 5000, "test_size": 2000, "epochs": 1},
         "full": {**_BASE, "depths": [10, 20, 50, 100], "train_size": 20000, "test_size": 10000, "epochs": 3,
                  "samples": 8000},
         "tiny": {**_BASE, "depths": [3, 4], "width": 16, "steps": 2, "train_size": 128, "test_size": 64,
                  "epochs": 1, "samples": 500},
     },
-    expected_seconds={"quick": 165, "full": 1180},
+    expected_seconds={"quick": 80, "full": 1180},
 )

@@ -42,6 +42,12 @@ def learning_rate(schedule, base_lr, step, t_max=10, eta_min=0.0) -> float:
 class Adam:
     """Adam over a list of parameter arrays (updated in place); float32 state like PyTorch's.
 
+    A gradient above about 1.8e19 overflows its float32 second moment v to +inf, after which that
+    weight's update m / sqrt(v) is 0 for good: the weight freezes. It happens only in a
+    diverging network; numpy's overflow warning is silenced here (the bits of every update are
+    unchanged by that) and :meth:`frozen` counts the weights it froze (the trainer records it per
+    epoch).
+
     ``state()``/``load_state()`` give and restore (step, m, v) for checkpoints.
     """
 
@@ -72,9 +78,14 @@ class Adam:
             m *= self.b1
             m += (1.0 - self.b1) * g
             v *= self.b2
-            v += (1.0 - self.b2) * (g * g)
+            with np.errstate(over="ignore"):        # see the class docstring: the weight freezes
+                v += (1.0 - self.b2) * (g * g)
             denom = np.sqrt(v / correction2) + self.eps
             p -= ((lr / correction1) * m / denom).astype(p.dtype, copy=False)
+
+    def frozen(self) -> int:
+        """How many weights have an overflowed (+inf) second moment, hence no update any more."""
+        return sum(int(np.count_nonzero(np.isinf(v))) for v in self.v)
 
     def state(self) -> dict:
         return {"step": self.step_count, "m": [a.copy() for a in self.m], "v": [a.copy() for a in self.v]}

@@ -20,7 +20,8 @@ NOT the authors' running mean over all batches since the start), test loss and a
 with the end-of-epoch weights, per-layer firing rates (train: mean over the epoch's
 batches; test: end of epoch), per-layer gradient norms ||dL/dW_l|| (mean over batches),
 the loss of every batch in order (``train_loss_batches``: when training starts), learning
-rate, and wall time. A checkpoint is written atomically (temporary file +
+rate, wall time, and ``frozen_weights``: how many weights Adam has frozen because their
+float32 second moment overflowed (simulate.optim.Adam; 0 unless the network diverges). A checkpoint is written atomically (temporary file +
 os.replace) after every epoch; a run started again with the same configuration resumes
 after the last finished epoch and gives exactly the history of an uninterrupted run (the
 shuffle of epoch e comes from the seed and e alone). A NaN or infinity in the loss or a
@@ -346,6 +347,14 @@ def neuron_kwargs(config, noise_words=(), sample_offset=0):
         kwargs.update(firing="escape", escape_noise=config.escape_noise, noise_seed=noise_seed,
                       sample_offset=sample_offset)
     return kwargs
+
+
+def gradient_norm(grad) -> float:
+    """||grad||_2 of one weight gradient: numpy's float32 norm, recomputed in float64 where the
+    float32 sum of squares overflows (a diverging network: gradients above about 1e19)."""
+    with np.errstate(over="ignore"):
+        norm = float(np.linalg.norm(grad))
+    return norm if np.isfinite(norm) else float(np.linalg.norm(grad.astype(np.float64)))
 
 
 def evaluate(weights, biases, images, labels, config) -> dict:
@@ -883,7 +892,7 @@ def _train(config, data):
             batch_losses.append(float(result.loss))
             correct += int(np.sum(np.argmax(result.counts, axis=1) == labels))
             rate_sum += result.rates
-            grad_norm_sum += [float(np.linalg.norm(g)) for g in result.weight_grads]
+            grad_norm_sum += [gradient_norm(g) for g in result.weight_grads]
             if config.progress and batch % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / ((batch + 1) * config.batch_size):.3f}")
         bar.close()
@@ -893,6 +902,7 @@ def _train(config, data):
                   "test_loss": test["loss"], "test_accuracy": test["accuracy"],
                   "train_rates": (rate_sum / n_batches).tolist(), "test_rates": test["rates"],
                   "grad_norms": (grad_norm_sum / n_batches).tolist(), "train_loss_batches": batch_losses,
+                  "frozen_weights": optimizer.frozen(),
                   "lr_end": learning_rate(config.schedule, config.lr,
                                           optimizer.step_count if config.schedule_per == "batch" else epoch,
                                           config.t_max),

@@ -58,3 +58,24 @@ def test_cosine_schedule_values_and_period():
         learning_rate("step", 1e-3, 0)
     with pytest.raises(ValueError, match="lr"):
         Adam([np.zeros(2)], lr=-1)
+
+
+def test_an_overflowing_second_moment_freezes_the_weight_silently_and_is_counted():
+    import warnings
+    p = np.array([1.0, 1.0], np.float32)
+    opt = Adam([p], lr=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # no numpy RuntimeWarning reaches the user
+        opt.step([np.array([3e19, 0.5], np.float32)])   # (3e19)^2 overflows float32
+    assert np.isinf(opt.v[0][0]) and opt.frozen() == 1
+    assert p[0] == 1.0 and p[1] < 1.0                   # m / inf = 0: the first weight did not move
+    opt.step([np.array([1.0, 0.5], np.float32)])
+    assert p[0] == 1.0 and opt.frozen() == 1            # and never moves again
+
+
+def test_gradient_norm_survives_a_float32_overflow():
+    from simulate.train import gradient_norm
+    g = np.full(4, 3e19, np.float32)
+    assert gradient_norm(g) == pytest.approx(6e19, rel=1e-6)
+    small = np.array([3.0, 4.0], np.float32)
+    assert gradient_norm(small) == float(np.linalg.norm(small))          # the float32 value, bit for bit
