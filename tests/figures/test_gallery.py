@@ -1,5 +1,7 @@
 """A partial run (--only) keeps the gallery whole, also in a fresh clone (sidecars committed,
 .npz data and PDFs absent) and when a figure has no sidecar but an entry in the README."""
+import json
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -112,3 +114,30 @@ def test_compare_finds_a_one_ulp_change_and_a_changed_table_but_not_wall_times(t
     assert differences(tmp_path / "a", tmp_path / "b", "alpha") == ["x: values differ"]
     (tmp_path / "b" / "alpha.md").write_text("| other |\n")
     assert differences(tmp_path / "a", tmp_path / "b", "alpha")[-1] == "tables differ"
+
+
+def test_compare_leaves_out_wall_times_nested_in_json_records(tmp_path):
+    # figures.cache keeps lists of run records as JSON text; a record's own seconds may differ
+    from figures.compare import differences
+    for name, seconds, loss in (("a", 0.25, 1.5), ("b", 0.31, 1.5), ("c", 0.25, 1.5000001)):
+        (tmp_path / name / "data").mkdir(parents=True)
+        record = json.dumps([{"loss": loss, "xi_c": float("nan"), "seconds": [seconds], "init_seconds": seconds}])
+        np.savez(tmp_path / name / "data" / "alpha.npz", **{"json:runs": np.array(record)})
+        (tmp_path / name / "data" / "alpha.json").write_text(json.dumps({"files": []}))
+    assert differences(tmp_path / "a", tmp_path / "b", "alpha") == []
+    assert differences(tmp_path / "a", tmp_path / "c", "alpha") == ["json:runs: values differ"]
+
+
+def test_compare_leaves_out_wall_time_columns_of_tables(tmp_path):
+    from figures.compare import differences
+    rows = {"a": ("0.031", "12", "92.1"), "b": ("0.046", "15", "92.1"), "c": ("0.031", "12", "92.2")}
+    for name, (per_iteration, train_s, accuracy) in rows.items():
+        (tmp_path / name / "data").mkdir(parents=True)
+        np.savez(tmp_path / name / "data" / "alpha.npz", x=np.zeros(2))
+        (tmp_path / name / "data" / "alpha.json").write_text(json.dumps({"files": ["alpha.md", "alpha.csv"]}))
+        (tmp_path / name / "alpha.md").write_text(
+            "Budget: s/it is wall time.\n\n| init | s/it | train s depth 10 | accuracy | init s | seeds |\n"
+            f"|---|---|---|---|---|---|\n| kaiming | {per_iteration} | {train_s} | {accuracy} | {train_s} | 3 |\n")
+        (tmp_path / name / "alpha.csv").write_text(f"init,seconds,accuracy\nkaiming,{train_s},{accuracy}\n")
+    assert differences(tmp_path / "a", tmp_path / "b", "alpha") == []
+    assert differences(tmp_path / "a", tmp_path / "c", "alpha") == ["tables differ"]
