@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-_JSON_PREFIX = "json:"
+JSON_PREFIX = "json:"
 _KEY_FIELD = "__cache_key__"
 
 
@@ -175,12 +175,12 @@ def encode(data: dict) -> dict:
     """numpy arrays stay arrays; everything else is stored as JSON text."""
     out = {}
     for name, value in data.items():
-        if name.startswith(_JSON_PREFIX) or name == _KEY_FIELD:
+        if name.startswith(JSON_PREFIX) or name == _KEY_FIELD:
             raise ValueError(f"data key {name!r} is reserved")
         if isinstance(value, np.ndarray) and value.dtype != object:
             out[name] = value
         else:
-            out[_JSON_PREFIX + name] = np.array(json.dumps(value, default=_default))
+            out[JSON_PREFIX + name] = np.array(json.dumps(value, default=_default))
     return out
 
 
@@ -189,8 +189,8 @@ def decode(arrays) -> dict:
     for name in arrays.files:
         if name == _KEY_FIELD:
             continue
-        if name.startswith(_JSON_PREFIX):
-            data[name[len(_JSON_PREFIX):]] = json.loads(str(arrays[name]))
+        if name.startswith(JSON_PREFIX):
+            data[name[len(JSON_PREFIX):]] = json.loads(str(arrays[name]))
         else:
             data[name] = arrays[name]
     return data

@@ -88,20 +88,17 @@ def _label(run) -> str:
 def plot(data, params):
     fig, axes = style.new_figure(1, 4, width=17.0, height=4.6)
     for run in data["runs"]:
-        kw = {"color": style.colour(run["init"]), "linestyle": DASHES.get((run["depth"], run["steps"]), "-."),
-              "label": _label(run)}
+        line = {"color": style.colour(run["init"]), "linestyle": DASHES.get((run["depth"], run["steps"]), "-.")}
         epoch = np.asarray(run["epoch"])
-        axes[0, 0].plot(epoch, 100 * np.asarray(run["test_accuracy"]), marker="o", markersize=2.5, **kw)
-        axes[0, 1].plot(epoch, run["train_loss"], marker="o", markersize=2.5, **kw)
-        layers = np.arange(len(run["test_rates_last"]))
-        axes[0, 2].plot(layers, run["test_rates_first"], lw=0.8, alpha=0.45,
-                        **{k: v for k, v in kw.items() if k != "label"})
-        axes[0, 2].plot(layers, run["test_rates_last"], lw=1.6, **{k: v for k, v in kw.items() if k != "label"})
-        weights = np.arange(1, len(run["grad_norms_last"]) + 1)
-        axes[0, 3].plot(weights, np.maximum(run["grad_norms_first"], GRAD_FLOOR), lw=0.8, alpha=0.45,
-                        **{k: v for k, v in kw.items() if k != "label"})
-        axes[0, 3].plot(weights, np.maximum(run["grad_norms_last"], GRAD_FLOOR), lw=1.6,
-                        **{k: v for k, v in kw.items() if k != "label"})
+        axes[0, 0].plot(epoch, 100 * np.asarray(run["test_accuracy"]), marker="o", markersize=2.5,
+                        label=_label(run), **line)
+        axes[0, 1].plot(epoch, run["train_loss"], marker="o", markersize=2.5, **line)
+        # per layer: after the first epoch faint, after the last bold
+        for ax, key, floor in ((axes[0, 2], "test_rates", 0.0), (axes[0, 3], "grad_norms", GRAD_FLOOR)):
+            first, last = (np.maximum(run[f"{key}_{when}"], floor) for when in ("first", "last"))
+            index = np.arange(len(last)) + (key == "grad_norms")      # weight layers count from 1
+            ax.plot(index, first, lw=0.8, alpha=0.45, **line)
+            ax.plot(index, last, lw=1.6, **line)
     ax = axes[0, 0]
     ax.axhline(100 * CHANCE_ACCURACY, color="k", lw=0.8, ls=":")
     ax.text(0.98, 0.02, "dotted: chance (10 %)", fontsize=7, ha="right", transform=ax.transAxes)

@@ -3,14 +3,22 @@
     TARGET                 the accuracy line of the training figures (90 %)
     init_params            registry parameters an initialiser needs in the temporal figures
     predict_and_simulate   temporal mean field next to monte_carlo for one configuration
+    seed_summary           mean, 95 % t-interval half-width, min and max of a quantity over seeds
 """
 from __future__ import annotations
+
+import math
+
+import numpy as np
 
 from simulate import monte_carlo
 from theory import propagate_temporal
 from theory import inits
 
 TARGET = 0.90
+# Student t quantile 0.975 by degrees of freedom (scipy.stats.t.ppf rounded to 3 decimals; the
+# normal's 1.96 beyond): the committed tables' intervals were computed with these values
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 def init_params(init, params):
@@ -38,3 +46,16 @@ def predict_and_simulate(item, extra=None):
                       seed=item["seed"], encoding=item["encoding"], init_params=extra)
     return {"defined": True, "sigma_w": sigma_w, "theory_rate": theory.rate,
             "sim_rate": sim.rate, "sim_rate_se": sim.rate_se}
+
+
+def seed_summary(values) -> dict:
+    """Mean, 95 % t-interval half-width (mean +- T_975[n - 1] s / sqrt(n); NaN for one seed), min
+    and max over the finite values of ``values`` (NaN entries are runs that are absent, or that the
+    caller chose not to count)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return {"n": 0, "mean": float("nan"), "half": float("nan"), "min": float("nan"), "max": float("nan")}
+    half = T_975.get(n - 1, 1.96) * float(np.std(v, ddof=1)) / math.sqrt(n) if n > 1 else float("nan")
+    return {"n": n, "mean": float(np.mean(v)), "half": half, "min": float(np.min(v)), "max": float(np.max(v))}

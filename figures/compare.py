@@ -5,14 +5,16 @@ columns. Used by benchmarks/compare_galleries.py and by
 tests/figures/test_gallery_executors.py (the same gallery whatever executor drew it)."""
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 
+from .cache import JSON_PREFIX     # the keys under which lists and dicts are JSON text
+
 WALL_TIME = re.compile(r"seconds")
-JSON_PREFIX = "json:"        # figures.cache stores lists and dicts as JSON text under such keys
 
 
 def _without_wall_times(value):
@@ -35,25 +37,24 @@ WALL_TIME_COLUMN = re.compile(r"seconds|\bs/it\b|(^|[\s_])s([\s_]|$)")
 
 
 def _cells(line: str, separator: str) -> list:
-    return [c.strip() for c in (line.strip().strip("|").split("|") if separator == "|" else line.split(","))]
+    if separator == "|":
+        return [c.strip() for c in line.strip().strip("|").split("|")]
+    return next(csv.reader([line]))         # a quoted cell may hold commas ("3, 2, 2")
 
 
 def without_wall_time_columns(text: str, separator: str) -> str:
-    """A markdown (separator "|") or CSV table text less its wall-time columns (WALL_TIME_COLUMN);
-    other lines unchanged. A markdown table's header is the row above its |---| line."""
-    lines = text.splitlines()
+    """A markdown (separator "|") or CSV table text less its wall-time columns (WALL_TIME_COLUMN,
+    read off each table's first row, its header); other lines unchanged."""
     drop, out = None, []
-    for index, line in enumerate(lines):
-        is_row = line.lstrip().startswith("|") if separator == "|" else "," in line
-        if not is_row:
-            drop = None
+    for line in text.splitlines():
+        if not (line.lstrip().startswith("|") if separator == "|" else "," in line):
+            drop = None                 # between tables
             out.append(line)
             continue
+        cells = _cells(line, separator)
         if drop is None:
-            header = (separator == ",") or (index + 1 < len(lines) and set(lines[index + 1].replace("|", "").strip()) <= set("-: ")
-                                          and "-" in lines[index + 1])
-            drop = {i for i, cell in enumerate(_cells(line, separator)) if WALL_TIME_COLUMN.search(cell)} if header else set()
-        out.append(separator.join(c for i, c in enumerate(_cells(line, separator)) if i not in drop))
+            drop = {i for i, cell in enumerate(cells) if WALL_TIME_COLUMN.search(cell)}
+        out.append(separator.join(c for i, c in enumerate(cells) if i not in drop))
     return "\n".join(out)
 
 

@@ -49,6 +49,7 @@ import numpy as np
 
 from . import style
 from ._spec import FigureSpec
+from .common import seed_summary
 
 CHANCE = 0.1
 STAGES = 3
@@ -65,7 +66,6 @@ MARKERS = {"toolkit": "o", "toolkit_chi1": "s", "spikeinit": "D", "kaiming_bn": 
            "micheli": "x"}
 # bump when a stored run's numbers would change (the run store keys runs by their configuration)
 STORE_VERSION = "1"
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
 def _need_torch():
@@ -333,18 +333,6 @@ def compute(params, ctx):
 # statistics over seeds
 # ---------------------------------------------------------------------------------------------
 
-def seed_summary(values) -> dict:
-    """Mean, 95 % t-interval half-width, min and max over seeds (NaN runs, i.e. diverged, are
-    counted as chance accuracy by the caller where that applies)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return {"n": 0, "mean": float("nan"), "half": float("nan"), "min": float("nan"), "max": float("nan")}
-    half = T_975.get(n - 1, 1.96) * float(np.std(v, ddof=1)) / math.sqrt(n) if n > 1 else float("nan")
-    return {"n": n, "mean": float(np.mean(v)), "half": half, "min": float(np.min(v)), "max": float(np.max(v))}
-
-
 def _select(rows, **match):
     return [r for r in rows if all(r[k] == v for k, v in match.items())]
 
@@ -417,7 +405,6 @@ def _interval(s, scale=100.0, digits=1):
 # ---------------------------------------------------------------------------------------------
 
 def plot(data, params):
-    import matplotlib.pyplot as plt  # noqa: F401  (style set by figures.style)
     table = summary(data)
     families = list(dict.fromkeys(r["family"] for r in table))
     fig, axes = style.new_figure(2, len(families), width=4.3 * len(families) + 0.6, height=7.4, sharex=False)
@@ -595,7 +582,7 @@ def first_iterations(item: dict) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from snn_bridge.train import INITIALISERS, TorchTrainConfig, build
+    from snn_bridge.train import TorchTrainConfig, build
     config = TorchTrainConfig(**run_config(dict(item, epochs=1, schedule="constant"))).validate()
     identity, path, saved = _stored(item, "first", config, iterations=item["iterations"], samples=item["samples"])
     if saved is not None:

@@ -22,7 +22,7 @@ from simulate.experiments import epochs_to, training_run
 
 from . import style
 from ._spec import FigureSpec
-from .common import TARGET
+from .common import TARGET, seed_summary
 
 
 def run_one(item: dict) -> dict:
@@ -50,34 +50,24 @@ def compute(params, ctx):
     data = {"depths": depths, "inits": names, "epoch": np.arange(params["epochs"] + 1),
             "seeds": [seeds_at(params, d) for d in depths]}
     keys = ("test_accuracy", "test_loss", "train_loss", "train_accuracy", "train_loss_batches")
-    # a seed not trained at a depth is NaN throughout (rectangular arrays; nan-aware summaries)
-    lengths = {"test_accuracy": params["epochs"] + 1, "test_loss": params["epochs"] + 1,
-               "train_loss": params["epochs"], "train_accuracy": params["epochs"]}
     first = {}
-    for i, depth in enumerate(depths):
-        for j, name in enumerate(names):
-            for k, _ in enumerate(seeds_at(params, depth)):
+    for i, seeds in enumerate(data["seeds"]):
+        for j in range(len(names)):
+            for k in range(len(seeds)):
                 run = next(runs)
                 for key in keys:
-                    values = np.asarray(run[key], dtype=float)
-                    if key not in data:
-                        data[key] = np.full(shape + (lengths.get(key, values.size),), np.nan)
-                    data[key][i, j, k] = values
+                    if key not in data:     # a seed not trained at a depth stays NaN (the summaries skip it)
+                        data[key] = np.full(shape + (len(run[key]),), np.nan)
+                    data[key][i, j, k] = run[key]
                 if k == 0:      # at initialisation and in epoch 1: the first seed's network
-                    first[(depth, j)] = run
-    data["epochs_to_90"] = np.array([[[epochs_to(a, TARGET) if np.all(np.isfinite(a)) else -2 for a in seeds]
-                                      for seeds in row] for row in data["test_accuracy"]])
+                    first[(depths[i], j)] = run
+    # -1: not reached (also for an untrained seed's NaN curve, which no summary reads)
+    data["epochs_to_90"] = np.apply_along_axis(epochs_to, -1, data["test_accuracy"], TARGET)
     for depth in depths:
         data[f"init_rates_depth{depth}"] = np.array([first[(depth, j)]["init_rates"] for j in range(len(names))])
         data[f"grad_norms_depth{depth}"] = np.array([first[(depth, j)]["grad_norms_epoch1"]
                                                      for j in range(len(names))])
     return data
-
-
-def seed_summary(values):
-    """Mean, minimum and maximum over the trained seeds (NaN entries are seeds not trained)."""
-    values = np.asarray(values, dtype=float)
-    return float(np.nanmean(values)), float(np.nanmin(values)), float(np.nanmax(values))
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -220,7 +210,7 @@ def _rows(data, params):
 
 
 def _range(summary, scale=100, digits=2):
-    mean, low, high = (scale * v for v in summary)
+    mean, low, high = (scale * summary[k] for k in ("mean", "min", "max"))
     return f"{mean:.{digits}f}" if low == high else f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
@@ -236,7 +226,7 @@ def tables(data, params):
         loss_reach = _per_seed(to_loss, lambda v: str(v) if v is not None else "never")
         md.append(f"| {depth} | {name} | {n} | {_range(a0, digits=1)} | {_range(a_end)} | {_range(a_best)} | "
                   f"{reach} | {rate:.4f} | {loss_reach} |")
-        csv.append(f"{depth},{name},{n},{a0[0]:.4f},{a_end[0]:.4f},{a_best[0]:.4f},\"{reach}\",{rate:.6f},"
+        csv.append(f"{depth},{name},{n},{a0['mean']:.4f},{a_end['mean']:.4f},{a_best['mean']:.4f},\"{reach}\",{rate:.6f},"
                    f"\"{loss_reach}\"")
     preset = preset_name(params)
     flag = {"quick": "", "full": " --full"}.get(preset, f" --preset {preset}")
@@ -250,12 +240,7 @@ def tables(data, params):
 def separated(summaries: dict) -> list:
     """Pairs (a, b) of initialisers whose final-accuracy seed ranges do not overlap, a above b:
     the only order the figure states (a range of 3 seeds, not a confidence interval)."""
-    pairs = []
-    for a, (_, low_a, _) in summaries.items():
-        for b, (_, _, high_b) in summaries.items():
-            if a != b and low_a > high_b:
-                pairs.append((a, b))
-    return pairs
+    return [(a, b) for a, sa in summaries.items() for b, sb in summaries.items() if sa["min"] > sb["max"]]
 
 
 def agreement(data, params):
@@ -265,7 +250,7 @@ def agreement(data, params):
         seeds = data["seeds"][i]
         final = {name: seed_summary(data["test_accuracy"][i, j, :len(seeds), -1])
                  for j, name in enumerate(data["inits"])}
-        at_chance = all(abs(v[0] - 0.1) <= CHANCE_BAND for v in final.values())
+        at_chance = all(abs(v["mean"] - 0.1) <= CHANCE_BAND for v in final.values())
         text = (f"depth {depth} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}): "
                 + ("every initialiser at chance (within 2 points of 10 %): " if at_chance else "")
                 + ", ".join(f"{n} {_range(v, digits=1)}" for n, v in final.items()))

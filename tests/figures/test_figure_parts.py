@@ -1,7 +1,7 @@
 """Pieces of individual figures that decide what a reader sees (cheap, no rendering)."""
 import numpy as np
 
-from figures import finite_width_min_width, style, training_curves
+from figures import finite_width_min_width, style, temporal_heatmaps, training_curves
 
 
 def test_min_width_beyond_the_bound_is_nan_for_that_depth_and_deeper():
@@ -32,7 +32,9 @@ def test_training_curves_names_its_preset():
 
 
 def test_training_curves_orders_initialisers_only_where_seed_ranges_are_apart():
-    summaries = {"a": (0.92, 0.91, 0.93), "b": (0.90, 0.88, 0.915), "c": (0.80, 0.79, 0.81)}
+    summaries = {name: {"mean": m, "min": lo, "max": hi}
+                 for name, (m, lo, hi) in {"a": (0.92, 0.91, 0.93), "b": (0.90, 0.88, 0.915),
+                                           "c": (0.80, 0.79, 0.81)}.items()}
     assert sorted(training_curves.separated(summaries)) == [("a", "c"), ("b", "c")]
     params = {**training_curves.FIGURE.presets["quick"], "depths": [10], "inits": ["a", "b", "c"]}
     acc = np.array([[[[0.1, 0.91], [0.1, 0.92], [0.1, 0.93]], [[0.1, 0.88], [0.1, 0.90], [0.1, 0.915]],
@@ -106,3 +108,18 @@ def test_trainability_diagram_draws_the_training_starts_signal():
     assert "has the accuracy's band in 1 of 1 rows" in tp.agreement(data, params)
     assert "within 3 se in 1" in tp.agreement(data, params)     # 4 x 1.6 + 1 = 7.4 lies in (6, 8)
     tp.plot(data, params)
+
+
+def test_temporal_heatmaps_findings_name_the_first_silent_layer_from_the_data():
+    rate = np.full((6, 4), 0.2)
+    rate[3:, :] = 0.0
+    rate[2, 1] = 5e-4                     # below the silence threshold at one step only: still firing
+    alive = np.full((6, 4), 0.15)
+    data = {"inits": ["kaiming", "micheli"], "betas": [0.5], "sim_kaiming_0.5": rate, "sim_micheli_0.5": alive}
+    text = temporal_heatmaps.findings(data, {"width": 500, "depth": 5, "steps": 4})
+    assert "Kaiming: beta 0.5: last-layer rate 0.000, silent from layer 3" in text
+    assert text.endswith(f"{style.label('micheli')}: beta 0.5: last-layer rate 0.150.")          # never silent
+    rate[2, 1] = 0.0
+    rate[2, :] = 0.0
+    assert "silent from layer 2" in temporal_heatmaps.findings(data, {"width": 500, "depth": 5, "steps": 4})
+
